@@ -1,0 +1,25 @@
+# The whole set-up on a fresh machine is these two commands:
+#   make run    create the environment if needed and run MindPulse on its embedded default
+#   make test   create/update the environment if needed and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mindpulse-installed
+
+.PHONY: run test
+
+run: $(STAMP)
+	@$(VENV)/bin/mindpulse platform prepare
+
+test: $(STAMP)
+	@bash scripts/system-deps.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Reinstall when the dependencies or their lock change. uv resolves in seconds; the lock
+# (requirements.lock, `uv pip compile`) pins every transitive version that is known to work.
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(VENV)/bin/uv pip install --python $(PY) --constraint requirements.lock --editable ".[test]"
+	@touch $(STAMP)

@@ -1,0 +1,413 @@
+"""The data contract: the real CSV's 18 columns, the canonical form used inside MindPulse, and
+the cleaning and validation that turn one into the other.
+
+The real file's header is kept exactly (``RAW_COLUMNS``); inside the package every frame uses
+the snake_case canonical names (``CANONICAL_COLUMNS``). :func:`validate_frame` is the single
+door between the two: it survives the quirks of the real file (quoted values, ``Others``, junk
+cities, floats for integers, ``?`` for a missing ``Financial Stress``) and reports every bad
+cell with its row, field, value and what would be accepted.
+
+Rules are declared once in ``FIELDS``; the pandera schema, the dashboard's form and the
+documentation are built from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera import Check
+
+TARGET = "depression"
+
+GENDERS = ("Male", "Female")
+YES_NO = ("Yes", "No")
+SLEEP_DURATIONS = ("Less than 5 hours", "5-6 hours", "7-8 hours", "More than 8 hours", "Others")
+DIETARY_HABITS = ("Healthy", "Moderate", "Unhealthy", "Others")
+DEGREES = (
+    "Class 12", "B.Ed", "B.Com", "B.Arch", "BCA", "MSc", "B.Tech", "MCA", "M.Tech", "BHM", "BSc",
+    "M.Ed", "B.Pharm", "M.Com", "MBBS", "BBA", "LLB", "BE", "BA", "M.Pharm", "MD", "MBA", "MA",
+    "PhD", "LLM", "MHM", "ME", "Others",
+)
+#: The real cities of the dataset; any other value (the file has junk such as ``3.0`` or
+#: ``Gaurav``) becomes ``OTHER_CITY``.
+CITIES = (
+    "Kalyan", "Srinagar", "Hyderabad", "Vasai-Virar", "Lucknow", "Thane", "Ludhiana", "Agra",
+    "Surat", "Kolkata", "Jaipur", "Patna", "Visakhapatnam", "Pune", "Ahmedabad", "Bhopal",
+    "Chennai", "Meerut", "Rajkot", "Delhi", "Bangalore", "Ghaziabad", "Mumbai", "Vadodara",
+    "Varanasi", "Nagpur", "Indore", "Kanpur", "Nashik", "Faridabad",
+)
+OTHER_CITY = "Other"
+DEFAULT_PROFESSION = "Student"
+
+Kind = Literal["id", "number", "category", "text", "target"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One column of the contract."""
+
+    name: str  # canonical name
+    raw: str  # exactly as in the real CSV header
+    kind: Kind
+    label: str  # words a person reads in a form
+    feature: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    required: bool = True  # must the column be present in an input?
+    default: Any = None  # value used when an optional column is absent
+    help: str = ""
+
+    @property
+    def accepted(self) -> str:
+        """What this field accepts, in words for an error message."""
+        if self.kind == "category":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "text":
+            return "any text"
+        if self.kind == "id":
+            return "a whole number, unique in the file"
+        if self.kind == "target":
+            return "0 or 1"
+        what = "a whole number" if self.integer else "a number"
+        text = f"{what} from {self.minimum:g} to {self.maximum:g}"
+        if self.nullable:
+            text += " (or empty / '?' when unknown)"
+        return text
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("id", "id", "id", "Record id", feature=False, required=False, nullable=True),
+    FieldSpec("gender", "Gender", "category", "Gender", choices=GENDERS),
+    FieldSpec("age", "Age", "number", "Age (years)", minimum=15, maximum=100, help="The survey had ages 18 to 59."),
+    FieldSpec("city", "City", "category", "City", choices=(*CITIES, OTHER_CITY),
+              help="Cities outside the survey's list are grouped as 'Other'."),
+    FieldSpec("profession", "Profession", "text", "Profession", feature=False, required=False,
+              default=DEFAULT_PROFESSION, help="Almost always 'Student'; not used by the model."),
+    FieldSpec("academic_pressure", "Academic Pressure", "number", "Academic pressure (0-5)",
+              minimum=0, maximum=5, integer=True),
+    FieldSpec("work_pressure", "Work Pressure", "number", "Work pressure (0-5)", feature=False,
+              minimum=0, maximum=5, integer=True, required=False, default=0.0,
+              help="Near-constant (0) in the survey; not used by the model."),
+    FieldSpec("cgpa", "CGPA", "number", "CGPA (0-10)", minimum=0, maximum=10),
+    FieldSpec("study_satisfaction", "Study Satisfaction", "number", "Study satisfaction (0-5)",
+              minimum=0, maximum=5, integer=True),
+    FieldSpec("job_satisfaction", "Job Satisfaction", "number", "Job satisfaction (0-5)", feature=False,
+              minimum=0, maximum=5, integer=True, required=False, default=0.0,
+              help="Near-constant (0) in the survey; not used by the model."),
+    FieldSpec("sleep_duration", "Sleep Duration", "category", "Sleep duration", choices=SLEEP_DURATIONS),
+    FieldSpec("dietary_habits", "Dietary Habits", "category", "Dietary habits", choices=DIETARY_HABITS),
+    FieldSpec("degree", "Degree", "category", "Degree", choices=DEGREES),
+    FieldSpec("suicidal_thoughts", "Have you ever had suicidal thoughts ?", "category",
+              "Ever had suicidal thoughts?", choices=YES_NO),
+    FieldSpec("work_study_hours", "Work/Study Hours", "number", "Work/study hours per day (0-24)",
+              minimum=0, maximum=24, help="The survey had 0 to 12."),
+    FieldSpec("financial_stress", "Financial Stress", "number", "Financial stress (1-5)",
+              minimum=1, maximum=5, integer=True, nullable=True),
+    FieldSpec("family_history", "Family History of Mental Illness", "category",
+              "Family history of mental illness?", choices=YES_NO),
+    FieldSpec(TARGET, "Depression", "target", "Depression (true outcome)", feature=False),
+)
+
+FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+RAW_COLUMNS: tuple[str, ...] = tuple(f.raw for f in FIELDS)
+CANONICAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
+RAW_TO_CANONICAL: dict[str, str] = {f.raw: f.name for f in FIELDS}
+CANONICAL_TO_RAW: dict[str, str] = {f.name: f.raw for f in FIELDS}
+FEATURES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.feature)
+NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.feature and f.kind == "number")
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.feature and f.kind == "category")
+_MISSING_TOKENS = ("", "?", "nan", "NaN", "NA", "N/A", "None", "null")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad cell (or a bad header, with ``row='header'``)."""
+
+    row: int | str
+    field: str
+    value: str
+    expected: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, field '{self.field}': got {self.value!r}, expected {self.expected}"
+
+
+class ContractError(ValueError):
+    """Input that breaks the data contract; ``problems`` lists each bad cell."""
+
+    def __init__(self, problems: Iterable[Problem], source: str = "input", limit: int = 10):
+        self.problems = list(problems)
+        self.source = source
+        shown = "; ".join(str(p) for p in self.problems[:limit])
+        more = len(self.problems) - limit
+        suffix = f" (and {more} more)" if more > 0 else ""
+        super().__init__(f"{source}: {len(self.problems)} problem(s): {shown}{suffix}")
+
+
+@dataclass
+class ValidationResult:
+    """The rows that passed (canonical form) and those set aside, with every problem."""
+
+    valid: pd.DataFrame
+    rejected: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+    city_grouped: int = 0  # values outside the city list mapped to 'Other'
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.valid)
+
+    @property
+    def n_rejected(self) -> int:
+        return len(self.rejected)
+
+    def problems_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([p.__dict__ for p in self.problems], columns=["row", "field", "value", "expected"])
+
+    def raise_if_rejected(self, source: str = "input") -> None:
+        if self.problems:
+            raise ContractError(self.problems, source)
+
+
+def _checks(spec: FieldSpec) -> list[Check]:
+    checks: list[Check] = []
+    if spec.kind == "category":
+        checks.append(Check.isin(list(spec.choices), error=spec.accepted))
+    elif spec.kind == "number":
+        checks.append(Check.in_range(spec.minimum, spec.maximum, error=spec.accepted))
+        if spec.integer:
+            checks.append(Check(lambda s: (s % 1 == 0) | s.isna(), element_wise=False, error=spec.accepted))
+    elif spec.kind == "target":
+        checks.append(Check.isin([0, 1], error=spec.accepted))
+    return checks
+
+
+def _column(spec: FieldSpec, require_target: bool) -> pa.Column:
+    dtype = {"category": str, "text": str, "number": float, "id": "Int64", "target": "Int64"}[spec.kind]
+    nullable = spec.nullable or (spec.kind == "target" and not require_target)
+    return pa.Column(dtype, _checks(spec), nullable=nullable, unique=spec.kind == "id", required=False)
+
+
+def canonical_schema(require_target: bool = True) -> pa.DataFrameSchema:
+    """The pandera schema of a frame in the canonical form."""
+    return pa.DataFrameSchema(
+        {spec.name: _column(spec, require_target) for spec in FIELDS},
+        strict=False,
+        ordered=False,
+    )
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Cells as stripped text without the surrounding quotes of the real file; NaN/None as ''."""
+    out = series.astype("string").fillna("")
+    out = out.str.strip().str.strip("'\"").str.strip()
+    return out.astype(object)
+
+
+def _parse_number(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers from text; the second series flags cells that were not numbers at all."""
+    missing = text.isin(_MISSING_TOKENS)
+    numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype(float)
+    unparsable = numbers.isna() & ~missing
+    return numbers, unparsable
+
+
+def _parse_category(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, int]:
+    lookup = {choice.lower(): choice for choice in spec.choices}
+    mapped = text.str.lower().map(lookup)
+    grouped = 0
+    if spec.name == "city":
+        unknown = mapped.isna()
+        grouped = int(unknown.sum())
+        mapped = mapped.fillna(OTHER_CITY)
+    else:
+        # Unmapped values keep their text so the schema reports them as they were written.
+        mapped = mapped.fillna(text.where(text != "", None))
+    return mapped.astype(object), grouped
+
+
+def validate_frame(raw: pd.DataFrame, *, require_target: bool = True, source: str = "input") -> ValidationResult:
+    """Clean and validate a frame whose columns use either the real header or canonical names.
+
+    The index labels of ``raw`` are the row numbers reported in problems. Raises
+    :class:`ContractError` when a required column is missing (nothing is then loaded); bad
+    cells only reject their own row.
+    """
+    rename = {c: RAW_TO_CANONICAL.get(str(c).strip(), str(c).strip()) for c in raw.columns}
+    frame = raw.rename(columns=rename)
+    if frame.columns.duplicated().any():
+        dupes = sorted({CANONICAL_TO_RAW.get(c, c) for c in frame.columns[frame.columns.duplicated()]})
+        raise ContractError([Problem("header", d, "(twice)", "each column once") for d in dupes], source)
+    header_problems = [
+        Problem("header", spec.raw, "(missing)", f"a column named exactly {spec.raw!r}")
+        for spec in FIELDS
+        if spec.name not in frame.columns and (spec.required if spec.kind != "target" else require_target)
+    ]
+    if header_problems:
+        raise ContractError(header_problems, source)
+    extra = [CANONICAL_TO_RAW.get(c, str(c)) for c in raw.columns if rename[c] not in CANONICAL_COLUMNS]
+
+    texts: dict[str, pd.Series] = {}
+    parsed: dict[str, pd.Series] = {}
+    problems: list[Problem] = []
+    city_grouped = 0
+    for spec in FIELDS:
+        if spec.name not in frame.columns:
+            if spec.kind == "id":
+                parsed[spec.name] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+            elif spec.kind == "target":
+                parsed[spec.name] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+            else:
+                parsed[spec.name] = pd.Series(spec.default, index=frame.index,
+                                              dtype=float if spec.kind == "number" else object)
+            texts[spec.name] = pd.Series("", index=frame.index, dtype=object)
+            continue
+        text = _text(frame[spec.name])
+        texts[spec.name] = text
+        if spec.kind in ("number", "id", "target"):
+            numbers, unparsable = _parse_number(text)
+            for idx in text.index[unparsable.to_numpy()]:
+                problems.append(Problem(_row(idx), spec.raw, str(text.at[idx]), spec.accepted))
+            if spec.kind == "number":
+                parsed[spec.name] = numbers
+            else:
+                whole = numbers.where(numbers % 1 == 0)
+                for idx in text.index[(numbers.notna() & whole.isna()).to_numpy()]:
+                    problems.append(Problem(_row(idx), spec.raw, str(text.at[idx]), spec.accepted))
+                parsed[spec.name] = whole.astype("Int64")
+        elif spec.kind == "category":
+            parsed[spec.name], grouped = _parse_category(text, spec)
+            city_grouped += grouped
+        else:  # free text
+            parsed[spec.name] = text.where(text != "", spec.default).astype(object)
+
+    canonical = pd.DataFrame(parsed, index=frame.index)[list(CANONICAL_COLUMNS)]
+    unparsable_rows = {p.row for p in problems}
+    try:
+        canonical_schema(require_target).validate(canonical, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        for case in cases.itertuples(index=False):
+            column = case.column
+            if column not in FIELD_BY_NAME or case.index is None or pd.isna(case.index):
+                continue
+            spec = FIELD_BY_NAME[column]
+            idx = case.index
+            if _row(idx) in unparsable_rows and _already_reported(problems, idx, spec.raw):
+                continue
+            value = str(texts[column].get(idx, case.failure_case))
+            if case.check == "not_nullable":
+                expected = f"a value ({spec.accepted})"
+            elif str(case.check).startswith("field_uniqueness"):
+                expected = "an id that appears once in the input"
+            else:
+                expected = spec.accepted
+            problems.append(Problem(_row(idx), spec.raw, value, expected))
+
+    problems = _dedupe(problems)
+    bad_rows = {p.row for p in problems}
+    bad_mask = canonical.index.map(lambda i: _row(i) in bad_rows).to_numpy(dtype=bool) if bad_rows else np.zeros(len(canonical), bool)
+    valid = canonical.loc[~bad_mask].copy()
+    for name in CANONICAL_COLUMNS:
+        spec = FIELD_BY_NAME[name]
+        if spec.kind in ("category", "text"):
+            valid[name] = valid[name].astype(object)
+    rejected = raw.loc[bad_mask].copy()
+    if len(rejected):
+        reasons: dict[Any, list[str]] = {}
+        for p in problems:
+            reasons.setdefault(p.row, []).append(f"{p.field}: got {p.value!r}, expected {p.expected}")
+        rejected["problems"] = [" | ".join(reasons.get(_row(i), [])) for i in rejected.index]
+    return ValidationResult(valid=valid, rejected=rejected, problems=problems, extra_columns=extra,
+                            city_grouped=city_grouped)
+
+
+def _row(index_label: Any) -> int | str:
+    try:
+        return int(index_label)
+    except (TypeError, ValueError):
+        return str(index_label)
+
+
+def _already_reported(problems: list[Problem], idx: Any, field_name: str) -> bool:
+    return any(p.row == _row(idx) and p.field == field_name for p in problems)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: dict[tuple[Any, str], Problem] = {}
+    for p in problems:
+        seen.setdefault((p.row, p.field), p)
+    return sorted(seen.values(), key=lambda p: (str(type(p.row)), p.row if isinstance(p.row, int) else 0, p.field))
+
+
+def validate_record(record: Mapping[str, Any], *, require_target: bool = False) -> dict[str, Any]:
+    """Validate one record (real header or canonical keys); return its canonical form.
+
+    Raises :class:`ContractError` naming each bad field; optional fields absent from the record
+    take their documented defaults.
+    """
+    frame = pd.DataFrame([dict(record)], index=[1])
+    result = validate_frame(frame, require_target=require_target, source="record")
+    result.raise_if_rejected("record")
+    row = result.valid.iloc[0].to_dict()
+    return {k: (None if _is_missing(v) else v) for k, v in row.items()}
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def read_csv(path: str | Path, *, require_target: bool = True) -> ValidationResult:
+    """Read and validate a CSV in the real file's format; ``row`` in problems is the line number."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=False)
+    except pd.errors.EmptyDataError as exc:
+        raise ContractError([Problem("header", "(file)", "(empty file)", "a CSV with a header row")], str(path)) from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ContractError([Problem("header", "(file)", str(exc).splitlines()[0], "a comma-separated text file")], str(path)) from exc
+    raw.index = pd.RangeIndex(2, len(raw) + 2)  # line numbers: the header is line 1
+    return validate_frame(raw, require_target=require_target, source=str(path))
+
+
+def _quote(value: Any) -> Any:
+    """The real file wraps multi-word category values in single quotes."""
+    if isinstance(value, str) and " " in value:
+        return f"'{value}'"
+    return value
+
+
+def to_raw(canonical: pd.DataFrame, *, missing_token: str = "?") -> pd.DataFrame:
+    """A canonical frame in the real CSV's format: header, quoting and floats as in the file."""
+    out = pd.DataFrame(index=canonical.index)
+    for spec in FIELDS:
+        if spec.name not in canonical.columns:
+            continue
+        col = canonical[spec.name]
+        if spec.kind in ("category", "text"):
+            out[spec.raw] = col.map(_quote)
+        elif spec.kind == "number":
+            out[spec.raw] = col.map(lambda v: missing_token if pd.isna(v) else float(v))
+        else:
+            out[spec.raw] = col.astype("Int64")
+    return out
+
+
+def features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns of a canonical frame, in contract order."""
+    return frame.loc[:, list(FEATURES)]

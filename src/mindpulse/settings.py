@@ -1,0 +1,99 @@
+"""One settings object for the whole platform, read from ``MINDPULSE_*`` environment variables.
+
+Nothing is created or configured on import: folders are made by the code that writes into
+them, and :func:`get_settings` reads the environment only when called.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    """Platform settings. Every field reads ``MINDPULSE_<FIELD NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MINDPULSE_",
+        env_file=None,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    home: Path = Field(default_factory=_default_home, description="Project home; the folders below default inside it.")
+    data_dir: Path | None = Field(default=None, description="Reference, raw and archived data. Default: HOME/data.")
+    artifacts_dir: Path | None = Field(default=None, description="The model registry. Default: HOME/artifacts.")
+    reports_dir: Path | None = Field(default=None, description="Evidently reports and per-run audit records. Default: HOME/reports.")
+    notebooks_dir: Path | None = Field(default=None, description="The pipeline's notebooks. Default: HOME/notebooks.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the production data store. Default: SQLite file DATA_DIR/mindpulse.db.",
+    )
+
+    seed: int = Field(default=42, description="Default random seed for generation, splits and models.")
+    retrain_min_rows: int = Field(default=1000, ge=1, description="Labelled production rows that trigger a retrain.")
+    drift_share_threshold: float = Field(default=0.3, gt=0, le=1, description="Share of drifted features above which a retrain is triggered.")
+    drift_min_rows: int = Field(default=500, ge=1, description="Fewer current rows than this give 'not enough data' instead of a drift decision.")
+    monitoring_sample_cap: int = Field(default=50_000, ge=1000, description="Rows sampled from larger inputs before Evidently runs.")
+    reports_keep: int = Field(default=10, ge=1, description="Report runs kept; older ones are deleted whole.")
+    promotion_margin: float = Field(default=0.005, ge=0, le=1, description="A challenger is promoted when its holdout ROC-AUC >= champion's minus this margin.")
+    models_keep: int = Field(default=10, ge=2, description="Model versions kept; the champion and its backup are never pruned.")
+
+    webhook_url: str | None = Field(default=None, description="Optional URL that receives a JSON POST for each pipeline notification.")
+    smtp_host: str | None = Field(default=None, description="Optional SMTP server for e-mail notifications.")
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    email_from: str | None = Field(default=None, description="Sender address for e-mail notifications.")
+    email_to: str | None = Field(default=None, description="Comma-separated recipients for e-mail notifications.")
+
+    airflow_api_url: str = Field(default="http://127.0.0.1:8080", description="Airflow API server the dashboard talks to.")
+    airflow_username: str | None = Field(default=None, description="Airflow user for the REST API (token via /auth/token).")
+    airflow_password: str | None = Field(default=None, description="Password of that user; standalone mode writes one to AIRFLOW_HOME.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _fill_folders(self) -> "Settings":
+        self.data_dir = (self.data_dir or self.home / "data").expanduser().resolve()
+        self.artifacts_dir = (self.artifacts_dir or self.home / "artifacts").expanduser().resolve()
+        self.reports_dir = (self.reports_dir or self.home / "reports").expanduser().resolve()
+        self.notebooks_dir = (self.notebooks_dir or self.home / "notebooks").expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'mindpulse.db'}"
+        return self
+
+    # Well-known paths, so no caller builds them by hand.
+    @property
+    def reference_path(self) -> Path:
+        """The clean reference data, in the canonical form."""
+        return self.data_dir / "reference.csv"
+
+    @property
+    def raw_dir(self) -> Path:
+        """Immutable input files in the real CSV's format."""
+        return self.data_dir / "raw"
+
+    @property
+    def rejects_dir(self) -> Path:
+        """Rows set aside by validation, with the reason for each."""
+        return self.data_dir / "rejects"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Production data exports of each successful retrain."""
+        return self.data_dir / "archive"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings from the current environment (cached; call ``get_settings.cache_clear()`` after changing it)."""
+    return Settings()
