@@ -1,0 +1,56 @@
+"""The project's set-up: layout, the two make targets, and environment.yml agreeing with pyproject."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_top_level_layout():
+    for name in ("notebooks", "dags", "dashboard", "data", "artifacts", "reports", "tests"):
+        assert (ROOT / name).is_dir(), name
+    for name in ("docker-compose.yml", "environment.yml", "README.md", "pyproject.toml", "Makefile", ".ci/run"):
+        assert (ROOT / name).is_file(), name
+    assert (ROOT / "src" / "mindpulse" / "__init__.py").is_file()
+
+
+def test_environment_yml_lists_exactly_the_pyproject_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    listed = {req for req in pip_section if not req.startswith("-e")}
+    assert listed == declared, {"only in environment.yml": listed - declared, "only in pyproject": declared - listed}
+    python = next(item for item in env["dependencies"] if isinstance(item, str) and item.startswith("python"))
+    assert python == "python=3.11"
+
+
+def test_known_breakages_are_pinned():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = {re.split(r"[<>=\[]", d, maxsplit=1)[0]: d for d in project["dependencies"]}
+    assert "<3.1" in deps["pandas"] or "<2.4" in deps["pandas"]  # evidently 0.7 breaks on pandas 3.1
+    assert "xgboost-cpu" in deps and "xgboost" not in deps  # one of the two, the CPU build
+    lock = (ROOT / "requirements.lock").read_text()
+    pandas = re.search(r"^pandas==(\S+)$", lock, re.M).group(1)
+    assert tuple(int(x) for x in pandas.split(".")[:2]) < (3, 1)
+
+
+def test_makefile_has_exactly_the_two_entry_points():
+    text = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", text, re.M).group(1).split()
+    assert sorted(phony) == ["run", "test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def test_readme_documents_every_setting_and_the_two_commands():
+    from mindpulse.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"MINDPULSE_{name.upper()}" in readme, name
+    assert "make run" in readme and "make test" in readme
+    assert "never a diagnosis" in readme

@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from mindpulse.settings import Settings, get_settings
+
+
+def test_defaults_live_under_home(tmp_path):
+    s = Settings(home=tmp_path)
+    assert s.data_dir == tmp_path / "data"
+    assert s.artifacts_dir == tmp_path / "artifacts"
+    assert s.reports_dir == tmp_path / "reports"
+    assert s.reference_path == tmp_path / "data" / "reference.csv"
+    assert s.database_url == f"sqlite:///{tmp_path / 'data' / 'mindpulse.db'}"
+    assert (s.retrain_min_rows, s.drift_share_threshold, s.reports_keep) == (1000, 0.3, 10)
+
+
+def test_environment_overrides(settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("MINDPULSE_RETRAIN_MIN_ROWS", "250")
+    monkeypatch.setenv("MINDPULSE_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MINDPULSE_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    get_settings.cache_clear()
+    s = get_settings()
+    assert s.retrain_min_rows == 250
+    assert s.data_dir == tmp_path / "elsewhere"
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_bad_value_names_the_variable(settings, monkeypatch):
+    monkeypatch.setenv("MINDPULSE_DRIFT_SHARE_THRESHOLD", "lots")
+    get_settings.cache_clear()
+    with pytest.raises(ValidationError) as err:
+        get_settings()
+    assert "drift_share_threshold" in str(err.value)
+    assert "lots" in str(err.value)
+
+
+def test_import_has_no_side_effects(tmp_path):
+    code = "import mindpulse.settings, mindpulse.contract, mindpulse.synthetic, mindpulse.data, mindpulse.cli"
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert list(tmp_path.iterdir()) == []
