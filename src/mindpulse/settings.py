@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     airflow_api_url: str = Field(default="http://127.0.0.1:8080", description="Airflow API server the dashboard talks to.")
     airflow_username: str | None = Field(default=None, description="Airflow user for the REST API (token via /auth/token).")
     airflow_password: str | None = Field(default=None, description="Password of that user; standalone mode writes one to AIRFLOW_HOME.")
+    pipeline_retries: int = Field(default=1, ge=0, le=5, description="Retries of each pipeline DAG task before its run fails (0 in tests).")
+    pipeline_retry_delay_seconds: int = Field(default=15, ge=0, description="Wait before a failed pipeline task is retried.")
 
     @field_validator("home")
     @classmethod
