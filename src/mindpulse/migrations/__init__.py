@@ -1,0 +1,1 @@
+"""Alembic migrations of the production data store (run by ``Store.migrate()``)."""

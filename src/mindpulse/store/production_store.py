@@ -1,0 +1,657 @@
+"""The production data store: every prediction served, the true outcomes fed back, and the
+snapshots a retrain claims, trains on, then archives or releases.
+
+Row life cycle (``production_rows.state``)::
+
+    unlabelled --feedback--> pending --claim_snapshot--> claimed --archive_snapshot--> archived
+                                ^                           |
+                                +------release_snapshot-----+
+
+A labelled row submitted directly (no prediction) starts as ``pending``. Every call is one
+transaction: it is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from mindpulse import contract as c
+from mindpulse.io import atomic_write_csv
+from mindpulse.store import engine as db
+from mindpulse.store.records import canonical_record, export_frame, frame_to_rows, rows_to_frame
+from mindpulse.store.schema import (
+    ARCHIVED,
+    CLAIMED,
+    FEATURE_COLUMNS,
+    PENDING,
+    ROW_STATES,
+    SOURCE_LABELLED,
+    SOURCE_PREDICTION,
+    UNLABELLED,
+    production_rows as rows_t,
+    snapshots as snapshots_t,
+    utc_now,
+)
+
+RELEASED = "released"
+EXPORT_PREFIX = "prod_data_archived_"
+_CHUNK = 500  # ids per IN (...) query, well under every backend's parameter limit
+
+
+class StoreError(ValueError):
+    """A request the store refuses; the message names the id or value and what is accepted."""
+
+
+class UnknownPredictionError(StoreError, LookupError):
+    """Feedback for a prediction id the store never logged."""
+
+
+class FeedbackConflictError(StoreError):
+    """A second, different outcome for a prediction that already has one."""
+
+
+class SnapshotError(StoreError):
+    """A snapshot step that cannot apply (unknown id, or released/archived already)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The labelled rows one retrain claimed."""
+
+    id: int
+    run_id: str
+    n_rows: int
+    state: str  # claimed | archived | released
+    claimed_at: datetime
+    archived_at: datetime | None = None
+    export_path: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What one outcome did: ``recorded`` (first), ``unchanged`` (the same again) or ``corrected``."""
+
+    prediction_id: int
+    depression: int
+    status: Literal["recorded", "unchanged", "corrected"]
+    previous: int | None = None
+
+
+@dataclass
+class FeedbackReport:
+    """The result of a feedback CSV: rows accepted, rows already recorded, and each rejection."""
+
+    source: str
+    kind: Literal["outcomes", "labelled rows"]
+    rows_read: int
+    accepted: int
+    unchanged: int = 0
+    rejected: list[c.Problem] = field(default_factory=list)
+
+    @property
+    def n_rejected(self) -> int:
+        """Rows rejected (a row with two bad fields counts once)."""
+        return len({p.row for p in self.rejected})
+
+    def problems_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([p.__dict__ for p in self.rejected], columns=["row", "field", "value", "expected"])
+
+    def describe(self, limit: int = 20) -> str:
+        lines = [f"{self.source}: {self.accepted} of {self.rows_read} {self.kind} accepted"
+                 + (f", {self.unchanged} already recorded (unchanged)" if self.unchanged else "")
+                 + (f", {self.n_rejected} rejected" if self.rejected else "")]
+        lines += [f"  {p}" for p in self.rejected[:limit]]
+        if len(self.rejected) > limit:
+            lines.append(f"  ... and {len(self.rejected) - limit} more problem(s)")
+        return "\n".join(lines)
+
+
+def _problem(field_name: str, value: Any, expected: str, row: int | str = 1) -> c.Problem:
+    return c.Problem(row, field_name, str(value), expected)
+
+
+def _as_outcome(value: Any) -> int | None:
+    """0 or 1 from an int, a whole float, a bool or the text '0'/'1'; None when it is neither."""
+    if isinstance(value, str):
+        value = value.strip()
+        return int(value) if value in ("0", "1") else None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Real) and not (isinstance(value, float) and math.isnan(value)):
+        return int(value) if float(value) in (0.0, 1.0) else None
+    return None
+
+
+def _as_id(value: Any) -> int | None:
+    """A positive whole number from an int, a whole float or its text; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            value = float(value) if any(ch in value for ch in ".eE") else int(value)
+        except ValueError:
+            return None
+    if isinstance(value, Integral):
+        return int(value) if value > 0 else None
+    if isinstance(value, Real) and math.isfinite(float(value)) and float(value) % 1 == 0 and value > 0:
+        return int(value)
+    return None
+
+
+def _prediction_values(probability: Any, label: Any, model_version: Any, row: int | str = 1) -> tuple[dict[str, Any], list[c.Problem]]:
+    problems: list[c.Problem] = []
+    prob = None
+    if isinstance(probability, Real) and not isinstance(probability, bool) and 0.0 <= float(probability) <= 1.0:
+        prob = float(probability)
+    else:
+        problems.append(_problem("probability", probability, "a number from 0 to 1", row))
+    outcome = _as_outcome(label)
+    if outcome is None:
+        problems.append(_problem("prediction", label, "0 or 1 (the predicted label)", row))
+    if not isinstance(model_version, str) or not model_version.strip() or len(model_version) > 64:
+        problems.append(_problem("model_version", model_version, "the model's version name (1 to 64 characters)", row))
+    return {"probability": prob, "prediction": outcome, "model_version": model_version}, problems
+
+
+class Store:
+    """Production data in SQLite (the embedded default) or PostgreSQL, chosen by the URL."""
+
+    def __init__(self, url: str | URL, *, busy_timeout_s: float = 30.0, archive_dir: Path | None = None):
+        self.url = db.normalise_url(url)
+        self.engine = db.create_engine(self.url, busy_timeout_s=busy_timeout_s)
+        self.archive_dir = archive_dir
+
+    @classmethod
+    def from_settings(cls, settings: Any = None, *, migrate: bool = True) -> "Store":
+        """The store named by ``settings.database_url``, migrated to the newest schema by default."""
+        if settings is None:
+            from mindpulse.settings import get_settings
+
+            settings = get_settings()
+        store = cls(settings.database_url, archive_dir=settings.archive_dir)
+        if migrate:
+            store.migrate()
+        return store
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def describe_url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> str:
+        """Create or upgrade the schema (Alembic); safe to call again and from several processes."""
+        return db.migrate(self.engine)
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return db.current_revision(connection)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.describe_url()!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One write transaction (on SQLite it takes the write lock at BEGIN, waiting its turn)."""
+        with self.engine.connect() as connection:
+            if self.backend == "sqlite":
+                connection.execution_options(**{db.SQLITE_BEGIN: "IMMEDIATE"})
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """One read transaction: a consistent view of the data for every query in it."""
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    def _lock(self, statement: sa.Select) -> sa.Select:
+        # Row locks matter on PostgreSQL; SQLite's IMMEDIATE transaction already excludes writers.
+        return statement.with_for_update() if self.backend == "postgresql" else statement
+
+    # -- predictions --------------------------------------------------------------------
+
+    def log_prediction(self, record: Mapping[str, Any], *, probability: float, label: int, model_version: str) -> int:
+        """Record one prediction served; returns its id (the id feedback refers to).
+
+        ``record`` is the model's input (canonical or real-header keys), validated through the
+        data contract; a ``depression`` value in it is stored as the outcome at once.
+        """
+        values = canonical_record(record, require_target=False)
+        extra, problems = _prediction_values(probability, label, model_version)
+        if problems:
+            raise c.ContractError(problems, "prediction")
+        now = utc_now()
+        row = {k: values[k] for k in FEATURE_COLUMNS}
+        row.update(extra)
+        row.update(created_at=now, source=SOURCE_PREDICTION, record_id=values.get("id"),
+                   depression=values.get(c.TARGET))
+        labelled = row["depression"] is not None
+        row.update(state=PENDING if labelled else UNLABELLED, labelled_at=now if labelled else None)
+        with self._write() as connection:
+            result = connection.execute(rows_t.insert(), row)
+            return int(result.inserted_primary_key[0])
+
+    def log_predictions(self, frame: pd.DataFrame) -> list[int]:
+        """Record a batch of predictions (canonical columns + probability, prediction, model_version); ids in order."""
+        missing = [name for name in ("probability", "prediction", "model_version") if name not in frame.columns]
+        if missing:
+            raise c.ContractError([_problem(m, "(missing)", f"a column named {m!r}", "header") for m in missing], "predictions")
+        result = c.validate_frame(frame, require_target=False, source="predictions")
+        problems = list(result.problems)
+        for index, prob, label, version in zip(frame.index, frame["probability"], frame["prediction"], frame["model_version"]):
+            problems += _prediction_values(prob, label, version, row=c._row(index))[1]
+        if problems:
+            raise c.ContractError(problems, "predictions")
+        rows = frame_to_rows(result.valid)
+        now = utc_now()
+        for row, prob, label, version in zip(rows, frame["probability"], frame["prediction"], frame["model_version"]):
+            labelled = row[c.TARGET] is not None
+            row.update(created_at=now, source=SOURCE_PREDICTION, probability=float(prob), prediction=_as_outcome(label),
+                       model_version=str(version), state=PENDING if labelled else UNLABELLED,
+                       labelled_at=now if labelled else None)
+        if not rows:
+            return []
+        statement = rows_t.insert().returning(rows_t.c.id, sort_by_parameter_order=True)
+        with self._write() as connection:
+            return [int(r[0]) for r in connection.execute(statement, rows)]
+
+    def recent_predictions(self, limit: int = 50) -> pd.DataFrame:
+        """The newest predictions first, with their outcome (if any) and state."""
+        statement = (self._frame_select(extra=(rows_t.c.state, rows_t.c.labelled_at))
+                     .where(rows_t.c.source == SOURCE_PREDICTION)
+                     .order_by(rows_t.c.id.desc()).limit(int(limit)))
+        return self._frame(statement)
+
+    # -- feedback -----------------------------------------------------------------------
+
+    def record_feedback(self, prediction_id: int, depression: int, *, correct: bool = False) -> FeedbackResult:
+        """Attach the true outcome to a logged prediction.
+
+        Rule: the first outcome is recorded; the same outcome again changes nothing
+        (``unchanged``, so a retried request is harmless); a different outcome is refused with
+        :class:`FeedbackConflictError` unless ``correct=True``, which replaces it while the row
+        waits for a retrain (not once a retrain has claimed or archived it).
+        """
+        pid = _as_id(prediction_id)
+        if pid is None:
+            raise c.ContractError([_problem("prediction_id", prediction_id, "the whole-number id of a logged prediction")], "feedback")
+        outcome = _as_outcome(depression)
+        if outcome is None:
+            raise c.ContractError([_problem("Depression", depression, "0 or 1")], f"feedback for prediction {pid}")
+        with self._write() as connection:
+            current = self._rows_for_feedback(connection, [pid]).get(pid)
+            result, update = _decide_feedback(pid, outcome, current, correct)
+            if update:
+                connection.execute(_feedback_update(), [{"b_id": pid, "b_depression": outcome, "b_now": utc_now()}])
+        return result
+
+    def _rows_for_feedback(self, connection: sa.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+        found: dict[int, dict[str, Any]] = {}
+        columns = (rows_t.c.id, rows_t.c.source, rows_t.c.state, rows_t.c.depression, rows_t.c.labelled_at, rows_t.c.snapshot_id)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            statement = self._lock(sa.select(*columns).where(rows_t.c.id.in_(chunk)))
+            for row in connection.execute(statement).mappings():
+                found[int(row["id"])] = dict(row)
+        return found
+
+    def add_labelled(self, frame: pd.DataFrame) -> int:
+        """Store labelled rows submitted without a prediction; returns how many were stored.
+
+        All or nothing: any bad cell, or a record ``id`` already stored as a labelled row,
+        raises :class:`~mindpulse.contract.ContractError` naming row and field, and nothing is stored.
+        """
+        result = c.validate_frame(frame, require_target=True, source="labelled rows")
+        result.raise_if_rejected("labelled rows")
+        stored, problems = self._insert_labelled(result.valid, strict=True)
+        if problems:
+            raise c.ContractError(problems, "labelled rows")
+        return stored
+
+    def _insert_labelled(self, valid: pd.DataFrame, *, strict: bool) -> tuple[int, list[c.Problem]]:
+        """Insert valid canonical rows, leaving out (and reporting) ids already stored."""
+        for attempt in range(3):
+            try:
+                with self._write() as connection:
+                    duplicates = self._stored_labelled_ids(connection, valid["id"].dropna().astype(int).tolist())
+                    problems = [
+                        _problem("id", int(rid), f"an id not stored yet (already stored as row {duplicates[int(rid)]})", c._row(index))
+                        for index, rid in valid["id"].items() if pd.notna(rid) and int(rid) in duplicates
+                    ]
+                    if problems and strict:
+                        return 0, problems
+                    keep = valid[~valid["id"].isin(list(duplicates))] if duplicates else valid
+                    rows = frame_to_rows(keep)
+                    now = utc_now()
+                    for row in rows:
+                        row.update(created_at=now, labelled_at=now, source=SOURCE_LABELLED, state=PENDING)
+                    if rows:
+                        connection.execute(rows_t.insert(), rows)
+                    return len(rows), problems
+            except sa.exc.IntegrityError:
+                # Another writer stored the same record id between our check and our insert:
+                # the next attempt sees it and reports it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _stored_labelled_ids(self, connection: sa.Connection, ids: list[int]) -> dict[int, int]:
+        stored: dict[int, int] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            statement = sa.select(rows_t.c.record_id, rows_t.c.id).where(
+                rows_t.c.source == SOURCE_LABELLED, rows_t.c.record_id.in_(chunk))
+            stored.update({int(r): int(i) for r, i in connection.execute(statement)})
+        return stored
+
+    def import_feedback_csv(self, path: str | Path, *, correct: bool = False, strict: bool = False) -> FeedbackReport:
+        """Import a feedback CSV: outcomes (``prediction_id`` + ``Depression``) or labelled rows (real format).
+
+        Bad rows are reported (line number, field, value, what is accepted) and the good rows
+        are stored, all in one transaction; ``strict=True`` stores nothing when any row is bad
+        (raises ContractError). Outcomes follow :meth:`record_feedback`'s rule.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        try:
+            header = pd.read_csv(path, dtype=str, nrows=0).columns
+        except pd.errors.EmptyDataError as exc:
+            raise c.ContractError([_problem("(file)", "(empty file)", "a CSV with a header row", "header")], str(path)) from exc
+        if "prediction_id" in [str(name).strip().lower() for name in header]:
+            return self._import_outcomes(path, correct=correct, strict=strict)
+        result = c.read_csv(path, require_target=True)
+        if strict:
+            result.raise_if_rejected(str(path))
+        stored, duplicates = self._insert_labelled(result.valid, strict=strict)
+        if strict and duplicates:
+            raise c.ContractError(duplicates, str(path))
+        return FeedbackReport(str(path), "labelled rows", rows_read=result.n_valid + result.n_rejected,
+                              accepted=stored, rejected=_by_row(result.problems + duplicates))
+
+    def _import_outcomes(self, path: Path, *, correct: bool, strict: bool) -> FeedbackReport:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        raw.columns = [str(name).strip() for name in raw.columns]
+        raw.index = pd.RangeIndex(2, len(raw) + 2)  # line numbers: the header is line 1
+        id_column = next(name for name in raw.columns if name.lower() == "prediction_id")
+        target_columns = [name for name in raw.columns if name.lower() == c.TARGET]
+        if len(target_columns) != 1:
+            value = "(missing)" if not target_columns else "(twice)"
+            raise c.ContractError([_problem("Depression", value, "one column named 'Depression' (or 'depression') with 0 or 1", "header")], str(path))
+        problems: list[c.Problem] = []
+        wanted: list[tuple[int, int, int]] = []  # (line, prediction id, outcome)
+        for line, pid_text, outcome_text in zip(raw.index, raw[id_column], raw[target_columns[0]]):
+            pid, outcome = _as_id(pid_text), _as_outcome(outcome_text)
+            if pid is None:
+                problems.append(_problem("prediction_id", pid_text, "the whole-number id of a logged prediction", line))
+            if outcome is None:
+                problems.append(_problem("Depression", outcome_text, "0 or 1", line))
+            if pid is not None and outcome is not None:
+                wanted.append((int(line), pid, outcome))
+        if strict and problems:
+            raise c.ContractError(problems, str(path))
+        accepted = unchanged = 0
+        with self._write() as connection:
+            current = self._rows_for_feedback(connection, sorted({pid for _, pid, _ in wanted}))
+            updates: dict[int, int] = {}
+            for line, pid, outcome in wanted:
+                try:
+                    result, update = _decide_feedback(pid, outcome, current.get(pid), correct)
+                except StoreError as exc:
+                    field_name = "prediction_id" if isinstance(exc, UnknownPredictionError) else "Depression"
+                    value = pid if field_name == "prediction_id" else outcome
+                    problems.append(_problem(field_name, value, _expected_from(exc), line))
+                    continue
+                if update:
+                    updates[pid] = outcome
+                    current[pid] = {**current[pid], "depression": outcome, "state": PENDING}
+                    accepted += 1
+                else:
+                    unchanged += 1
+            if strict and problems:
+                raise c.ContractError(problems, str(path))  # rolls the transaction back
+            if updates:
+                now = utc_now()
+                connection.execute(_feedback_update(),
+                                   [{"b_id": pid, "b_depression": o, "b_now": now} for pid, o in updates.items()])
+        return FeedbackReport(str(path), "outcomes", rows_read=len(raw), accepted=accepted, unchanged=unchanged,
+                              rejected=_by_row(problems))
+
+    # -- production data for the pipeline -----------------------------------------------
+
+    def pending_count(self) -> int:
+        """Labelled rows waiting for the next retrain (an index lookup, cheap at any size)."""
+        with self._read() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).where(rows_t.c.state == PENDING)).scalar_one())
+
+    def production_frame(self) -> pd.DataFrame:
+        """The pending labelled rows: canonical columns, then prediction, probability, model_version, created_at, prediction_id."""
+        return self._frame(self._frame_select().where(rows_t.c.state == PENDING).order_by(rows_t.c.id))
+
+    def _frame_select(self, extra: tuple[sa.ColumnElement[Any], ...] = ()) -> sa.Select:
+        columns = [rows_t.c.record_id, *[rows_t.c[name] for name in FEATURE_COLUMNS], rows_t.c.depression,
+                   rows_t.c.prediction, rows_t.c.probability, rows_t.c.model_version, rows_t.c.created_at,
+                   rows_t.c.id.label("prediction_id"), *extra]
+        return sa.select(*columns)
+
+    def _frame(self, statement: sa.Select) -> pd.DataFrame:
+        with self._read() as connection:
+            result = connection.execute(statement)
+            keys = list(result.keys())
+            return rows_to_frame(result.fetchall(), keys)
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def claim_snapshot(self, run_id: str) -> Snapshot:
+        """Claim every labelled pending row present now for the retrain ``run_id``.
+
+        One UPDATE in one transaction: rows written concurrently stay pending for the next
+        retrain. The same ``run_id`` again returns the same snapshot (a retried task); after a
+        release, the same ``run_id`` claims the rows pending at that new moment.
+        """
+        if not isinstance(run_id, str) or not run_id.strip() or len(run_id) > 250:
+            raise StoreError(f"run_id: got {run_id!r}, expected the retrain's run id (1 to 250 characters)")
+        for attempt in range(3):
+            try:
+                with self._write() as connection:
+                    statement = self._lock(sa.select(snapshots_t).where(snapshots_t.c.run_id == run_id))
+                    existing = connection.execute(statement).mappings().first()
+                    if existing is not None and existing["state"] != RELEASED:
+                        return _snapshot(existing)
+                    now = utc_now()
+                    if existing is None:
+                        snapshot_id = int(connection.execute(snapshots_t.insert(), {
+                            "run_id": run_id, "state": CLAIMED, "n_rows": 0, "claimed_at": now,
+                        }).inserted_primary_key[0])
+                    else:
+                        snapshot_id = int(existing["id"])
+                    claimed = connection.execute(
+                        rows_t.update().where(rows_t.c.state == PENDING).values(state=CLAIMED, snapshot_id=snapshot_id)
+                    ).rowcount
+                    connection.execute(snapshots_t.update().where(snapshots_t.c.id == snapshot_id).values(
+                        state=CLAIMED, n_rows=claimed, claimed_at=now, released_at=None))
+                    return self._get_snapshot(connection, snapshot_id)
+            except sa.exc.IntegrityError:
+                # A concurrent claim for the same run_id inserted it first: the next attempt returns it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_snapshot(self, snapshot_id: int) -> Snapshot:
+        """A snapshot by id; SnapshotError when there is none."""
+        with self._read() as connection:
+            return self._get_snapshot(connection, snapshot_id)
+
+    def _get_snapshot(self, connection: sa.Connection, snapshot_id: int) -> Snapshot:
+        sid = _as_id(snapshot_id)
+        row = None if sid is None else connection.execute(
+            sa.select(snapshots_t).where(snapshots_t.c.id == sid)).mappings().first()
+        if row is None:
+            raise SnapshotError(f"snapshot_id: got {snapshot_id!r}, expected the id of a snapshot claimed by claim_snapshot()")
+        return _snapshot(row)
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot, newest first."""
+        with self._read() as connection:
+            rows = connection.execute(sa.select(snapshots_t).order_by(snapshots_t.c.id.desc())).mappings()
+            return [_snapshot(row) for row in rows]
+
+    def snapshot_frame(self, snapshot_id: int) -> pd.DataFrame:
+        """The rows of a snapshot (claimed or archived), in the same form as :meth:`production_frame`."""
+        snapshot = self.get_snapshot(snapshot_id)
+        if snapshot.state == RELEASED:
+            raise SnapshotError(f"snapshot {snapshot.id} (run {snapshot.run_id!r}) was released: its rows are pending again")
+        return self._frame(self._frame_select().where(rows_t.c.snapshot_id == snapshot.id).order_by(rows_t.c.id))
+
+    def export_path(self, snapshot: Snapshot, export_dir: str | Path) -> Path:
+        """Where a snapshot's archive goes: named after its claim time, so a retry rewrites the same file."""
+        stamp = snapshot.claimed_at.strftime("%Y%m%dT%H%M%S.%fZ")
+        return Path(export_dir) / f"{EXPORT_PREFIX}{stamp}.csv"
+
+    def archive_snapshot(self, snapshot_id: int, export_dir: str | Path | None = None) -> Path:
+        """Mark exactly the snapshot's rows archived and export them; returns the CSV's path.
+
+        The export (real CSV format, then prediction_id, prediction, probability,
+        model_version, created_at) is written atomically before the rows are marked, so a
+        crash in between is repaired by calling again. Archiving twice returns the same file.
+        """
+        folder = Path(export_dir) if export_dir is not None else self.archive_dir
+        if folder is None:
+            raise StoreError("export_dir: none given and the store has no archive folder (use Store.from_settings)")
+        snapshot = self.get_snapshot(snapshot_id)
+        if snapshot.state == RELEASED:
+            raise SnapshotError(f"snapshot {snapshot.id} (run {snapshot.run_id!r}) was released; claim a new snapshot to archive")
+        target = Path(snapshot.export_path) if snapshot.state == ARCHIVED and snapshot.export_path else self.export_path(snapshot, folder)
+        if snapshot.state == ARCHIVED and target.is_file():
+            return target
+        atomic_write_csv(target, export_frame(self.snapshot_frame(snapshot.id)))
+        with self._write() as connection:
+            done = connection.execute(
+                snapshots_t.update().where(snapshots_t.c.id == snapshot.id, snapshots_t.c.state == CLAIMED)
+                .values(state=ARCHIVED, archived_at=utc_now(), export_path=str(target))).rowcount
+            if done:
+                connection.execute(rows_t.update().where(rows_t.c.snapshot_id == snapshot.id, rows_t.c.state == CLAIMED)
+                                   .values(state=ARCHIVED))
+                return target
+            now = self._get_snapshot(connection, snapshot.id)
+        if now.state == ARCHIVED:  # a concurrent call archived it first
+            return Path(now.export_path or target)
+        target.unlink(missing_ok=True)
+        raise SnapshotError(f"snapshot {snapshot.id} (run {snapshot.run_id!r}) was released while archiving; nothing archived")
+
+    def release_snapshot(self, snapshot_id: int) -> Snapshot:
+        """Return a snapshot's rows to pending (the retrain failed); releasing twice is harmless."""
+        with self._write() as connection:
+            snapshot = self._get_snapshot(connection, snapshot_id)
+            if snapshot.state == ARCHIVED:
+                raise SnapshotError(f"snapshot {snapshot.id} (run {snapshot.run_id!r}) is archived already; it cannot be released")
+            if snapshot.state == CLAIMED:
+                connection.execute(rows_t.update().where(rows_t.c.snapshot_id == snapshot.id, rows_t.c.state == CLAIMED)
+                                   .values(state=PENDING, snapshot_id=None))
+                connection.execute(snapshots_t.update().where(snapshots_t.c.id == snapshot.id)
+                                   .values(state=RELEASED, released_at=utc_now()))
+                snapshot = self._get_snapshot(connection, snapshot.id)
+            return snapshot
+
+    # -- overview -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by state and source, the last archive, and which database this is."""
+        with self._read() as connection:
+            counts = connection.execute(
+                sa.select(rows_t.c.source, rows_t.c.state, sa.func.count()).group_by(rows_t.c.source, rows_t.c.state)).all()
+            snapshot_counts = dict(connection.execute(
+                sa.select(snapshots_t.c.state, sa.func.count()).group_by(snapshots_t.c.state)).all())
+            last = connection.execute(
+                sa.select(snapshots_t.c.archived_at, snapshots_t.c.export_path, snapshots_t.c.n_rows)
+                .where(snapshots_t.c.state == ARCHIVED).order_by(snapshots_t.c.archived_at.desc()).limit(1)).first()
+            revision = db.current_revision(connection)
+        by_state = {state: 0 for state in ROW_STATES}
+        by_source = {SOURCE_PREDICTION: 0, SOURCE_LABELLED: 0}
+        for source, state, count in counts:
+            by_state[state] += int(count)
+            by_source[source] += int(count)
+        return {
+            "backend": self.backend,
+            "database": self.describe_url(),
+            "schema_revision": revision,
+            "rows_total": sum(by_state.values()),
+            "rows_by_state": by_state,
+            "predictions_logged": by_source[SOURCE_PREDICTION],
+            "labelled_rows_submitted": by_source[SOURCE_LABELLED],
+            "awaiting_feedback": by_state[UNLABELLED],
+            "labelled_pending": by_state[PENDING],
+            "claimed": by_state[CLAIMED],
+            "archived": by_state[ARCHIVED],
+            "snapshots_by_state": {state: int(snapshot_counts.get(state, 0)) for state in (CLAIMED, ARCHIVED, RELEASED)},
+            "last_archive_at": last[0].isoformat(timespec="seconds") if last else None,
+            "last_archive_path": last[1] if last else None,
+            "last_archive_rows": int(last[2]) if last else None,
+        }
+
+
+def _snapshot(row: Mapping[str, Any]) -> Snapshot:
+    return Snapshot(id=int(row["id"]), run_id=row["run_id"], n_rows=int(row["n_rows"]), state=row["state"],
+                    claimed_at=row["claimed_at"], archived_at=row["archived_at"], export_path=row["export_path"])
+
+
+def _feedback_update() -> sa.Update:
+    return (rows_t.update().where(rows_t.c.id == sa.bindparam("b_id"))
+            .values(depression=sa.bindparam("b_depression"), state=PENDING, labelled_at=sa.bindparam("b_now")))
+
+
+def _decide_feedback(pid: int, outcome: int, current: Mapping[str, Any] | None, correct: bool) -> tuple[FeedbackResult, bool]:
+    """Apply the feedback rule to one row: (the result, whether to write it); StoreError when refused."""
+    if current is None or current["source"] != SOURCE_PREDICTION:
+        what = "it is a labelled row, not a prediction" if current is not None else "no prediction was logged with this id"
+        raise UnknownPredictionError(f"prediction_id {pid}: {what}")
+    previous = current["depression"]
+    if previous is None:
+        return FeedbackResult(pid, outcome, "recorded"), True
+    if int(previous) == outcome:
+        return FeedbackResult(pid, outcome, "unchanged", previous=int(previous)), False
+    if not correct:
+        raise FeedbackConflictError(
+            f"prediction_id {pid}: already has outcome {int(previous)}; a second, different outcome ({outcome}) "
+            "is refused. To replace it, correct it explicitly (correct=True, CLI --correct)")
+    if current["state"] != PENDING:
+        raise FeedbackConflictError(
+            f"prediction_id {pid}: its outcome {int(previous)} is already {current['state']} by retrain snapshot "
+            f"{current['snapshot_id']}; it can no longer be corrected")
+    return FeedbackResult(pid, outcome, "corrected", previous=int(previous)), True
+
+
+def _expected_from(exc: StoreError) -> str:
+    if isinstance(exc, UnknownPredictionError):
+        return "the id of a logged prediction (" + str(exc).split(": ", 1)[1] + ")"
+    return str(exc).split(": ", 1)[1]
+
+
+def _by_row(problems: list[c.Problem]) -> list[c.Problem]:
+    return sorted(problems, key=lambda p: (isinstance(p.row, str), p.row if isinstance(p.row, int) else 0, p.field))

@@ -1,0 +1,143 @@
+"""Records and frames between the data contract's canonical form and the store's rows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mindpulse import contract as c
+from mindpulse.store.schema import FEATURE_COLUMNS
+
+#: Extra columns of a production frame, after the canonical ones.
+PRODUCTION_EXTRA_COLUMNS = ("prediction", "probability", "model_version", "created_at", "prediction_id")
+#: Columns of the archive export beyond the real CSV's 18.
+EXPORT_EXTRA_COLUMNS = ("prediction_id", "prediction", "probability", "model_version", "created_at")
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _fast_value(spec: c.FieldSpec, value: Any) -> tuple[bool, Any]:
+    """(True, canonical value) when ``value`` is already canonical and valid; else (False, None)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False, None
+    if spec.kind == "category":
+        return (True, value) if isinstance(value, str) and value in spec.choices else (False, None)
+    if spec.kind == "text":
+        if isinstance(value, str) and value and value == value.strip().strip("'\"").strip():
+            return True, value
+        return False, None
+    if _missing(value):
+        if spec.kind == "number" and not spec.nullable:
+            return False, None
+        return True, None
+    if not isinstance(value, Real):
+        return False, None
+    number = float(value)
+    if not math.isfinite(number):
+        return False, None
+    if spec.kind == "number":
+        if not (spec.minimum <= number <= spec.maximum) or (spec.integer and number % 1 != 0):
+            return False, None
+        return True, number
+    if number % 1 != 0:
+        return False, None
+    if spec.kind == "target" and number not in (0, 1):
+        return False, None
+    return True, int(number)
+
+
+def _fast_canonical(record: Mapping[str, Any], require_target: bool) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for spec in c.FIELDS:
+        if spec.name not in record:
+            if spec.raw in record:
+                return None
+            if spec.kind == "target":
+                if require_target:
+                    return None
+                out[spec.name] = None
+            elif spec.required:
+                return None
+            else:
+                out[spec.name] = spec.default
+            continue
+        ok, value = _fast_value(spec, record[spec.name])
+        if not ok or (spec.kind == "target" and require_target and value is None):
+            return None
+        out[spec.name] = value
+    return out
+
+
+def canonical_record(record: Mapping[str, Any], *, require_target: bool = False) -> dict[str, Any]:
+    """The canonical form of one record, missing values as None; ContractError names each bad field.
+
+    A record already in the canonical form with valid values (what the dashboard sends) is
+    checked field by field in microseconds; anything else (real header, quoted values, errors)
+    goes through :func:`mindpulse.contract.validate_record`, which gives the same result.
+    """
+    fast = _fast_canonical(record, require_target)
+    if fast is not None:
+        return fast
+    return c.validate_record(record, require_target=require_target)
+
+
+def frame_to_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a valid canonical frame as dicts of store columns (record_id for id; None for missing)."""
+    columns = ["id", *FEATURE_COLUMNS, c.TARGET]
+    subset = frame.loc[:, columns].astype(object)
+    subset = subset.where(subset.notna(), None)
+    rows = subset.to_dict("records")
+    for row in rows:
+        record_id = row.pop("id")
+        row["record_id"] = None if record_id is None else int(record_id)
+        target = row[c.TARGET]
+        row[c.TARGET] = None if target is None else int(target)
+        for name in FEATURE_COLUMNS:
+            value = row[name]
+            if isinstance(value, (np.floating, np.integer)):
+                row[name] = value.item()
+    return rows
+
+
+def rows_to_frame(rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> pd.DataFrame:
+    """A production frame from store rows: canonical columns with their dtypes, then the extras."""
+    raw = pd.DataFrame.from_records(list(rows), columns=list(keys))
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    for spec in c.FIELDS:
+        source = "record_id" if spec.name == "id" else spec.name
+        column = raw[source]
+        if spec.kind in ("id", "target"):
+            out[spec.name] = pd.array(column.to_numpy(dtype=object), dtype="Int64") if len(raw) else pd.array([], dtype="Int64")
+        elif spec.kind == "number":
+            out[spec.name] = pd.to_numeric(column, errors="coerce").astype(float)
+        else:
+            out[spec.name] = column.astype(object)
+    out["prediction"] = pd.array(raw["prediction"].to_numpy(dtype=object), dtype="Int64") if len(raw) else pd.array([], dtype="Int64")
+    out["probability"] = pd.to_numeric(raw["probability"], errors="coerce").astype(float)
+    out["model_version"] = raw["model_version"].astype(object)
+    out["created_at"] = pd.to_datetime(raw["created_at"], utc=True)
+    out["prediction_id"] = raw["prediction_id"].astype("int64")
+    for extra in keys:
+        if extra not in out.columns and extra not in ("record_id",):
+            out[extra] = raw[extra]
+    return out
+
+
+def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A production frame in the real CSV's format (header, quoting) followed by the prediction columns."""
+    raw = c.to_raw(frame.loc[:, list(c.CANONICAL_COLUMNS)])
+    for name in EXPORT_EXTRA_COLUMNS:
+        if name == "created_at":
+            raw[name] = frame[name].map(lambda t: t.isoformat(timespec="microseconds") if pd.notna(t) else "")
+        else:
+            raw[name] = frame[name]
+    return raw

@@ -1,0 +1,109 @@
+"""The store's tables as SQLAlchemy Core metadata (the migrations create the same schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from mindpulse import contract as c
+
+#: A logged prediction without its true outcome yet.
+UNLABELLED = "unlabelled"
+#: Labelled, waiting for the next retrain.
+PENDING = "pending"
+#: Taken by a retrain's snapshot (training on it now).
+CLAIMED = "claimed"
+#: Used by a successful retrain and exported to the archive folder.
+ARCHIVED = "archived"
+ROW_STATES = (UNLABELLED, PENDING, CLAIMED, ARCHIVED)
+
+#: Served by the model (``log_prediction``).
+SOURCE_PREDICTION = "prediction"
+#: Submitted with its label, without a prediction (``add_labelled``).
+SOURCE_LABELLED = "labelled"
+ROW_SOURCES = (SOURCE_PREDICTION, SOURCE_LABELLED)
+
+SNAPSHOT_STATES = (CLAIMED, ARCHIVED, "released")
+
+#: Contract columns stored one per column; the contract's ``id`` is kept as ``record_id``
+#: because ``id`` is the store's own key (the prediction id).
+FEATURE_COLUMNS: tuple[str, ...] = tuple(name for name in c.CANONICAL_COLUMNS if name not in ("id", c.TARGET))
+
+# BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A UTC timestamp: stored without a zone (the same on every backend), read back zone-aware."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _column_type(spec: c.FieldSpec) -> sa.types.TypeEngine:
+    return sa.Float() if spec.kind == "number" else sa.String(64)
+
+
+metadata = sa.MetaData()
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(250), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("n_rows", sa.Integer(), nullable=False),
+    sa.Column("claimed_at", UTCDateTime(), nullable=False),
+    sa.Column("archived_at", UTCDateTime(), nullable=True),
+    sa.Column("released_at", UTCDateTime(), nullable=True),
+    sa.Column("export_path", sa.Text(), nullable=True),
+    sa.CheckConstraint("state IN ('claimed', 'archived', 'released')", name="ck_snapshots_state"),
+    sqlite_autoincrement=True,
+)
+
+production_rows = sa.Table(
+    "production_rows",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("record_id", sa.BigInteger(), nullable=True),
+    *[sa.Column(name, _column_type(c.FIELD_BY_NAME[name]), nullable=True) for name in FEATURE_COLUMNS],
+    sa.Column("model_version", sa.String(64), nullable=True),
+    sa.Column("probability", sa.Float(), nullable=True),
+    sa.Column("prediction", sa.SmallInteger(), nullable=True),
+    sa.Column("depression", sa.SmallInteger(), nullable=True),
+    sa.Column("labelled_at", UTCDateTime(), nullable=True),
+    sa.Column("snapshot_id", BigId, sa.ForeignKey("snapshots.id", name="fk_production_rows_snapshot"), nullable=True),
+    sa.CheckConstraint("state IN ('unlabelled', 'pending', 'claimed', 'archived')", name="ck_production_rows_state"),
+    sa.CheckConstraint("source IN ('prediction', 'labelled')", name="ck_production_rows_source"),
+    sa.CheckConstraint("depression IN (0, 1)", name="ck_production_rows_depression"),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_production_rows_state", production_rows.c.state)
+sa.Index("ix_production_rows_snapshot_id", production_rows.c.snapshot_id)
+# A labelled row submitted twice (same record id) would count twice in training.
+sa.Index(
+    "uq_production_rows_labelled_record_id",
+    production_rows.c.record_id,
+    unique=True,
+    sqlite_where=sa.text("source = 'labelled' AND record_id IS NOT NULL"),
+    postgresql_where=sa.text("source = 'labelled' AND record_id IS NOT NULL"),
+)
