@@ -1,9 +1,145 @@
-"""`mindpulse` commands of the store group (filled in by the issue that owns it)."""
+"""``mindpulse feedback`` and ``mindpulse store stats|migrate``: the production data store."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
 import typer
+
+from mindpulse.commands import fail
+
+if TYPE_CHECKING:
+    from mindpulse.store import Store
+
+store_app = typer.Typer(
+    name="store",
+    help="The production data store: logged predictions, feedback and retrain snapshots.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
+    app.command("feedback")(feedback)
+    store_app.command("stats")(stats)
+    store_app.command("migrate")(migrate)
+    app.add_typer(store_app, name="store")
+
+
+def _open_store() -> "Store":
+    """The store from the settings, migrated; one clear line when the database cannot be reached."""
+    import sqlalchemy as sa
+
+    from mindpulse.settings import get_settings
+    from mindpulse.store import Store
+
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic names the variable and the value
+        fail(f"settings: {exc}")
+    try:
+        return Store.from_settings(settings)
+    except ValueError as exc:
+        fail(str(exc))
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        fail(f"database {settings.database_url!r} (MINDPULSE_DATABASE_URL): cannot open it: {reason}")
+
+
+def feedback(
+    prediction_id: Optional[str] = typer.Option(None, "--prediction-id", help="Id of a logged prediction (shown with each prediction)."),
+    outcome: Optional[str] = typer.Option(None, "--outcome", help="The true outcome for --prediction-id: 1 (depression) or 0."),
+    correct: bool = typer.Option(False, "--correct", help="Replace an outcome already recorded (only while no retrain has claimed it)."),
+    row: Optional[str] = typer.Option(None, "--row", help="One labelled row as a JSON object (real header or canonical names, with Depression)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="A CSV of outcomes (prediction_id, Depression) or of labelled rows in the real file's format."),
+    strict: bool = typer.Option(False, "--strict", help="With --csv: store nothing if any row is bad (default: store the good rows, report the bad ones)."),
+) -> None:
+    """Record true outcomes: one (--prediction-id and --outcome), a labelled row (--row) or a CSV (--csv).
+
+    A second, different outcome for the same prediction is refused unless --correct; the same outcome again changes nothing.
+
+    Exit code 1 when a CSV had rejected rows (the good ones are stored unless --strict).
+    """
+    from mindpulse.contract import ContractError
+    from mindpulse.store import StoreError
+
+    modes = [name for name, given in (("--prediction-id", prediction_id is not None), ("--row", row is not None),
+                                      ("--csv", csv is not None)) if given]
+    if len(modes) != 1:
+        fail("feedback: give exactly one of --prediction-id ID --outcome 0/1, --row JSON or --csv PATH"
+             + (f" (got {', '.join(modes)})" if modes else ""))
+    if prediction_id is not None and outcome is None:
+        fail("--outcome: missing, expected 0 or 1 (the true outcome of the prediction)")
+    if outcome is not None and prediction_id is None:
+        fail("--outcome: goes with --prediction-id ID")
+    store = _open_store()
+    try:
+        if prediction_id is not None:
+            result = store.record_feedback(prediction_id, outcome, correct=correct)
+            words = {"recorded": "recorded", "unchanged": "already recorded (unchanged)",
+                     "corrected": f"corrected (was {result.previous})"}[result.status]
+            typer.echo(f"Prediction {result.prediction_id}: outcome {result.depression} {words}.")
+        elif row is not None:
+            stored = store.add_labelled(_row_frame(row))
+            typer.echo(f"Stored {stored} labelled row; {store.pending_count()} labelled row(s) wait for the next retrain.")
+        else:
+            report = store.import_feedback_csv(csv, correct=correct, strict=strict)
+            typer.echo(report.describe())
+            if report.rejected:
+                raise typer.Exit(1)
+    except (ContractError, StoreError, FileNotFoundError) as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+
+
+def _row_frame(text: str) -> Any:
+    import pandas as pd
+
+    from mindpulse.contract import validate_record
+
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--row: not valid JSON ({exc.msg} at character {exc.pos}); expected an object such as "
+             '\'{"Gender": "Male", "Age": 21, ..., "Depression": 1}\'')
+    if not isinstance(record, dict):
+        fail(f"--row: got a JSON {type(record).__name__}, expected an object of column: value")
+    return pd.DataFrame([validate_record(record, require_target=True)])
+
+
+def stats(as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON.")) -> None:
+    """Show what the store holds: rows by state, predictions logged, labelled rows pending, archives."""
+    store = _open_store()
+    try:
+        figures = store.stats()
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    lines = [
+        f"Database: {figures['database']} ({figures['backend']}, schema {figures['schema_revision']})",
+        f"Predictions logged:        {figures['predictions_logged']}",
+        f"  awaiting feedback:       {figures['awaiting_feedback']}",
+        f"Labelled rows submitted:   {figures['labelled_rows_submitted']}",
+        f"Labelled, pending retrain: {figures['labelled_pending']}",
+        f"Claimed by a retrain:      {figures['claimed']}",
+        f"Archived:                  {figures['archived']}",
+    ]
+    if figures["last_archive_at"]:
+        lines.append(f"Last archive: {figures['last_archive_at']}, {figures['last_archive_rows']} rows -> {figures['last_archive_path']}")
+    else:
+        lines.append("Last archive: none yet")
+    typer.echo("\n".join(lines))
+
+
+def migrate() -> None:
+    """Create or upgrade the store's schema (every command does this too; safe to repeat)."""
+    store = _open_store()
+    try:
+        typer.echo(f"{store.describe_url()}: schema at revision {store.schema_revision()}")
+    finally:
+        store.close()

@@ -414,8 +414,6 @@ class Store:
                 problems.append(_problem("Depression", outcome_text, "0 or 1", line))
             if pid is not None and outcome is not None:
                 wanted.append((int(line), pid, outcome))
-        if strict and problems:
-            raise c.ContractError(problems, str(path))
         accepted = unchanged = 0
         with self._write() as connection:
             current = self._rows_for_feedback(connection, sorted({pid for _, pid, _ in wanted}))
@@ -435,7 +433,7 @@ class Store:
                 else:
                     unchanged += 1
             if strict and problems:
-                raise c.ContractError(problems, str(path))  # rolls the transaction back
+                raise c.ContractError(_by_row(problems), str(path))  # rolls the transaction back
             if updates:
                 now = utc_now()
                 connection.execute(_feedback_update(),
