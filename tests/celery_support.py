@@ -9,6 +9,7 @@ throwaway database and drops it afterwards. Used by tests/test_celery_e2e.py.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -475,10 +476,9 @@ def celery_airflow(
         yield cluster
 
 
-def celery_task_results(database: str) -> int:
-    """Rows in Celery's result table: each is a task a Celery worker ran and reported."""
-    import psycopg
-
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database) as conn:
-        row = conn.execute("SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'").fetchone()
-    return int(row[0])
+def celery_workloads(cluster: CeleryAirflow, dag_id: str) -> list[str]:
+    """Task ids of the DAG that the Celery worker says it executed, from its own output."""
+    worker = next(service for service in cluster.services if service.name == "celery-worker")
+    text = worker.log_path.read_text(errors="replace")
+    pattern = re.compile(r"Executing workload in Celery:.*?task_id='([^']+)', dag_id='([^']+)'")
+    return [task for task, dag in pattern.findall(text) if dag == dag_id]
