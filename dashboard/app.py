@@ -1,0 +1,81 @@
+"""The MindPulse dashboard page: five views in a template. Serve it with ``python -m dashboard``.
+
+This is the only module that calls ``.servable()``. The reports folder is served by Panel as
+static files (``--static-dirs reports=DIR``); the Reports page points iframes at those URLs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+
+if importlib.util.find_spec("dashboard") is None:
+    # `panel serve dashboard/app.py` runs this file as a script: make its package importable
+    # without asking for PYTHONPATH (python -m dashboard and the Docker image need no help).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dashboard import REPORTS_ROUTE  # noqa: E402
+from dashboard.stores import DashboardStore  # noqa: E402
+from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView  # noqa: E402
+from dashboard.views.common import DISCLAIMER  # noqa: E402
+
+PAGES = ("Predict", "Feedback", "Reports", "Models", "Pipelines")
+
+
+def reports_url() -> str:
+    """Where the reports folder is served, relative to this page (works behind ``--prefix`` too)."""
+    return f"{pn.state.rel_path or '.'}/{REPORTS_ROUTE}"
+
+
+def build_app(store: DashboardStore | None = None) -> pn.template.FastListTemplate:
+    """The whole dashboard for one browser session."""
+    pn.extension("tabulator")
+    store = store or DashboardStore.from_settings(static_url=reports_url())
+    views: dict[str, Any] = {
+        "Predict": PredictView(store=store.predictions),
+        "Feedback": FeedbackView(store=store.feedback, predictions=store.predictions),
+        "Reports": ReportsView(store=store.reports),
+        "Models": ModelsView(store=store.models),
+        "Pipelines": PipelinesView(store=store.pipelines),
+    }
+    tabs = pn.Tabs(*[(name, views[name]) for name in PAGES], dynamic=True, sizing_mode="stretch_width")
+    # A page shows fresh figures each time it is opened (another session may have changed them).
+    store.models.param.watch(lambda event: views["Reports"].refresh(), "changes")
+
+    async def refresh_opened(event: Any) -> None:
+        view = views[PAGES[event.new]]
+        result = view.refresh()
+        if hasattr(result, "__await__"):
+            await result
+
+    tabs.param.watch(refresh_opened, "active")
+    if pn.state.location is not None:
+        pn.state.location.sync(tabs, {"active": "page"})
+
+    try:
+        serving = store.predictions.champion_version() or "none yet"
+    except Exception:  # no registry yet: the Models page says more
+        serving = "none yet"
+    sidebar = [
+        pn.pane.Markdown("### About\nMindPulse screens students for depression risk from a short survey."),
+        pn.pane.Alert(DISCLAIMER, alert_type="warning"),
+        pn.pane.Markdown(f"**Serving model:** `{serving}` (at page load)\n\n**Data:** `{store.settings.home}`"),
+    ]
+    return pn.template.FastListTemplate(
+        title="MindPulse · screening aid",
+        sidebar=sidebar,
+        main=[tabs],
+        accent="#2b6cb0",
+        header_background="#2b6cb0",
+        sidebar_width=300,
+        collapsed_sidebar=True,
+        main_layout=None,
+    )
+
+
+if pn.state.served:
+    build_app().servable(title="MindPulse")

@@ -1,0 +1,9 @@
+"""The dashboard's pages: ``pn.viewable.Viewer`` classes, each given its store."""
+
+from dashboard.views.feedback import FeedbackView
+from dashboard.views.models import ModelsView
+from dashboard.views.pipelines import PipelinesView
+from dashboard.views.predict import PredictView
+from dashboard.views.reports import ReportsView
+
+__all__ = ["FeedbackView", "ModelsView", "PipelinesView", "PredictView", "ReportsView"]

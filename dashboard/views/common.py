@@ -1,0 +1,85 @@
+"""Pieces every page uses: the disclaimer, messages, and running a slow action off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import panel as pn
+
+from mindpulse import contract as c
+
+from dashboard.stores import DashboardError
+
+log = logging.getLogger("mindpulse.dashboard")
+T = TypeVar("T")
+
+DISCLAIMER = (
+    "**MindPulse is a screening aid, not a diagnosis.** A risk estimate from a short survey "
+    "cannot tell whether someone is depressed; only a qualified professional can. "
+    "If you or a student is in immediate danger, contact local emergency services or a crisis "
+    "line now. Otherwise, talk to a qualified counsellor, the student support service or a doctor."
+)
+
+ERROR_STYLE = {"color": "#b00020", "font-size": "0.85em", "margin-top": "0"}
+
+
+def disclaimer(**params: Any) -> pn.pane.Alert:
+    """The screening-aid notice, shown wherever a prediction is."""
+    return pn.pane.Alert(DISCLAIMER, alert_type="warning", sizing_mode="stretch_width",
+                         css_classes=["mp-disclaimer"], **params)
+
+
+def field_error() -> pn.pane.Markdown:
+    """An empty, hidden message placed under a field; ``show_error`` fills it."""
+    return pn.pane.Markdown("", styles=ERROR_STYLE, visible=False, margin=(0, 10), css_classes=["mp-field-error"])
+
+
+def show_error(pane: pn.pane.Markdown, message: str | None) -> None:
+    pane.object = message or ""
+    pane.visible = bool(message)
+
+
+def message_for(error: BaseException) -> str:
+    """Words for an error a user caused or can act on; anything else is logged, not shown raw."""
+    if isinstance(error, (DashboardError, c.ContractError, FileNotFoundError)):
+        return str(error)
+    log.exception("unexpected error in the dashboard", exc_info=error)
+    return f"Something went wrong ({type(error).__name__}: {error}). The server log has the details."
+
+
+def status_alert() -> pn.pane.Alert:
+    """A message line for the result of an action; hidden until there is one."""
+    return pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
+
+
+def show_status(alert: pn.pane.Alert, text: str | None, kind: str = "info") -> None:
+    alert.object = text or ""
+    alert.alert_type = kind
+    alert.visible = bool(text)
+
+
+async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` in a worker thread while ``widgets`` show a loading state and are disabled.
+
+    The page stays responsive (the server's event loop is free) and a second click cannot
+    start the same action twice.
+    """
+    widgets = list(widgets)
+    for widget in widgets:
+        widget.loading = True
+        if hasattr(widget, "disabled"):
+            widget.disabled = True
+    try:
+        return await asyncio.to_thread(func, *args, **kwargs)
+    finally:
+        for widget in widgets:
+            widget.loading = False
+            if hasattr(widget, "disabled"):
+                widget.disabled = False
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"

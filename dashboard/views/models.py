@@ -1,0 +1,134 @@
+"""The Models page: versions with their metrics, the champion and its backup, and rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.stores import VERSION_COLUMNS, ModelStore, version_row
+from dashboard.views.common import message_for, run_busy, show_status, status_alert
+
+
+def version_card(title: str, version: Any) -> pn.pane.Markdown:
+    """A short description of one version (or of its absence)."""
+    if version is None:
+        text = f"### {title}\nnone yet"
+    else:
+        row = version_row(version)
+        lines = [f"### {title}", f"**`{row['version']}`** · {row['model'] or 'model'}"]
+        if row["holdout_roc_auc"] is not None:
+            accuracy = row["holdout_accuracy"]
+            lines.append(f"holdout ROC-AUC {row['holdout_roc_auc']:.3f}"
+                         + (f" · accuracy {accuracy:.3f}" if accuracy is not None else ""))
+        if row["train_rows"] is not None:
+            lines.append(f"trained on {row['train_rows']:,} rows ({row['data_source'] or 'unknown source'})")
+        lines.append(f"created {row['created_at']}")
+        text = "\n\n".join(lines)
+    return pn.pane.Markdown(text, width=420, css_classes=[f"mp-{title.lower()}"],
+                            styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
+
+
+class ModelsView(Viewer):
+    """Shows the registry; a rollback asks for confirmation before it changes the champion."""
+
+    store = param.ClassSelector(class_=ModelStore)
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self.cards = pn.Row()
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(columns=VERSION_COLUMNS), show_index=False, disabled=True, sizing_mode="stretch_width",
+            max_height=420, layout="fit_data_stretch",
+            formatters={"note": {"type": "textarea"},
+                        "holdout_roc_auc": {"type": "money", "precision": 3, "thousand": ""},
+                        "holdout_accuracy": {"type": "money", "precision": 3, "thousand": ""}},
+            widths={"note": 380},
+            titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
+                    "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
+        )
+        self.target = pn.widgets.Select(label="Roll back to", options=[], width=320)
+        self.rollback_button = pn.widgets.Button(label="Roll back…", color="warning", width=160, align="end")
+        self.rollback_button.on_click(self._on_rollback)
+        self.question = pn.pane.Markdown("")
+        self.confirm_button = pn.widgets.Button(label="Confirm rollback", color="danger", width=180)
+        self.cancel_button = pn.widgets.Button(label="Cancel", color="light", width=120)
+        self.confirm_button.on_click(self._on_confirm)
+        self.cancel_button.on_click(self._on_cancel)
+        self.confirmation = pn.Column(self.question, pn.Row(self.confirm_button, self.cancel_button), visible=False,
+                                      styles={"border": "1px solid #c53030", "border-radius": "6px", "padding": "0 12px"})
+        self.status = status_alert()
+        self.refresh_button = pn.widgets.Button(label="Refresh", color="light", width=120)
+        self.refresh_button.on_click(lambda event: self.refresh())
+        self._layout = pn.Column(
+            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. A challenger becomes the "
+                             "champion only when it is at least as good; otherwise the reason is noted."),
+            self.refresh_button,
+            self.cards,
+            self.table,
+            pn.pane.Markdown("### Roll back\nMake a former champion the champion again (by default the backup, "
+                             "the champion before the last change). Predictions use it at once, and the "
+                             "replaced champion becomes the backup, so a rollback can be undone."),
+            pn.Row(self.target, self.rollback_button),
+            self.confirmation,
+            self.status,
+            sizing_mode="stretch_width",
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the registry again."""
+        try:
+            champion, backup = self.store.champion(), self.store.backup()
+            table = self.store.table()
+        except Exception as error:
+            show_status(self.status, message_for(error), "danger")
+            return
+        self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup)]
+        self.table.value = table
+        targets = self.store.rollback_targets()
+        self.target.options = targets
+        if backup is not None and backup.version in targets:
+            self.target.value = backup.version
+        self.rollback_button.disabled = not targets
+
+    def _on_rollback(self, event: Any = None) -> None:
+        self.ask()
+
+    def ask(self) -> None:
+        """Show the confirmation step for rolling back to the chosen version."""
+        champion = self.store.champion()
+        if not self.target.value:
+            show_status(self.status, "There is no former champion to roll back to.", "warning")
+            return
+        current = champion.version if champion is not None else "none"
+        self.question.object = (f"**Make `{self.target.value}` the champion instead of `{current}`?** "
+                                "New predictions will use it immediately.")
+        self.confirmation.visible = True
+        show_status(self.status, None)
+
+    def _on_cancel(self, event: Any = None) -> None:
+        self.confirmation.visible = False
+        show_status(self.status, "Rollback cancelled; nothing changed.", "info")
+
+    async def _on_confirm(self, event: Any = None) -> None:
+        await self.confirm()
+
+    async def confirm(self) -> None:
+        """Roll back to the chosen version (the second, deliberate step)."""
+        target = self.target.value
+        try:
+            champion = await run_busy([self.confirm_button, self.cancel_button, self.rollback_button],
+                                      self.store.rollback, target)
+        except Exception as error:
+            show_status(self.status, message_for(error), "danger")
+            return
+        self.confirmation.visible = False
+        self.refresh()
+        show_status(self.status, f"The champion is now `{champion.version}`.", "success")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout

@@ -1,0 +1,87 @@
+"""The Pipelines page: recent runs of both DAGs from Airflow, and buttons to start them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.stores import REPORTING_DAG_ID, RETRAIN_DAG_ID, RUN_COLUMNS, PipelineStore
+from dashboard.views.common import message_for, run_busy, show_status, status_alert
+
+
+def runs_table() -> pn.widgets.Tabulator:
+    return pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), show_index=False, disabled=True,
+                                sizing_mode="stretch_width", max_height=300, layout="fit_data_stretch")
+
+
+class PipelinesView(Viewer):
+    """Airflow's view of the retrain and reporting pipelines, with triggers."""
+
+    store = param.ClassSelector(class_=PipelineStore)
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self.tables = {RETRAIN_DAG_ID: runs_table(), REPORTING_DAG_ID: runs_table()}
+        self.force = pn.widgets.Checkbox(label="Force: retrain even without enough new labels or drift", value=False,
+                                         align="center")
+        self.retrain_button = pn.widgets.Button(label="Start retrain", color="primary", width=160)
+        self.reporting_button = pn.widgets.Button(label="Start reporting run", color="primary", width=200)
+        self.refresh_button = pn.widgets.Button(label="Refresh", color="light", width=120)
+        self.retrain_button.on_click(self._on_retrain)
+        self.reporting_button.on_click(self._on_reporting)
+        self.refresh_button.on_click(self._on_refresh)
+        self.status = status_alert()
+        self.connection = status_alert()
+        self._layout = pn.Column(
+            pn.pane.Markdown(f"## Pipelines\nRuns of `{RETRAIN_DAG_ID}` (checks new labels and drift, retrains, "
+                             f"promotes only a better model) and `{REPORTING_DAG_ID}` (Evidently reports), "
+                             f"as Airflow at `{self.store.settings.airflow_api_url}` reports them."),
+            self.connection,
+            pn.Row(self.retrain_button, self.force),
+            pn.Row(self.reporting_button, self.refresh_button),
+            self.status,
+            pn.pane.Markdown(f"### {RETRAIN_DAG_ID}"),
+            self.tables[RETRAIN_DAG_ID],
+            pn.pane.Markdown(f"### {REPORTING_DAG_ID}"),
+            self.tables[REPORTING_DAG_ID],
+            sizing_mode="stretch_width",
+        )
+
+    async def _on_refresh(self, event: Any = None) -> None:
+        await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Ask Airflow for the latest runs; say so plainly when it cannot be reached."""
+        try:
+            runs = await run_busy([self.refresh_button], self.store.recent_runs)
+        except Exception as error:
+            show_status(self.connection, message_for(error), "danger")
+            return False
+        for dag_id, table in self.tables.items():
+            table.value = runs.get(dag_id, pd.DataFrame(columns=RUN_COLUMNS))
+        show_status(self.connection, f"Connected to Airflow at {self.store.settings.airflow_api_url}.", "success")
+        return True
+
+    async def _on_retrain(self, event: Any = None) -> None:
+        await self._trigger(self.retrain_button, self.store.trigger_retrain, bool(self.force.value))
+
+    async def _on_reporting(self, event: Any = None) -> None:
+        await self._trigger(self.reporting_button, self.store.trigger_reporting)
+
+    async def _trigger(self, button: pn.widgets.Button, action: Any, *args: Any) -> str | None:
+        show_status(self.status, None)
+        try:
+            run_id = await run_busy([button], action, *args)
+        except Exception as error:
+            show_status(self.status, message_for(error), "danger")
+            return None
+        show_status(self.status, f"Started run `{run_id}`.", "success")
+        await self.refresh()
+        return run_id
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout

@@ -1,0 +1,131 @@
+"""The Reports page: report runs with their key figures; one opens in iframes served statically."""
+
+from __future__ import annotations
+
+import html
+from functools import partial
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.stores import ReportRun, ReportStore
+from dashboard.views.common import message_for, percent, run_busy, show_status, status_alert
+
+RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "drift_share", "drift_status", "accuracy", "roc_auc"]
+
+
+def iframe(url: str, title: str, height: int = 900) -> pn.pane.HTML:
+    """An iframe whose ``src`` is a static URL: the report's megabytes never cross the websocket."""
+    return pn.pane.HTML(
+        f'<iframe src="{html.escape(url, quote=True)}" title="{html.escape(title, quote=True)}" '
+        f'style="width:100%;height:{height}px;border:1px solid #ddd;border-radius:4px" loading="lazy"></iframe>',
+        sizing_mode="stretch_width", css_classes=["mp-report-frame"],
+    )
+
+
+class ReportsView(Viewer):
+    """Lists report runs, newest first; opening one shows its reports and notebooks."""
+
+    store = param.ClassSelector(class_=ReportStore)
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self._runs: dict[str, ReportRun] = {}
+        self.table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), show_index=False, disabled=True,
+                                          selectable=1, sizing_mode="stretch_width", max_height=320,
+                                          layout="fit_data_stretch")
+        self.table.param.watch(self._on_table_selection, "selection")
+        self.picker = pn.widgets.Select(label="Report run", options={}, width=520)
+        self.open_button = pn.widgets.Button(label="Open", color="primary", width=120, align="end")
+        self.open_button.on_click(self._on_open)
+        self.picker.param.watch(self._on_pick, "value")
+        self._refreshing = False
+        self.refresh_button = pn.widgets.Button(label="Refresh", color="light", width=120)
+        self.refresh_button.on_click(lambda event: self.refresh())
+        self.status = status_alert()
+        self.detail = pn.Column(sizing_mode="stretch_width")
+        self._layout = pn.Column(
+            pn.pane.Markdown("## Reports\nEach run of the reporting or retrain pipeline leaves Evidently reports "
+                             "(data quality, drift, model performance) and the executed notebooks that made them."),
+            pn.Row(self.refresh_button),
+            self.table,
+            pn.Row(self.picker, self.open_button),
+            self.status,
+            self.detail,
+            sizing_mode="stretch_width",
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the report runs again."""
+        try:
+            runs = self.store.runs()
+        except Exception as error:
+            show_status(self.status, message_for(error), "danger")
+            return
+        self._runs = {str(run.folder): run for run in runs}
+        self.table.value = pd.DataFrame(
+            [{"created_at": r.created_at, "dag_id": r.dag_id, "run_id": r.run_id, "outcome": r.outcome or "",
+              "rows": r.rows, "drift_share": percent(r.drift_share), "drift_status": r.drift_status or "",
+              "accuracy": None if r.accuracy is None else round(r.accuracy, 3),
+              "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3)} for r in runs],
+            columns=RUN_COLUMNS,
+        )
+        self._refreshing = True  # new options change the value; that is not the user's choice
+        try:
+            self.picker.options = {run.label: str(run.folder) for run in runs}
+        finally:
+            self._refreshing = False
+        if not runs:
+            show_status(self.status, "No report runs yet: they appear after the reporting pipeline has run "
+                                     "(Pipelines page).", "info")
+        else:
+            show_status(self.status, None)
+
+    def _on_table_selection(self, event: Any) -> None:
+        if event.new:
+            self.picker.value = list(self._runs)[event.new[0]]
+
+    def _on_pick(self, event: Any) -> None:
+        # Decided now, while ``_refreshing`` tells a refresh from a choice; the opening runs later.
+        if not self._refreshing and event.new:
+            pn.state.execute(partial(self.open, event.new))
+
+    async def _on_open(self, event: Any = None) -> None:
+        await self.open(self.picker.value)
+
+    async def open(self, folder: str | None) -> None:
+        """Show the run's Evidently reports at once, then its notebooks (rendered to HTML once, then served)."""
+        run = self._runs.get(folder or "")
+        if run is None:
+            show_status(self.status, "Choose a report run first.", "warning")
+            return
+        show_status(self.status, None)
+        figures = (f"**{run.dag_id} / {run.run_id}** ({run.created_at}, {run.outcome or 'no outcome'}) · "
+                   f"rows {run.rows if run.rows is not None else '–'}"
+                   f" · drift share {percent(run.drift_share)} ({run.drift_status or '–'})"
+                   f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
+        tabs = pn.Tabs(*[(title, iframe(url, title)) for title, url in run.reports.items()],
+                       dynamic=True, sizing_mode="stretch_width")
+        pending = pn.pane.Markdown("Rendering the run's notebooks…" if run.notebooks else "", height=30)
+        self.detail.objects = [pn.pane.Markdown(figures), pending, tabs]
+        if not run.notebooks:
+            if not run.reports:
+                pending.object = "This run has no HTML report and no notebook."
+            return
+        try:
+            # The first rendering loads nbconvert (seconds); later ones are cached beside the notebook.
+            notebooks = await run_busy([pending], self.store.notebook_pages, run)
+        except Exception as error:
+            pending.object = f"The notebooks could not be rendered: {message_for(error)}"
+            return
+        for title, url in notebooks.items():
+            tabs.append((f"Notebook: {title}", iframe(url, title)))
+        pending.object = ""
+        pending.visible = False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
