@@ -48,7 +48,7 @@ class FeedbackView(Viewer):
 
         self.pending = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["mp-pending"])
         self.pending_bar = pn.indicators.Progress(value=0, max=self.store.retrain_threshold, width=400, height=24,
-                                                  color="primary")
+                                                  bar_color="primary")
         if self.predictions is not None:
             self.predictions.param.watch(self._on_new_prediction, "last")
         self.store.param.watch(lambda event: self.refresh(), "changes")
