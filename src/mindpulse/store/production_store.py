@@ -13,11 +13,12 @@ transaction: it is stored whole or not at all.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,7 @@ from sqlalchemy.engine import URL
 from mindpulse import contract as c
 from mindpulse.io import atomic_write_csv
 from mindpulse.store import engine as db
-from mindpulse.store.records import canonical_record, export_frame, frame_to_rows, rows_to_frame
+from mindpulse.store.records import canonical_record, csv_dtypes, export_frame, frame_to_rows, typed_frame
 from mindpulse.store.schema import (
     ARCHIVED,
     CLAIMED,
@@ -39,6 +40,7 @@ from mindpulse.store.schema import (
     SOURCE_LABELLED,
     SOURCE_PREDICTION,
     UNLABELLED,
+    UTCDateTime,
     production_rows as rows_t,
     snapshots as snapshots_t,
     utc_now,
@@ -277,9 +279,39 @@ class Store:
                        labelled_at=now if labelled else None)
         if not rows:
             return []
-        statement = rows_t.insert().returning(rows_t.c.id, sort_by_parameter_order=True)
         with self._write() as connection:
+            return self._insert_rows(connection, rows, return_ids=True)
+
+    def _insert_rows(self, connection: sa.Connection, rows: list[dict[str, Any]], *, return_ids: bool) -> list[int]:
+        """Insert many rows (same keys each) in the open transaction; their ids in order when asked."""
+        if self.backend != "postgresql":
+            if not return_ids:
+                connection.execute(rows_t.insert(), rows)
+                return []
+            statement = rows_t.insert().returning(rows_t.c.id, sort_by_parameter_order=True)
             return [int(r[0]) for r in connection.execute(statement, rows)]
+        # PostgreSQL: COPY. A multi-row INSERT with thousands of parameters spends most of its
+        # time in the driver's query parsing; COPY streams the rows. Ids come from the
+        # table's sequence first so the caller learns them in order.
+        ids: list[int] = []
+        if return_ids:
+            ids = [int(i) for i in connection.execute(
+                sa.text("SELECT nextval(pg_get_serial_sequence('production_rows', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(rows)}).scalars()]
+            rows = [{"id": i, **row} for i, row in zip(ids, rows)]
+        columns = list(rows[0])
+        naive = {name for name in columns if isinstance(rows_t.c[name].type, UTCDateTime)}
+        column_list = ", ".join(f'"{name}"' for name in columns)
+        import psycopg
+
+        statement = f"COPY production_rows ({column_list}) FROM STDIN"
+        try:
+            with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row([_naive_utc(row[name]) if name in naive else row[name] for name in columns])
+        except psycopg.errors.IntegrityError as exc:  # the driver's error, as SQLAlchemy would raise it
+            raise sa.exc.IntegrityError(statement, None, exc) from exc
+        return ids
 
     def recent_predictions(self, limit: int = 50) -> pd.DataFrame:
         """The newest predictions first, with their outcome (if any) and state."""
@@ -352,7 +384,7 @@ class Store:
                     for row in rows:
                         row.update(created_at=now, labelled_at=now, source=SOURCE_LABELLED, state=PENDING)
                     if rows:
-                        connection.execute(rows_t.insert(), rows)
+                        self._insert_rows(connection, rows, return_ids=False)
                     return len(rows), problems
             except sa.exc.IntegrityError:
                 # Another writer stored the same record id between our check and our insert:
@@ -459,10 +491,29 @@ class Store:
         return sa.select(*columns)
 
     def _frame(self, statement: sa.Select) -> pd.DataFrame:
+        """Run a frame query through the driver directly: at 1M rows SQLAlchemy's per-row
+        processing would cost more than the query (PostgreSQL: COPY to CSV, read by pandas)."""
+        sql = str(statement.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
         with self._read() as connection:
-            result = connection.execute(statement)
-            keys = list(result.keys())
-            return rows_to_frame(result.fetchall(), keys)
+            if self.backend == "postgresql":
+                buffer = io.BytesIO()
+                with connection.connection.driver_connection.cursor() as cursor:
+                    with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+                        for block in copy:
+                            buffer.write(block)
+                buffer.seek(0)
+                columns = [column.name for column in statement.selected_columns]
+                raw = pd.read_csv(buffer, dtype=csv_dtypes(columns), keep_default_na=False, na_values=[""])
+            else:
+                cursor = connection.connection.driver_connection.cursor()
+                try:
+                    cursor.execute(sql)
+                    rows = cursor.fetchall()
+                    columns = [d[0] for d in cursor.description]
+                finally:
+                    cursor.close()
+                raw = pd.DataFrame.from_records(rows, columns=columns)
+        return typed_frame(raw)
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -612,6 +663,12 @@ class Store:
             "last_archive_path": last[1] if last else None,
             "last_archive_rows": int(last[2]) if last else None,
         }
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def _snapshot(row: Mapping[str, Any]) -> Snapshot:

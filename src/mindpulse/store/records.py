@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
 
@@ -108,28 +108,56 @@ def frame_to_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def rows_to_frame(rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> pd.DataFrame:
-    """A production frame from store rows: canonical columns with their dtypes, then the extras."""
-    raw = pd.DataFrame.from_records(list(rows), columns=list(keys))
+def csv_dtypes(columns: list[str]) -> dict[str, Any]:
+    """pandas dtypes for reading store columns from CSV (PostgreSQL's COPY) without a second pass."""
+    dtypes: dict[str, Any] = {}
+    for name in columns:
+        spec = c.FIELD_BY_NAME.get(name)
+        if name in ("record_id", "prediction", c.TARGET, "snapshot_id"):
+            dtypes[name] = "Int64"
+        elif name in ("prediction_id", "id"):
+            dtypes[name] = "int64"
+        elif name == "probability" or (spec is not None and spec.kind == "number"):
+            dtypes[name] = float
+        else:
+            dtypes[name] = object
+    return dtypes
+
+
+def _int64(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column, errors="coerce").astype("Int64")
+
+
+def typed_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """A production frame from store columns as fetched (any types): canonical columns with their dtypes, then the extras."""
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    raw = raw.reset_index(drop=True)
     for spec in c.FIELDS:
-        source = "record_id" if spec.name == "id" else spec.name
-        column = raw[source]
+        column = raw["record_id" if spec.name == "id" else spec.name]
         if spec.kind in ("id", "target"):
-            out[spec.name] = pd.array(column.to_numpy(dtype=object), dtype="Int64") if len(raw) else pd.array([], dtype="Int64")
+            out[spec.name] = _int64(column)
         elif spec.kind == "number":
             out[spec.name] = pd.to_numeric(column, errors="coerce").astype(float)
         else:
-            out[spec.name] = column.astype(object)
-    out["prediction"] = pd.array(raw["prediction"].to_numpy(dtype=object), dtype="Int64") if len(raw) else pd.array([], dtype="Int64")
+            out[spec.name] = column.astype(object).where(column.notna(), None)
+    out["prediction"] = _int64(raw["prediction"])
     out["probability"] = pd.to_numeric(raw["probability"], errors="coerce").astype(float)
-    out["model_version"] = raw["model_version"].astype(object)
-    out["created_at"] = pd.to_datetime(raw["created_at"], utc=True)
+    out["model_version"] = raw["model_version"].astype(object).where(raw["model_version"].notna(), None)
+    out["created_at"] = _utc(raw["created_at"])
     out["prediction_id"] = raw["prediction_id"].astype("int64")
-    for extra in keys:
-        if extra not in out.columns and extra not in ("record_id",):
-            out[extra] = raw[extra]
+    for extra in raw.columns:
+        if extra not in out.columns and extra != "record_id":
+            out[extra] = _utc(raw[extra]) if extra.endswith("_at") else raw[extra]
     return out
+
+
+def _utc(column: pd.Series) -> pd.Series:
+    """Timestamps stored as naive UTC (text from SQLite and COPY, datetimes otherwise) as zone-aware UTC."""
+    if column.empty:
+        return pd.Series(pd.DatetimeIndex([], tz="UTC"), index=column.index)
+    if isinstance(column.iloc[0], str):
+        return pd.to_datetime(column, utc=True, format="ISO8601")
+    return pd.to_datetime(column, utc=True)
 
 
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
