@@ -20,6 +20,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; the reports and data are read by other users (a web server).
+    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
@@ -53,6 +55,12 @@ def atomic_write_csv(target: str | os.PathLike[str], frame: pd.DataFrame, **kwar
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, **kwargs)
     return Path(target)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _fsync_dir(folder: Path) -> None:
