@@ -1,0 +1,600 @@
+"""The model registry on disk: versions, the champion pointer, the promotion gate, rollback.
+
+Layout under ``settings.artifacts_dir``::
+
+    registry.json            champion, backup and the history of every promotion/rollback
+    registry.lock            held while the registry changes (two processes never promote at once)
+    holdout.csv / .json      the fixed holdout (canonical form) and its sha256
+    models/v0001-20261126T071500Z/
+        model.pkl            the ScreeningModel (joblib)
+        metadata.json        version, created_at, data sha256 and rows, parameters, CV and
+                             holdout metrics, threshold, code version, parent, model_sha256,
+                             gate decision, status
+
+``registry.json`` is the single source of truth for which version is champion and backup; it
+is replaced atomically, so a process killed at any moment leaves the old or the new pointer,
+never half of one. The ``status`` in each metadata.json mirrors it (champion, backup,
+archived = was champion once, refused = refused by the gate and never champion, candidate =
+registered but not yet through the gate) and is rewritten after every change.
+
+The fixed holdout is drawn once, stratified and seeded, from the first data ever trained on
+(20 %), and scores champion and challenger alike. Later training frames exclude holdout rows,
+matched by content: a hash of the 13 feature values and the label (ids are not used, because
+feedback files and the production store number rows independently of the reference data; a
+row identical in every answer and label to a holdout row is left out, which can only avoid
+leakage).
+
+A model file is loaded only after its sha256 matches the one recorded at registration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from mindpulse import contract as c
+from mindpulse.io import atomic_write_json
+
+VERSION_PATTERN = re.compile(r"^v(\d{4,})-(\d{8}T\d{6}Z)$")
+MODEL_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+HOLDOUT_FRACTION = 0.2
+LOCK_TIMEOUT_SECONDS = 120.0
+#: Seconds to sleep between the writes of a promotion, "SECONDS" or "SECONDS@STEP" (tests kill
+#: the process there).
+PAUSE_ENV = "MINDPULSE_TEST_PAUSE_IN_PROMOTION"
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done; the message says why and what to do."""
+
+
+class ModelIntegrityError(RegistryError):
+    """A model file whose sha256 differs from the one recorded when it was registered."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered model: its folder, its metadata and its status."""
+
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+    status: str
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def created_at(self) -> str:
+        return str(self.metadata.get("created_at", ""))
+
+    @property
+    def number(self) -> int:
+        return version_number(self.version)
+
+    def metric(self, section: str, name: str = "roc_auc") -> float | None:
+        """A metric from metadata: section ``holdout`` or ``cv`` (the selected model)."""
+        block = self.metadata.get(section) or {}
+        if section == "cv":
+            block = block.get("selected") or {}
+        value = block.get(name)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """The gate's verdict on one challenger."""
+
+    version: str
+    promoted: bool
+    reason: str
+    champion_before: str | None
+    champion_after: str | None
+    challenger_auc: float | None
+    champion_auc: float | None
+    margin: float
+    forced: bool = False
+    decided_at: str = ""
+
+
+def version_number(version: str) -> int:
+    match = VERSION_PATTERN.match(version)
+    if not match:
+        raise RegistryError(f"version: got {version!r}, expected a registry version such as 'v0001-20261126T071500Z'")
+    return int(match.group(1))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def row_keys(frame: pd.DataFrame) -> np.ndarray:
+    """A content hash per row over the 13 features and the label (dtype-independent)."""
+    columns = {}
+    for name in (*c.FEATURES, c.TARGET):
+        column = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+        if name in c.CATEGORICAL_FEATURES:
+            columns[name] = column.astype(object).where(column.notna(), "").astype(str)
+        else:
+            columns[name] = pd.to_numeric(column, errors="coerce").astype(float)
+    return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
+
+
+def code_version() -> dict[str, Any]:
+    """The git commit of the package's checkout (when there is one) and the versions that matter."""
+    import sklearn
+    import xgboost
+
+    from mindpulse import __version__
+
+    commit = None
+    try:
+        run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        if run.returncode == 0:
+            commit = run.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"git_commit": commit, "package_version": __version__, "python": sys.version.split()[0],
+            "scikit_learn": sklearn.__version__, "xgboost": xgboost.__version__, "pandas": pd.__version__}
+
+
+class ModelRegistry:
+    """Model versions on disk under ``root``, with a champion, a backup and a promotion gate."""
+
+    def __init__(self, root: Path | str, *, keep: int = 10, margin: float = 0.005,
+                 lock_timeout: float = LOCK_TIMEOUT_SECONDS):
+        self.root = Path(root)
+        self.keep = keep
+        self.margin = margin
+        self.lock_timeout = lock_timeout
+        self._lock = FileLock(str(self.root / "registry.lock"), timeout=lock_timeout)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "ModelRegistry":
+        return cls(settings.artifacts_dir, keep=settings.models_keep, margin=settings.promotion_margin)
+
+    # --- paths --------------------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def pointer_path(self) -> Path:
+        return self.root / "registry.json"
+
+    @property
+    def holdout_path(self) -> Path:
+        return self.root / "holdout.csv"
+
+    @property
+    def holdout_meta_path(self) -> Path:
+        return self.root / "holdout.json"
+
+    # --- reading ------------------------------------------------------------------------------
+    def pointer(self) -> dict[str, Any]:
+        """The champion pointer: champion, backup, updated_at and history."""
+        if not self.pointer_path.is_file():
+            return {"champion": None, "backup": None, "updated_at": None, "history": []}
+        try:
+            data = json.loads(self.pointer_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RegistryError(f"{self.pointer_path}: unreadable champion pointer ({exc})") from exc
+        data.setdefault("champion", None)
+        data.setdefault("backup", None)
+        data.setdefault("history", [])
+        return data
+
+    def versions(self) -> list[ModelVersion]:
+        """Every registered version, oldest first."""
+        pointer = self.pointer()
+        out = []
+        if not self.models_dir.is_dir():
+            return out
+        for folder in self.models_dir.iterdir():
+            if not folder.is_dir() or not VERSION_PATTERN.match(folder.name):
+                continue
+            meta_path = folder / METADATA_FILE
+            if not meta_path.is_file():
+                continue
+            metadata = json.loads(meta_path.read_text())
+            out.append(ModelVersion(folder.name, folder, metadata, self._status(folder.name, metadata, pointer)))
+        return sorted(out, key=lambda v: v.number)
+
+    def get(self, version: str) -> ModelVersion:
+        """One version by id; a clear error lists the known ones."""
+        version_number(version)
+        for candidate in self.versions():
+            if candidate.version == version:
+                return candidate
+        known = ", ".join(v.version for v in self.versions()) or "none yet"
+        raise RegistryError(f"version: got {version!r}, expected one of the registered versions ({known})")
+
+    def champion(self) -> ModelVersion | None:
+        name = self.pointer().get("champion")
+        return self.get(name) if name else None
+
+    def backup(self) -> ModelVersion | None:
+        name = self.pointer().get("backup")
+        return self.get(name) if name else None
+
+    def history(self) -> list[dict[str, Any]]:
+        return list(self.pointer().get("history", []))
+
+    def _was_champion(self, version: str, pointer: dict[str, Any]) -> bool:
+        return any(event.get("champion_after") == version for event in pointer.get("history", []))
+
+    def _status(self, version: str, metadata: dict[str, Any], pointer: dict[str, Any]) -> str:
+        if pointer.get("champion") == version:
+            return "champion"
+        if pointer.get("backup") == version:
+            return "backup"
+        if self._was_champion(version, pointer):
+            return "archived"
+        if (metadata.get("gate") or {}).get("promoted") is False:
+            return "refused"
+        return "candidate"
+
+    def load_model(self, version: str | None = None) -> Any:
+        """The model of ``version`` (default: the champion), after checking its sha256."""
+        import joblib
+
+        if version is None:
+            champion = self.champion()
+            if champion is None:
+                raise RegistryError(f"{self.root}: no champion model yet; run 'mindpulse train' first")
+            target = champion
+        else:
+            target = self.get(version)
+        expected = target.metadata.get("model_sha256")
+        if not target.model_path.is_file():
+            raise ModelIntegrityError(f"{target.model_path}: the model file of {target.version} is missing")
+        payload = target.model_path.read_bytes()
+        actual = hashlib.sha256(payload).hexdigest()
+        if not expected or actual != expected:
+            raise ModelIntegrityError(
+                f"{target.model_path}: sha256 {actual[:16]}… does not match the {str(expected)[:16]}… recorded when "
+                f"{target.version} was registered; the file was changed, so it is not loaded "
+                f"(roll back with 'mindpulse rollback' or retrain)"
+            )
+        # The bytes that were checked are the bytes unpickled: no window for a swap.
+        return joblib.load(io.BytesIO(payload))
+
+    # --- holdout ------------------------------------------------------------------------------
+    def holdout(self) -> pd.DataFrame | None:
+        """The fixed holdout (canonical form), or None before the first training."""
+        from mindpulse.data import frame_sha256, read_canonical
+
+        if not self.holdout_path.is_file():
+            return None
+        frame = read_canonical(self.holdout_path)
+        meta = json.loads(self.holdout_meta_path.read_text()) if self.holdout_meta_path.is_file() else {}
+        if meta.get("sha256") and frame_sha256(frame) != meta["sha256"]:
+            raise RegistryError(f"{self.holdout_path}: content differs from the sha256 recorded when it was drawn; "
+                                "the holdout must stay fixed (restore it or start a new registry)")
+        return frame
+
+    def ensure_holdout(self, frame: pd.DataFrame, *, seed: int, fraction: float = HOLDOUT_FRACTION) -> pd.DataFrame:
+        """The fixed holdout; drawn from ``frame`` (stratified, seeded) when there is none yet."""
+        from sklearn.model_selection import train_test_split
+
+        from mindpulse.data import frame_sha256, read_canonical
+        from mindpulse.io import atomic_write_csv
+
+        with self._locked():
+            existing = self.holdout()
+            if existing is not None:
+                return existing
+            y = frame[c.TARGET]
+            counts = y.value_counts()
+            if len(frame) < 50 or len(counts) < 2 or counts.min() < 10:
+                raise ValueError(f"training data: {len(frame)} row(s) ({dict(counts)} by label); the first training "
+                                 "needs at least 50 labelled rows with 10 or more of each class to draw the holdout")
+            _, held = train_test_split(frame, test_size=fraction, stratify=y.astype(int), random_state=seed)
+            held = held.reindex(columns=list(c.CANONICAL_COLUMNS)).reset_index(drop=True)
+            atomic_write_csv(self.holdout_path, held)
+            written = read_canonical(self.holdout_path)
+            atomic_write_json(self.holdout_meta_path, {
+                "sha256": frame_sha256(written), "rows": len(written), "fraction": fraction, "seed": seed,
+                "positive_rate": float(written[c.TARGET].astype(float).mean()),
+                "drawn_from_sha256": frame_sha256(frame), "drawn_from_rows": len(frame),
+                "created_at": _iso(_now()),
+                "matching": "rows are matched by a hash of the 13 features and the label (registry.row_keys)",
+            })
+            return written
+
+    def exclude_holdout(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` without the rows of the fixed holdout (matched by content)."""
+        holdout = self.holdout()
+        if holdout is None or frame.empty:
+            return frame
+        held = set(row_keys(holdout).tolist())
+        keep = ~np.isin(row_keys(frame), np.fromiter(held, dtype=np.uint64, count=len(held)))
+        return frame.loc[keep].reset_index(drop=True)
+
+    def score_holdout(self, version: str) -> dict[str, float]:
+        """Metrics of ``version`` on the fixed holdout (its model's sha256 checked first)."""
+        from mindpulse.train import evaluate
+
+        holdout = self.holdout()
+        if holdout is None:
+            raise RegistryError(f"{self.holdout_path}: no fixed holdout yet; it is drawn by the first training")
+        return evaluate(self.load_model(version), holdout)
+
+    # --- writing ------------------------------------------------------------------------------
+    def register(self, model: Any, metadata: dict[str, Any]) -> ModelVersion:
+        """Store a model as a new version (status candidate); the folder appears whole or not at all."""
+        import joblib
+
+        with self._locked():
+            self._clean_leftovers()
+            numbers = [v.number for v in self.versions()]
+            number = max(numbers, default=0) + 1
+            created = _now()
+            version = f"v{number:04d}-{created.strftime('%Y%m%dT%H%M%SZ')}"
+            staging = self.models_dir / f".staging-{version}"
+            staging.mkdir(parents=True, exist_ok=False)
+            try:
+                joblib.dump(model, staging / MODEL_FILE, compress=3)
+                with open(staging / MODEL_FILE, "rb") as fh:
+                    os.fsync(fh.fileno())
+                full = {
+                    **metadata,
+                    "version": version,
+                    "created_at": _iso(created),
+                    "model_file": MODEL_FILE,
+                    "model_sha256": file_sha256(staging / MODEL_FILE),
+                    "model_bytes": (staging / MODEL_FILE).stat().st_size,
+                    "code": metadata.get("code") or code_version(),
+                    "status": "candidate",
+                }
+                if self.holdout_meta_path.is_file():
+                    full.setdefault("holdout_sha256", json.loads(self.holdout_meta_path.read_text()).get("sha256"))
+                atomic_write_json(staging / METADATA_FILE, full)
+                os.rename(staging, self.models_dir / version)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            return self.get(version)
+
+    def promote(self, version: str, *, margin: float | None = None, force: bool = False,
+                reason: str | None = None) -> PromotionDecision:
+        """Make ``version`` champion if it passes the gate on the fixed holdout (or ``force``).
+
+        Gate: challenger's holdout ROC-AUC >= champion's holdout ROC-AUC - margin. The first
+        model becomes champion without a gate. A refused challenger stays registered with
+        status ``refused`` and the reason. ``force`` bypasses the gate and needs a ``reason``.
+        """
+        margin = self.margin if margin is None else float(margin)
+        if force and not (reason and reason.strip()):
+            raise RegistryError("reason: a forced promotion needs a reason (it is recorded in the registry)")
+        with self._locked():
+            self._clean_leftovers()
+            pointer = self.pointer()
+            challenger = self.get(version)
+            champion_name = pointer.get("champion")
+            if champion_name == version:
+                auc = challenger.metric("holdout")
+                return PromotionDecision(version, True, f"{version} is already the champion", version, version,
+                                         auc, auc, margin, decided_at=_iso(_now()))
+            challenger_auc = self.score_holdout(version)["roc_auc"]
+            champion_auc = None
+            if champion_name is None:
+                promoted, why = True, "first model: no champion yet, so it becomes champion without a gate"
+            else:
+                try:
+                    champion_auc = self.score_holdout(champion_name)["roc_auc"]
+                except ModelIntegrityError as exc:
+                    if not force:
+                        raise RegistryError(f"the champion cannot be scored, so the gate cannot compare: {exc}") from exc
+                    champion_auc = None
+                if champion_auc is None:
+                    promoted, why = False, "the champion could not be scored"
+                elif challenger_auc >= champion_auc - margin:
+                    promoted, why = True, (f"holdout ROC-AUC {challenger_auc:.4f} >= champion {champion_name}'s "
+                                           f"{champion_auc:.4f} - margin {margin:g}")
+                else:
+                    promoted, why = False, (f"holdout ROC-AUC {challenger_auc:.4f} is below champion {champion_name}'s "
+                                            f"{champion_auc:.4f} - margin {margin:g} = {champion_auc - margin:.4f}")
+            if force and not promoted:
+                promoted, why = True, f"forced: {reason.strip()} (the gate would have refused: {why})"
+            elif force:
+                why = f"forced: {reason.strip()} ({why})"
+            decided = _now()
+            decision = PromotionDecision(
+                version=version, promoted=promoted, reason=why, champion_before=champion_name,
+                champion_after=version if promoted else champion_name, challenger_auc=challenger_auc,
+                champion_auc=champion_auc, margin=margin, forced=force, decided_at=_iso(decided),
+            )
+            metadata = dict(challenger.metadata)
+            metadata["gate"] = asdict(decision)
+            if not promoted:
+                metadata["refusal_reason"] = why
+            atomic_write_json(challenger.path / METADATA_FILE, metadata)
+            _pause(1)
+            event = {"at": _iso(decided), "event": ("force_promote" if force else "promote") if promoted else "refuse",
+                     "version": version, "champion_before": champion_name, "reason": why}
+            if promoted:
+                pointer["backup"] = champion_name if champion_name else pointer.get("backup")
+                pointer["champion"] = version
+            event["champion_after"] = pointer.get("champion")
+            event["backup_after"] = pointer.get("backup")
+            self._write_pointer(pointer, event)
+            _pause(2)
+            self._sync_statuses()
+            return decision
+
+    def rollback(self, to: str | None = None) -> ModelVersion:
+        """Make the backup (or version ``to``, a former champion) the champion again.
+
+        The champion being replaced becomes the backup, so a rollback can itself be undone.
+        """
+        with self._locked():
+            self._clean_leftovers()
+            pointer = self.pointer()
+            current = pointer.get("champion")
+            if to is None:
+                to = pointer.get("backup")
+                if not to:
+                    raise RegistryError("no backup model to roll back to; name a former champion with --to VERSION")
+            target = self.get(to)
+            if to == current:
+                raise RegistryError(f"version: {to} is already the champion")
+            if not self._was_champion(to, pointer) and to != pointer.get("backup"):
+                raise RegistryError(f"version: {to} has never been champion (status {target.status}); rollback goes "
+                                    f"to a former champion; use 'mindpulse promote {to}' to put it through the gate")
+            self.load_model(to)  # never roll back onto a changed file
+            pointer["champion"], pointer["backup"] = to, current
+            self._write_pointer(pointer, {"at": _iso(_now()), "event": "rollback", "version": to,
+                                          "champion_before": current, "champion_after": to, "backup_after": current,
+                                          "reason": "rollback"})
+            self._sync_statuses()
+            return self.get(to)
+
+    def backup_champion(self) -> ModelVersion | None:
+        """Record the current champion as the backup (idempotent); returns it."""
+        with self._locked():
+            pointer = self.pointer()
+            champion = pointer.get("champion")
+            if champion and pointer.get("backup") != champion:
+                previous = pointer.get("backup")
+                pointer["backup"] = champion
+                self._write_pointer(pointer, {"at": _iso(_now()), "event": "backup", "version": champion,
+                                              "champion_before": champion, "champion_after": champion,
+                                              "backup_after": champion, "reason": f"replaces backup {previous}"})
+                self._sync_statuses()
+            return self.get(champion) if champion else None
+
+    def prune(self, keep: int | None = None) -> list[str]:
+        """Delete versions beyond the newest ``keep``; never the champion or its backup."""
+        keep = self.keep if keep is None else keep
+        if keep < 1:
+            raise RegistryError(f"keep: got {keep}, expected 1 or more")
+        with self._locked():
+            pointer = self.pointer()
+            protected = {pointer.get("champion"), pointer.get("backup")}
+            versions = sorted(self.versions(), key=lambda v: v.number, reverse=True)
+            removed = []
+            for position, version in enumerate(versions):
+                if position < keep or version.version in protected:
+                    continue
+                # Rename first: a kill mid-delete leaves a hidden folder, not a half version.
+                trash = self.models_dir / f".trash-{version.version}"
+                os.rename(version.path, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+                removed.append(version.version)
+            return sorted(removed)
+
+    def check(self) -> list[str]:
+        """Problems with the registry's consistency (empty when all is well)."""
+        problems = []
+        try:
+            pointer = self.pointer()
+        except RegistryError as exc:
+            return [str(exc)]
+        names = {v.version for v in self.versions()}
+        for role in ("champion", "backup"):
+            name = pointer.get(role)
+            if name and name not in names:
+                problems.append(f"{role} {name} has no complete version folder")
+            elif name:
+                try:
+                    self.load_model(name)
+                except RegistryError as exc:
+                    problems.append(f"{role}: {exc}")
+        if names and not pointer.get("champion"):
+            problems.append("versions exist but there is no champion")
+        return problems
+
+    # --- internals ----------------------------------------------------------------------------
+    def _locked(self) -> "_RegistryLock":
+        return _RegistryLock(self)
+
+    def _write_pointer(self, pointer: dict[str, Any], event: dict[str, Any]) -> None:
+        pointer = dict(pointer)
+        pointer["history"] = [*pointer.get("history", []), event]
+        pointer["updated_at"] = event["at"]
+        atomic_write_json(self.pointer_path, pointer)
+
+    def _sync_statuses(self) -> None:
+        """Mirror each version's status into its metadata.json."""
+        for version in self.versions():
+            if version.metadata.get("status") != version.status:
+                atomic_write_json(version.path / METADATA_FILE, {**version.metadata, "status": version.status})
+
+    def _clean_leftovers(self) -> None:
+        """Remove what a killed process left: staging/trash folders and temporary files."""
+        if self.models_dir.is_dir():
+            for folder in self.models_dir.iterdir():
+                if folder.name.startswith((".staging-", ".trash-")):
+                    shutil.rmtree(folder, ignore_errors=True)
+                elif folder.is_dir():
+                    for leftover in folder.glob(".*.tmp"):
+                        leftover.unlink(missing_ok=True)
+        if self.root.is_dir():
+            for leftover in self.root.glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
+        self._sync_statuses()
+
+
+class _RegistryLock:
+    """The registry's file lock, with a clear error when another process keeps it."""
+
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+
+    def __enter__(self) -> None:
+        self.registry.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.registry._lock.acquire()
+        except Timeout as exc:
+            raise RegistryError(f"{self.registry._lock.lock_file}: another process has held the registry lock for "
+                                f"{self.registry.lock_timeout:g} s; try again when it has finished") from exc
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.registry._lock.release()
+
+
+def _pause(step: int) -> None:
+    """Sleep between promotion writes when the test hook asks for it (never set in production).
+
+    ``MINDPULSE_TEST_PAUSE_IN_PROMOTION=SECONDS`` pauses at every step; ``SECONDS@STEP`` only
+    at that step (1: after the challenger's metadata, 2: after the champion pointer).
+    """
+    value = os.environ.get(PAUSE_ENV)
+    if not value:
+        return
+    seconds, _, only = value.partition("@")
+    if only and int(only) != step:
+        return
+    print(f"mindpulse: paused in promotion at step {step}", file=sys.stderr, flush=True)
+    time.sleep(float(seconds))

@@ -1,0 +1,186 @@
+"""The registry: integrity, rollback, pruning, the lock, and promotion surviving a SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from filelock import FileLock
+
+from fixtures_models import MINDPULSE, build_template, copy_registry, quick_train, synthetic
+from mindpulse.predict import Predictor
+from mindpulse.registry import PAUSE_ENV, ModelIntegrityError, ModelRegistry, RegistryError
+from mindpulse.train import train_candidates
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return build_template(tmp_path_factory.mktemp("template") / "artifacts")
+
+
+@pytest.fixture
+def registry(template, tmp_path):
+    return copy_registry(template, tmp_path / "artifacts")
+
+
+def add_candidate(registry: ModelRegistry, seed: int = 3, rows: int = 800) -> str:
+    """Register a model without putting it through the gate (status candidate)."""
+    frame = registry.exclude_holdout(synthetic(rows, seed=seed).canonical())
+    result = train_candidates(frame, seed=seed, folds=3, candidates=("logistic_regression",))
+    return registry.register(result.model, {"data": {"rows": len(frame)}}).version
+
+
+def test_a_tampered_model_file_is_refused_with_a_clear_error(registry):
+    champion = registry.champion()
+    payload = bytearray(champion.model_path.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF
+    champion.model_path.write_bytes(bytes(payload))
+    with pytest.raises(ModelIntegrityError) as error:
+        Predictor.load(registry)
+    message = str(error.value)
+    assert champion.version in message and "sha256" in message and "does not match" in message
+    assert registry.check() and "champion" in registry.check()[0]
+
+
+def test_rollback_returns_to_the_previous_champion_and_to_a_named_version(registry):
+    first = registry.champion().version
+    second = add_candidate(registry, seed=3)
+    assert registry.promote(second, force=True, reason="test").promoted
+    third = add_candidate(registry, seed=4)
+    registry.promote(third, force=True, reason="test")
+    assert (registry.champion().version, registry.backup().version) == (third, second)
+
+    assert registry.rollback().version == second
+    assert (registry.champion().version, registry.backup().version) == (second, third)
+    assert Predictor.load(registry).version == second
+    assert registry.rollback(to=first).version == first
+    assert registry.get(first).status == "champion" and registry.get(second).status == "backup"
+    assert registry.get(third).status == "archived"
+    assert json.loads((registry.get(third).path / "metadata.json").read_text())["status"] == "archived"
+    events = [e["event"] for e in registry.history()]
+    assert events == ["promote", "force_promote", "force_promote", "rollback", "rollback"]
+
+
+def test_rollback_refuses_what_was_never_champion(registry):
+    with pytest.raises(RegistryError, match="no backup"):
+        registry.rollback()
+    candidate = add_candidate(registry)
+    with pytest.raises(RegistryError, match="never been champion"):
+        registry.rollback(to=candidate)
+    with pytest.raises(RegistryError, match="expected one of the registered versions"):
+        registry.rollback(to="v0099-20260101T000000Z")
+    with pytest.raises(RegistryError, match="expected a registry version"):
+        registry.rollback(to="latest")
+
+
+def test_the_gate_compares_on_the_same_holdout_and_force_needs_a_reason(registry):
+    champion = registry.champion().version
+    candidate = add_candidate(registry)
+    decision = registry.promote(candidate, margin=0.0)
+    expected = registry.score_holdout(champion)["roc_auc"]
+    assert decision.champion_auc == pytest.approx(expected)
+    assert decision.challenger_auc == pytest.approx(registry.score_holdout(candidate)["roc_auc"])
+    assert decision.promoted == (decision.challenger_auc >= expected)
+    with pytest.raises(RegistryError, match="reason"):
+        registry.promote(candidate, force=True)
+    strict = registry.promote(add_candidate(registry, seed=8), margin=0.0, force=True, reason="audit asked")
+    assert strict.promoted and strict.forced and "audit asked" in strict.reason
+    assert registry.history()[-1]["event"] == "force_promote"
+
+
+def test_backup_champion_is_idempotent(registry):
+    champion = registry.champion().version
+    assert registry.backup() is None
+    assert registry.backup_champion().version == champion
+    pointer = registry.pointer()
+    registry.backup_champion()
+    assert registry.pointer() == pointer
+    assert registry.backup().version == champion and registry.champion().version == champion
+
+
+def test_prune_keeps_the_newest_and_never_the_champion_or_backup(registry):
+    first = registry.champion().version
+    registry.backup_champion()
+    added = [add_candidate(registry, seed=s, rows=300) for s in range(20, 25)]
+    removed = registry.prune(keep=2)
+    left = [v.version for v in registry.versions()]
+    assert left == [first, *added[-2:]]
+    assert sorted(removed) == sorted(added[:3])
+    assert not any(p.name.startswith(".trash") for p in registry.models_dir.iterdir())
+
+
+def test_the_holdout_is_fixed_and_checked(registry):
+    holdout = registry.holdout()
+    assert registry.ensure_holdout(synthetic(500, seed=9).canonical(), seed=1).equals(holdout)
+    text = registry.holdout_path.read_text().splitlines()
+    text[1] = text[1].replace("Male", "Female", 1) if "Male" in text[1] else text[1].replace("Female", "Male", 1)
+    registry.holdout_path.write_text("\n".join(text) + "\n")
+    with pytest.raises(RegistryError, match="holdout must stay fixed"):
+        registry.holdout()
+
+
+def test_two_processes_cannot_change_the_registry_at_once(registry):
+    candidate = add_candidate(registry)
+    impatient = ModelRegistry(registry.root, lock_timeout=0.5)
+    other = FileLock(str(registry.root / "registry.lock"))  # another holder of the same lock file
+    with other:
+        with pytest.raises(RegistryError, match="another process"):
+            impatient.promote(candidate, force=True, reason="test")
+    assert impatient.promote(candidate, force=True, reason="test").promoted
+
+
+def test_a_waiting_promotion_goes_ahead_when_the_lock_is_released(registry):
+    candidate = add_candidate(registry)
+    holder = FileLock(str(registry.root / "registry.lock"))
+    holder.acquire()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(d=registry.promote(candidate, force=True, reason="t")))
+    worker.start()
+    time.sleep(0.5)
+    assert "d" not in result  # still waiting for the lock
+    holder.release()
+    worker.join(timeout=30)
+    assert result["d"].promoted and registry.champion().version == candidate
+
+
+@pytest.mark.parametrize("step", [1, 2])
+def test_killing_a_promotion_leaves_a_loadable_champion(registry, step):
+    before = registry.champion().version
+    candidate = add_candidate(registry)
+    env = {"PATH": os.environ["PATH"], "MINDPULSE_ARTIFACTS_DIR": str(registry.root),
+           "MINDPULSE_HOME": str(registry.root.parent), PAUSE_ENV: f"60@{step}"}
+    process = subprocess.Popen([MINDPULSE, "promote", candidate, "--force", "--reason", "kill test"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            line = process.stderr.readline()
+            assert line, f"promotion ended before step {step}: {process.stderr.read()}"
+            if f"paused in promotion at step {step}" in line:
+                break
+            assert time.monotonic() < deadline
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+
+    reopened = ModelRegistry(registry.root, lock_timeout=5)
+    expected = before if step == 1 else candidate
+    assert reopened.champion().version == expected
+    assert reopened.check() == []
+    assert Predictor.load(reopened).version == expected
+    # The lock died with the process: the registry keeps working.
+    follow_up = add_candidate(reopened, seed=12)
+    assert reopened.promote(follow_up, force=True, reason="after the kill").promoted
+    statuses = {v.version: v.status for v in reopened.versions()}
+    assert statuses[follow_up] == "champion" and statuses[expected] == "backup"
+    for version in reopened.versions():
+        on_disk = json.loads((version.path / "metadata.json").read_text())["status"]
+        assert on_disk == version.status
