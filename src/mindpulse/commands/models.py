@@ -1,9 +1,198 @@
-"""`mindpulse` commands of the models group (filled in by the issue that owns it)."""
+"""``mindpulse train``, ``models``, ``promote``, ``rollback`` and ``predict``: the model's life."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from mindpulse.commands import fail
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
+    app.command("train")(train)
+    app.command("models")(models)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)
+    app.command("predict")(predict)
+
+
+def _registry():
+    from mindpulse.registry import ModelRegistry
+    from mindpulse.settings import get_settings
+
+    return ModelRegistry.from_settings(get_settings())
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mindpulse.contract import ContractError
+    from mindpulse.registry import RegistryError
+
+    return (RegistryError, ContractError, FileNotFoundError, ValueError)
+
+
+def train(
+    extra: Optional[Path] = typer.Option(None, "--extra", help="A labelled CSV (real file's format) added to the reference data."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for folds, models and the first holdout (default: MINDPULSE_SEED)."),
+    margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0, help="Gate margin on holdout ROC-AUC (default: MINDPULSE_PROMOTION_MARGIN)."),
+    folds: int = typer.Option(5, "--folds", min=2, max=10, help="Folds of the stratified cross-validation."),
+) -> None:
+    """Train the three candidates on the reference data, register the best, and gate its promotion."""
+    import pandas as pd
+
+    from mindpulse import contract as c
+    from mindpulse.data import load_reference
+    from mindpulse.io import atomic_write_csv
+    from mindpulse.settings import get_settings
+    from mindpulse.train import train_and_gate
+
+    settings = get_settings()
+    try:
+        frame = load_reference(settings)
+        source = f"reference {settings.reference_path}"
+        if extra is not None:
+            result = c.read_csv(extra, require_target=True)
+            if result.n_valid == 0:
+                raise c.ContractError(result.problems, str(extra))
+            if result.n_rejected:
+                rejects = settings.rejects_dir / f"{extra.stem}_train_rejects.csv"
+                atomic_write_csv(rejects, result.rejected)
+                typer.echo(f"{result.n_rejected} row(s) of {extra} set aside in {rejects}, each with its problems")
+            frame = pd.concat([frame, result.valid], ignore_index=True)
+            source += f" + {result.n_valid} rows of {extra}"
+        outcome = train_and_gate(
+            frame, _registry(), seed=settings.seed if seed is None else seed,
+            margin=settings.promotion_margin if margin is None else margin,
+            data_source=source, progress=typer.echo, folds=folds,
+        )
+    except _user_errors() as exc:
+        fail(str(exc))
+    typer.echo(outcome.describe())
+
+
+def models() -> None:
+    """List the registered versions with their metrics; '*' marks the champion."""
+    try:
+        registry = _registry()
+        versions = registry.versions()
+        holdout = registry.holdout()
+    except _user_errors() as exc:
+        fail(str(exc))
+    if not versions:
+        typer.echo(f"No model registered in {registry.root} yet; run 'mindpulse train'.")
+        return
+    rows = [("", "VERSION", "CREATED", "ROWS", "CV AUC", "HOLDOUT AUC", "MODEL", "STATUS")]
+    for v in versions:
+        rows.append((
+            "*" if v.status == "champion" else "", v.version, v.created_at,
+            str((v.metadata.get("data") or {}).get("rows", "")),
+            _fmt(v.metric("cv")), _fmt(v.metric("holdout")),
+            str((v.metadata.get("model") or {}).get("name", "")), v.status,
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    if holdout is not None:
+        typer.echo(f"Holdout AUC: on the fixed holdout of {len(holdout)} rows ({registry.holdout_path}).")
+    for v in versions:
+        if v.status == "refused":
+            typer.echo(f"{v.version} refused: {v.metadata.get('refusal_reason', '')}")
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def promote(
+    version: str = typer.Argument(..., help="The version to make champion, e.g. v0003-20261126T071500Z."),
+    force: bool = typer.Option(False, "--force", help="Bypass the gate (needs --reason, which is recorded)."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why the gate is bypassed."),
+    margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0, help="Gate margin (default: MINDPULSE_PROMOTION_MARGIN)."),
+) -> None:
+    """Put a version through the promotion gate (same fixed holdout as the champion)."""
+    try:
+        decision = _registry().promote(version, margin=margin, force=force, reason=reason)
+    except _user_errors() as exc:
+        fail(str(exc))
+    if decision.promoted:
+        typer.echo(f"{version} is champion (backup: {decision.champion_before or 'none'}): {decision.reason}")
+    else:
+        typer.echo(f"{version} refused; champion stays {decision.champion_before}: {decision.reason}")
+        raise typer.Exit(1)
+
+
+def rollback(
+    to: Optional[str] = typer.Option(None, "--to", help="A former champion to return to (default: the backup)."),
+) -> None:
+    """Make the backup (or a named former champion) the champion again."""
+    try:
+        registry = _registry()
+        before = registry.champion()
+        now = registry.rollback(to)
+    except _user_errors() as exc:
+        fail(str(exc))
+    was = before.version if before else "none"
+    typer.echo(f"Champion is now {now.version} (was {was}, now the backup; 'mindpulse rollback' undoes this)")
+
+
+def predict(
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="CSV in the real file's format (or canonical names)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the scored CSV (with --input)."),
+    record: Optional[str] = typer.Option(None, "--record", help="One record as JSON, real-header or canonical keys."),
+    factors: bool = typer.Option(False, "--factors", help="Add the top 3 factors of each row to the CSV."),
+) -> None:
+    """Screen students with the champion model (a screening aid, not a diagnosis)."""
+    from mindpulse.predict import Predictor
+
+    if (input is None) == (record is None):
+        fail("give either --input CSV (with --output CSV) or --record JSON")
+    if input is not None and output is None:
+        fail("--output: a file to write the scored rows to is needed with --input")
+    try:
+        predictor = Predictor.load(_registry())
+        if record is not None:
+            typer.echo(json.dumps(_score_record(predictor, record), indent=2))
+        else:
+            typer.echo(_score_file(predictor, input, output, factors))
+    except _user_errors() as exc:
+        fail(str(exc))
+
+
+def _score_record(predictor: Any, text: str) -> dict[str, Any]:
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--record: not valid JSON ({exc.msg} at character {exc.pos}); expected an object such as "
+                         "'{\"Gender\": \"Male\", \"Age\": 21, ...}'") from exc
+    if not isinstance(mapping, dict):
+        raise ValueError(f"--record: got a JSON {type(mapping).__name__}, expected an object of field: value")
+    prediction = predictor.predict_record(mapping)
+    keys = ("probability", "label", "risk_band", "factors", "model_version", "threshold", "disclaimer")
+    return {k: getattr(prediction, k) for k in keys}
+
+
+def _score_file(predictor: Any, source: Path, output: Path, factors: bool) -> str:
+    from mindpulse import contract as c
+    from mindpulse.io import atomic_write_csv
+
+    result = c.read_csv(source, require_target=False)
+    if result.n_valid == 0:
+        raise c.ContractError(result.problems or [c.Problem("header", "(file)", "(no rows)", "at least one row")], str(source))
+    scored = predictor.predict_frame(result.valid, factors=factors)
+    added = [col for col in ("probability", "prediction", "risk_band", "model_version", "factors") if col in scored]
+    table = c.to_raw(scored)
+    for col in added:
+        table[col] = scored[col].to_numpy()
+    atomic_write_csv(output, table)
+    bands = scored["risk_band"].value_counts()
+    lines = [f"Scored {len(scored)} row(s) with {predictor.version} into {output} "
+             f"(low {bands.get('low', 0)}, moderate {bands.get('moderate', 0)}, high {bands.get('high', 0)}); "
+             "a screening aid, not a diagnosis"]
+    if result.n_rejected:
+        rejects = output.with_name(f"{output.stem}.rejects.csv")
+        atomic_write_csv(rejects, result.rejected)
+        lines.append(f"{result.n_rejected} row(s) set aside in {rejects}, each with its problems; first: {result.problems[0]}")
+    return "\n".join(lines)
