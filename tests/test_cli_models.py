@@ -14,6 +14,8 @@ RECORD = {"Gender": "Male", "Age": 20, "City": "Delhi", "Academic Pressure": 4, 
           "Have you ever had suicidal thoughts ?": "Yes", "Work/Study Hours": 9, "Financial Stress": "?",
           "Family History of Mental Illness": "No"}
 
+pytestmark = pytest.mark.slow  # trains models (and starts the CLI)
+
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):

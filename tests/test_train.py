@@ -18,6 +18,8 @@ from mindpulse.synthetic import true_probability
 from mindpulse.train import (CANDIDATES, _choose_calibration, choose_threshold, train_and_gate,
                              train_candidates)
 
+pytestmark = pytest.mark.slow  # trains all three candidates
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

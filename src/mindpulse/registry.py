@@ -226,7 +226,11 @@ class ModelRegistry:
             meta_path = folder / METADATA_FILE
             if not meta_path.is_file():
                 continue
-            metadata = json.loads(meta_path.read_text())
+            try:
+                metadata = json.loads(meta_path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise RegistryError(f"{meta_path}: unreadable metadata ({exc}); restore the file or remove the "
+                                    "version folder") from exc
             out.append(ModelVersion(folder.name, folder, metadata, self._status(folder.name, metadata, pointer)))
         return sorted(out, key=lambda v: v.number)
 

@@ -166,6 +166,7 @@ class ScreeningModel:
         return p, contrib
 
     def _prepare_background(self) -> None:
+        """Transform the background values once (at build and load time, see ``__setstate__``)."""
         if self._background_rows is not None:
             return
         blocks = self.features.blocks
@@ -182,15 +183,21 @@ class ScreeningModel:
             mask_list.append(mask)
             slices[name] = slice(start, start + len(values))
             start += len(values)
-        self._background_rows = np.vstack(row_list)
-        self._background_mask = np.vstack(mask_list)
+        # _background_rows is the "ready" flag, so it is set last (threads of a web server may
+        # read the model while another one prepares it).
         self._background_slices = slices
+        self._background_mask = np.vstack(mask_list)
+        self._background_rows = np.vstack(row_list)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_background_rows"] = state["_background_mask"] = None  # rebuilt on first use
+        state["_background_rows"] = state["_background_mask"] = None  # derived: rebuilt on load
         state["_background_slices"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prepare_background()
 
 
 def background_values(frame: pd.DataFrame) -> dict[str, tuple[list[Any], np.ndarray]]:
@@ -396,11 +403,13 @@ def build_model(name: str, frame: pd.DataFrame, y: np.ndarray, *, seed: int, cal
     served = compiled.transform(X)
     if served.shape != matrix.shape or not np.array_equal(served, matrix):
         raise RuntimeError("compiled features differ from the fitted preprocessor; refusing to build a skewed model")
-    return ScreeningModel(
+    model = ScreeningModel(
         name=name, preprocessor=preprocessor, estimator=estimator, calibrator=calibrator,
         calibration=calibration, threshold=float(threshold), features=compiled,
         background=background_values(X), parameters=_parameters(estimator),
     )
+    model._prepare_background()
+    return model
 
 
 def _choose_calibration(oof: np.ndarray, y: np.ndarray, splits) -> tuple[dict[str, Any], np.ndarray]:
