@@ -1,13 +1,42 @@
-"""``mindpulse platform``: run the platform on its embedded default."""
+"""``mindpulse platform``: run the platform on its embedded default (``make run``).
+
+``platform run`` prepares the data (reference, first champion, a few days of production
+traffic with feedback), starts ``airflow standalone`` with its home in ``<project>/.airflow``
+(SQLite, LocalExecutor, low parallelism, ``dags/`` as the DAG folder), unpauses and triggers
+both DAGs through the REST API, starts the Panel dashboard and JupyterLab, prints where to
+look, and stays in the foreground: Ctrl-C, or ``platform stop`` from another shell, stops
+everything it started.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from mindpulse.commands import fail
+
+AIRFLOW_DIR = ".airflow"
+STATE_FILE = "platform.json"
+ADMIN_USER = "admin"
+PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Run MindPulse on its embedded default (used by 'make run').", no_args_is_help=True)
     group.command("prepare")(prepare)
+    group.command("run")(run)
+    group.command("stop")(stop)
     app.add_typer(group, name="platform")
 
 
@@ -22,3 +51,339 @@ def prepare(seed: int = typer.Option(None, help="Seed for the synthetic referenc
     else:
         summary = d.generate_reference(settings, seed=settings.seed if seed is None else seed)
         typer.echo(summary.describe())
+
+
+# --- processes --------------------------------------------------------------------------------------
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` runs (zombies waiting to be reaped do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
+def stop_process_group(pgid: int, *, first_signal: int = signal.SIGTERM, grace: float = 30.0) -> None:
+    """Signal a process group, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
+    for sig, wait in ((first_signal, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not group_alive(pgid):
+                return
+            time.sleep(0.2)
+
+
+class Service:
+    """One program of the platform, in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, stop_signal: int = signal.SIGTERM):
+        self.name, self.argv, self.env, self.cwd, self.log = name, argv, env, cwd, log
+        self.stop_signal = stop_signal
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Service":
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        stop_process_group(self.process.pid, first_signal=self.stop_signal)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"pid": self.pid, "log": str(self.log)}
+
+
+# --- the embedded Airflow -----------------------------------------------------------------------
+def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelism: int) -> dict[str, str]:
+    """The environment of the embedded Airflow and of everything it runs (the notebooks see MINDPULSE_HOME)."""
+    venv_bin = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.update({
+        "MINDPULSE_HOME": str(home),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Each running notebook task is a kernel of its own: a few at once on 2 cores.
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+        "NO_COLOR": "1",
+    })
+    return env
+
+
+def _read_state(airflow_home: Path) -> dict[str, Any] | None:
+    path = airflow_home / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_for(what: str, check: Any, *, timeout: float, services: list[Service]) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        for service in services:
+            if not service.running():
+                fail(f"{service.name} stopped while waiting for {what}; see {service.log}")
+        if time.monotonic() > deadline:
+            fail(f"{what}: not ready after {timeout:.0f} s; see the logs in {services[0].log.parent}")
+        time.sleep(1)
+
+
+def run(
+    airflow_port: int = typer.Option(None, help="Port of the Airflow UI and API (default: the port of MINDPULSE_AIRFLOW_API_URL, 8080)."),
+    dashboard_port: int = typer.Option(5006, help="Port of the Panel dashboard."),
+    jupyter_port: int = typer.Option(8888, help="Port of JupyterLab."),
+    parallelism: int = typer.Option(4, min=1, help="Airflow tasks run at once (each notebook task is a kernel)."),
+    jupyter: bool = typer.Option(True, "--jupyter/--no-jupyter", help="Start JupyterLab on notebooks/."),
+    dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Start the dashboard (when dashboard/app.py exists)."),
+    trigger: bool = typer.Option(True, "--trigger/--no-trigger", help="Unpause and trigger both DAGs once Airflow is up."),
+    seed: int = typer.Option(None, help="Seed of the synthetic data and the first champion (default MINDPULSE_SEED)."),
+) -> None:
+    """Prepare data, start Airflow, the dashboard and JupyterLab, trigger both DAGs; Ctrl-C stops it all."""
+    from urllib.parse import urlparse
+
+    from mindpulse.settings import get_settings
+
+    settings = get_settings()
+    home = settings.home
+    airflow_home = home / AIRFLOW_DIR
+    logs = airflow_home / "logs"
+    for folder, what in ((home / "dags", "the DAG files"), (settings.notebooks_dir, "the notebooks")):
+        if not folder.is_dir():
+            fail(f"{folder}: no such folder ({what}); run from the project folder or set MINDPULSE_HOME to it")
+    state = _read_state(airflow_home)
+    if state and _pid_alive(int(state.get("pid", 0))):
+        fail(f"MindPulse is already running (pid {state['pid']}, since {state.get('started_at')}); "
+             "stop it with 'mindpulse platform stop'")
+    airflow_port = airflow_port or urlparse(settings.airflow_api_url).port or 8080
+    wanted = {"airflow-port": airflow_port}
+    if dashboard:
+        wanted["dashboard-port"] = dashboard_port
+    if jupyter:
+        wanted["jupyter-port"] = jupyter_port
+    for option, port in wanted.items():
+        if port_in_use(port):
+            fail(f"--{option}: port {port} is in use on 127.0.0.1; stop what uses it or choose another port")
+
+    _prepare_data(settings, seed)
+
+    env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism)
+    airflow_url = f"http://127.0.0.1:{airflow_port}"
+    services: list[Service] = []
+    # SIGTERM (platform stop) ends the run like Ctrl-C: through the finally below.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        airflow = Service("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env, cwd=home,
+                          log=logs / "standalone.log", stop_signal=signal.SIGINT).start()
+        services.append(airflow)
+        _write_state(airflow_home, services, {})
+        typer.echo(f"Starting Airflow standalone at {airflow_url} (about 20-40 s; log {airflow.log}) ...")
+        from mindpulse.airflow_client import AirflowClient
+
+        probe = AirflowClient(airflow_url)
+        _wait_for("Airflow's health check", probe.is_healthy, timeout=300, services=services)
+        password_file = airflow_home / PASSWORD_FILE
+        password = json.loads(password_file.read_text()).get(ADMIN_USER) if password_file.is_file() else None
+        client = AirflowClient(airflow_url, ADMIN_USER, password)
+        triggered = _trigger_dags(client, services) if trigger else {}
+
+        app_env = {**env, "MINDPULSE_AIRFLOW_API_URL": airflow_url, "MINDPULSE_AIRFLOW_USERNAME": ADMIN_USER,
+                   "MINDPULSE_AIRFLOW_PASSWORD": password or ""}
+        urls = {"airflow": airflow_url}
+        app = home / "dashboard" / "app.py"
+        if dashboard and app.is_file():
+            services.append(Service("dashboard", [str(Path(sys.executable).parent / "panel"), "serve", "dashboard/app.py",
+                                                  "--address", "127.0.0.1", "--port", str(dashboard_port),
+                                                  "--allow-websocket-origin", f"127.0.0.1:{dashboard_port}",
+                                                  "--allow-websocket-origin", f"localhost:{dashboard_port}",
+                                                  "--static-dirs", f"reports={settings.reports_dir}"],
+                                    env=app_env, cwd=home, log=logs / "dashboard.log").start())
+            urls["dashboard"] = f"http://127.0.0.1:{dashboard_port}"
+        elif dashboard:
+            typer.echo(f"No dashboard: {app} does not exist.")
+        if jupyter:
+            token = secrets.token_urlsafe(24)
+            services.append(Service("jupyterlab", [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
+                                                   "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={jupyter_port}",
+                                                   "--ServerApp.port_retries=0", f"--ServerApp.root_dir={settings.notebooks_dir}",
+                                                   f"--IdentityProvider.token={token}"],
+                                    env=app_env, cwd=home, log=logs / "jupyterlab.log").start())
+            urls["jupyterlab"] = f"http://127.0.0.1:{jupyter_port}/lab?token={token}"
+        _write_state(airflow_home, services, urls)
+        _print_banner(settings, airflow_home, urls, triggered)
+        reported: set[str] = set()
+        while True:
+            time.sleep(2)
+            for service in services:
+                if not service.running() and service.name not in reported:
+                    reported.add(service.name)
+                    typer.echo(f"{service.name} stopped (exit {service.process.returncode}); see {service.log}", err=True)
+            if not airflow.running():
+                fail(f"Airflow stopped; see {airflow.log}", code=1)
+    except KeyboardInterrupt:
+        typer.echo("\nStopping MindPulse ...")
+    finally:
+        for service in reversed(services):
+            service.stop()
+        (airflow_home / STATE_FILE).unlink(missing_ok=True)
+        if services:
+            typer.echo("Stopped: " + ", ".join(s.name for s in services) + ".")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _prepare_data(settings: Any, seed: int | None) -> None:
+    from mindpulse import pipeline
+    from mindpulse.data import generate_reference
+    from mindpulse.store import Store
+
+    seed = settings.seed if seed is None else seed
+    if settings.reference_path.is_file():
+        typer.echo(f"Reference data: {settings.reference_path} (kept)")
+    else:
+        typer.echo(generate_reference(settings, seed=seed).describe())
+    typer.echo("First champion: training on the reference data if there is none (about 30-60 s) ...")
+    typer.echo(f"  champion: {pipeline.train_first_champion(settings, seed=seed)}")
+    pending = Store.from_settings(settings).pending_count()
+    if pending >= settings.retrain_min_rows:
+        typer.echo(f"Production traffic: {pending} labelled rows already wait for a retrain (none added)")
+        return
+    traffic = pipeline.simulate_production_traffic(settings, days=4, rows_per_day=300, drift_days=2, seed=seed + pending + 1)
+    typer.echo(f"Production traffic: {traffic['predictions_logged']} predictions over {traffic['days']} days "
+               f"(the last {traffic['drift_days']} in exam season), {traffic['feedback_recorded']} with feedback; "
+               f"{traffic['pending']} labelled rows wait for a retrain")
+
+
+def _trigger_dags(client: Any, services: list[Service]) -> dict[str, str]:
+    from mindpulse.airflow_client import AirflowApiError
+
+    triggered = {}
+    for dag_id in ("ml_retrain_pipeline", "evidently_reporting_pipeline"):
+        def parsed(dag_id: str = dag_id) -> bool:
+            try:
+                client.get_dag(dag_id)
+            except AirflowApiError as exc:
+                if exc.status_code == 404:
+                    return False
+                raise
+            return True
+
+        _wait_for(f"the DAG {dag_id} to be parsed", parsed, timeout=180, services=services)
+        client.set_paused(dag_id, False)
+        triggered[dag_id] = client.trigger(dag_id, {}, note="triggered by 'mindpulse platform run'")["dag_run_id"]
+    return triggered
+
+
+def _write_state(airflow_home: Path, services: list[Service], urls: dict[str, str]) -> None:
+    from mindpulse.io import atomic_write_json
+
+    atomic_write_json(airflow_home / STATE_FILE, {
+        "pid": os.getpid(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "services": {s.name: s.describe() for s in services}, "urls": urls,
+    })
+
+
+def _print_banner(settings: Any, airflow_home: Path, urls: dict[str, str], triggered: dict[str, str]) -> None:
+    lines = [
+        "",
+        "MindPulse is running (a screening aid, never a diagnosis).",
+        f"  Airflow UI   {urls['airflow']}   user {ADMIN_USER}, password in {airflow_home / PASSWORD_FILE}",
+    ]
+    if "dashboard" in urls:
+        lines.append(f"  Dashboard    {urls['dashboard']}")
+    if "jupyterlab" in urls:
+        lines.append(f"  JupyterLab   {urls['jupyterlab']}")
+    lines += [
+        f"  Reports      {settings.reports_dir}/<dag_id>/<run id>/  (executed notebooks, Evidently HTML, run_summary.json)",
+        f"  Logs         {airflow_home / 'logs'}",
+    ]
+    for dag_id, run_id in triggered.items():
+        lines.append(f"  Triggered    {dag_id}: {run_id}")
+    lines += ["Ctrl-C here, or 'mindpulse platform stop' in another shell, stops everything.", ""]
+    typer.echo("\n".join(lines))
+
+
+def stop(timeout: float = typer.Option(90, help="Seconds to wait for a clean stop before killing what is left.")) -> None:
+    """Stop a running 'mindpulse platform run' (Airflow, dashboard, JupyterLab) from another shell."""
+    from mindpulse.settings import get_settings
+
+    airflow_home = get_settings().home / AIRFLOW_DIR
+    state = _read_state(airflow_home)
+    if not state or not _pid_alive(int(state.get("pid", 0))):
+        (airflow_home / STATE_FILE).unlink(missing_ok=True)
+        typer.echo("MindPulse is not running.")
+        return
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if _pid_alive(pid):
+        for service in state.get("services", {}).values():
+            if service.get("pid"):
+                stop_process_group(int(service["pid"]), first_signal=signal.SIGKILL, grace=5)
+        os.kill(pid, signal.SIGKILL)
+        (airflow_home / STATE_FILE).unlink(missing_ok=True)
+        typer.echo(f"MindPulse (pid {pid}) did not stop within {timeout:.0f} s: killed it and its services.")
+        return
+    typer.echo(f"MindPulse (pid {pid}) stopped.")

@@ -1,0 +1,92 @@
+"""ml_retrain_pipeline: retrain the depression-risk model when production data asks for it.
+
+Every step is a notebook in ``notebooks/retrain/`` run by Papermill; the executed notebooks, the
+drift report and ``run_summary.json`` of each run are kept in
+``reports/ml_retrain_pipeline/<run id>/``. Nothing heavy is imported here: the steps import
+pandas, scikit-learn and Evidently in their own kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param, TriggerRule, task
+
+from mindpulse.orchestration import fail_if_any_step_failed, notebook_task, pipeline_dag, run_folder
+from mindpulse.settings import Settings
+
+_settings = Settings()
+
+DOC = """
+### Retrain the model when production data asks for it
+
+1. **check_production_data** and **detect_drift** (in parallel): labelled production rows
+   waiting for a retrain, and the share of features that drifted from the reference data
+   (Evidently report in the run folder).
+2. **decide_retrain**: goes on when rows ≥ `min_rows`, OR drifted share > `drift_threshold`,
+   OR the run's conf says `{"force": true}`; otherwise every later step is skipped and no
+   model, data or archive changes.
+3. **backup_model** and **merge_training_data** (snapshot of the production rows, claimed for
+   this run), then **train_and_gate**: train a challenger on reference + production and
+   promote it only if it is at least as good as the champion.
+4. **archive_production_data**: export the snapshot and mark its rows as used.
+5. **notify** (always): write `run_summary.json`, release the snapshot if training did not
+   finish, send the notification. **fail_if_any_step_failed** fails the run if a step failed.
+"""
+
+with pipeline_dag(
+    "ml_retrain_pipeline",
+    schedule="@daily",
+    description="Retrain on reference + production data when rows, drift or a forced run call for it",
+    doc_md=DOC,
+    tags=("retrain",),
+    params={
+        "force": Param(False, type="boolean", description="Retrain whatever the data says (conf {\"force\": true})."),
+        "min_rows": Param(_settings.retrain_min_rows, type="integer", minimum=1,
+                          description="Labelled production rows that trigger a retrain."),
+        "drift_threshold": Param(_settings.drift_share_threshold, type="number", minimum=0, maximum=1,
+                                 description="Drifted share of features above which a retrain is triggered."),
+        "seed": Param(_settings.seed, type="integer", description="Seed of the training splits and models."),
+        "candidates": Param(None, type=["null", "array"], items={"type": "string"},
+                            description="Model families to train (default: all the training module knows)."),
+    },
+) as dag:
+    check_production_data = notebook_task(
+        "check_production_data", "retrain/01_check_production_data.ipynb",
+        parameters={"min_rows": "{{ params.min_rows }}"},
+    )
+    detect_drift = notebook_task(
+        "detect_drift", "retrain/02_detect_drift.ipynb",
+        parameters={"drift_threshold": "{{ params.drift_threshold }}"},
+    )
+
+    @task.short_circuit(task_id="decide_retrain", ignore_downstream_trigger_rules=False)
+    def decide_retrain(params: dict[str, Any] | None = None, run_id: str | None = None, dag: Any = None) -> bool:
+        """Read the glued outputs of the two checks and decide whether this run retrains."""
+        from mindpulse import pipeline
+
+        decision = pipeline.decide_retrain(
+            run_folder(dag.dag_id, run_id),
+            min_rows=params["min_rows"],
+            drift_threshold=params["drift_threshold"],
+            force=params["force"],
+        )
+        return decision.proceed
+
+    backup_model = notebook_task("backup_model", "retrain/03_backup_model.ipynb")
+    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb")
+    train_and_gate = notebook_task(
+        "train_and_gate", "retrain/05_train_and_gate.ipynb",
+        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}"},
+    )
+    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb")
+    notify = notebook_task(
+        "notify", "retrain/07_notify.ipynb",
+        parameters={"force": "{{ params.force }}"},
+        trigger_rule=TriggerRule.ALL_DONE,
+    )
+
+    gate = decide_retrain()
+    [check_production_data, detect_drift] >> gate >> [backup_model, merge_training_data] >> train_and_gate
+    train_and_gate >> archive_production_data >> notify
+    fail_if_any_step_failed(dag)

@@ -1,0 +1,247 @@
+"""Running a real Airflow 3 in tests: an isolated AIRFLOW_HOME, free ports, the components as
+subprocesses, the REST API, waiting for runs.
+
+Nothing here is specific to MindPulse's DAGs, so other tests (e.g. one with the CeleryExecutor)
+can use it: pass ``executor=`` and ``extra=`` to :func:`airflow_env` and pick the components
+to start with :class:`AirflowProcesses`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mindpulse.airflow_client import AirflowClient
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW = str(VENV_BIN / "airflow")
+ADMIN_USER = "admin"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (bound to port 0, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def airflow_env(
+    airflow_home: Path,
+    *,
+    dags_folder: Path | None = None,
+    port: int | None = None,
+    executor: str = "LocalExecutor",
+    parallelism: int = 2,
+    use_job_schedule: bool = False,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Environment of an Airflow whose whole state lives in ``airflow_home`` (SQLite, logs, config).
+
+    The scheduler does not create scheduled runs (``use_job_schedule=False``), so a test sees
+    only the runs it triggers. ``extra`` is added last (e.g. ``MINDPULSE_HOME``).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    port = port or free_port()
+    env.update({
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_job_schedule),
+        # New DAG files and changes are picked up within seconds, not minutes.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+        "NO_COLOR": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+def api_url(env: dict[str, str]) -> str:
+    return env["AIRFLOW__API__BASE_URL"]
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``airflow <args>`` in that environment; on failure the error names the output's tail."""
+    result = subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=env["AIRFLOW_HOME"])
+    if check and result.returncode != 0:
+        tail = (result.stdout + result.stderr)[-4000:]
+        raise RuntimeError(f"airflow {' '.join(args)} exited {result.returncode}:\n{tail}")
+    return result
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Create the metadatabase (``airflow db migrate``; ~6 s)."""
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    run_cli(env, "db", "migrate", timeout=300)
+
+
+def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None, *, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """``airflow dags test``: one run in this process, with a logical date; no scheduler needed."""
+    args = ["dags", "test", dag_id]
+    if conf is not None:
+        args += ["--conf", json.dumps(conf)]
+    return run_cli(env, *args, timeout=timeout, check=False)
+
+
+def admin_password(airflow_home: Path, user: str = ADMIN_USER, *, timeout: float = 60) -> str:
+    """The password the simple auth manager generated for ``user`` (waits for the file)."""
+    path = Path(airflow_home) / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + timeout
+    while True:
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())[user]
+            except (ValueError, KeyError):
+                pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: no password for {user!r} after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+@dataclass
+class AirflowProcesses:
+    """Airflow components as subprocesses: ``["standalone"]`` or e.g. ``["api-server", "scheduler", "dag-processor"]``.
+
+    Each runs in its own process group with its output in ``AIRFLOW_HOME/<component>.log``;
+    :meth:`stop` ends the groups it started (SIGTERM, then SIGKILL after a grace period).
+    """
+
+    env: dict[str, str]
+    components: tuple[str, ...] = ("standalone",)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def home(self) -> Path:
+        return Path(self.env["AIRFLOW_HOME"])
+
+    @property
+    def url(self) -> str:
+        return api_url(self.env)
+
+    def start(self, *, timeout: float = 180) -> "AirflowProcesses":
+        for component in self.components:
+            log = open(self.home / f"{component}.log", "ab")
+            self.processes[component] = subprocess.Popen(
+                [AIRFLOW, *component.split()], env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            log.close()
+        self.wait_healthy(timeout=timeout)
+        return self
+
+    def wait_healthy(self, *, timeout: float = 180) -> None:
+        client = AirflowClient(self.url)
+        deadline = time.monotonic() + timeout
+        try:
+            while not client.is_healthy():
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        raise RuntimeError(f"airflow {name} exited {process.returncode}; see {self.home / (name + '.log')}:\n"
+                                           + self.log_tail(name))
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Airflow at {self.url} not healthy after {timeout:.0f} s")
+                time.sleep(1)
+        finally:
+            client.close()
+
+    def log_tail(self, component: str, chars: int = 3000) -> str:
+        path = self.home / f"{component}.log"
+        return path.read_text(errors="replace")[-chars:] if path.is_file() else ""
+
+    def client(self, user: str = ADMIN_USER) -> AirflowClient:
+        """A REST client logged in as ``user`` with the generated password."""
+        return AirflowClient(self.url, user, admin_password(self.home, user))
+
+    def stop(self, *, grace: float = 30) -> None:
+        """Stop every component and whatever it started; ``standalone`` gets Ctrl-C, as in a terminal."""
+        from mindpulse.commands.platform import stop_process_group
+
+        for name, process in self.processes.items():
+            first = signal.SIGINT if name == "standalone" else signal.SIGTERM
+            stop_process_group(process.pid, first_signal=first, grace=grace)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.processes.clear()
+
+
+def wait_for_dag(client: AirflowClient, dag_id: str, *, timeout: float = 120) -> dict[str, Any]:
+    """Wait until the DAG processor has parsed ``dag_id`` and the API knows it."""
+    from mindpulse.airflow_client import AirflowApiError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.get_dag(dag_id)
+        except AirflowApiError as exc:
+            if exc.status_code != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
+def trigger_and_wait(client: AirflowClient, dag_id: str, conf: dict[str, Any] | None = None, *, timeout: float = 600) -> dict[str, Any]:
+    """Trigger a run through the REST API (no logical date) and wait for it to finish."""
+    run = client.trigger(dag_id, conf)
+    return client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
+
+
+def task_states(client: AirflowClient, dag_id: str, run_id: str) -> dict[str, str | None]:
+    """task_id -> state of one run."""
+    return {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run_id)}
+
+
+class WebhookReceiver:
+    """A real local HTTP server (a thread, a free port) that records every JSON body POSTed to it."""
+
+    def __init__(self, status: int = 200):
+        import http.server
+        import threading
+
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+        reply = status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
+                                 "json": json.loads(body or b"null")})
+                self.send_response(reply)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/mindpulse"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,307 @@
+"""The pipeline's pieces without Airflow: run folders, the trigger rule, notifications (to a real
+local HTTP and SMTP server), the REST client's errors, and the step functions on a small home
+(3,000 reference rows, a champion, 1,200 labelled production rows in a SQLite store), some run
+through Papermill exactly as the DAG runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socketserver
+import threading
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from airflow_support import WebhookReceiver, free_port
+from mindpulse import notify, pipeline, runs
+from mindpulse.airflow_client import AirflowApiError, AirflowClient, AirflowUnavailable
+from mindpulse.registry import ModelRegistry
+from mindpulse.settings import Settings
+from mindpulse.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+
+# --- run folders ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("run_id, expected", [
+    ("manual__2026-11-26T07:30:13.241978+00:00", "manual__2026-11-26T07-30-13.241978-00-00"),
+    ("scheduled__2026-11-26T00:00:00+00:00", "scheduled__2026-11-26T00-00-00-00-00"),
+    ("my run/with spaces", "my-run-with-spaces"),
+    ("../../etc", "etc"),
+])
+def test_safe_run_id(run_id: str, expected: str) -> None:
+    assert runs.safe_run_id(run_id) == expected
+
+
+def test_safe_run_id_refuses_a_name_with_no_letter_or_digit() -> None:
+    with pytest.raises(ValueError, match="run_id='/..'"):
+        runs.safe_run_id("/..")
+
+
+def test_run_folder_is_a_function_of_dag_run_and_step(tmp_path: Path) -> None:
+    folder = runs.run_dir(tmp_path, "ml_retrain_pipeline", "manual__2026-11-26T07:30:13+00:00")
+    assert folder == tmp_path / "ml_retrain_pipeline" / "manual__2026-11-26T07-30-13-00-00"
+    assert runs.notebook_path(folder, "train_and_gate") == folder / "train_and_gate.ipynb"
+
+
+def test_run_summary_is_written_whole_and_names_a_known_outcome(tmp_path: Path) -> None:
+    runs.write_summary(tmp_path, {"outcome": "skipped", "run_id": "r"})
+    assert runs.read_summary(tmp_path) == {"outcome": "skipped", "run_id": "r"}
+    with pytest.raises(ValueError, match="outcome='maybe': expected one of promoted, refused, skipped, failed, reported"):
+        runs.write_summary(tmp_path, {"outcome": "maybe"})
+    assert runs.read_summary(tmp_path)["outcome"] == "skipped"  # the old summary is intact
+    assert [p.name for p in tmp_path.iterdir()] == [runs.SUMMARY_NAME]  # no temporary file left
+
+
+# --- the trigger rule -------------------------------------------------------------------------------
+@pytest.mark.parametrize("rows, status, share, force, proceed, reason", [
+    (1200, "no_drift", 0.1, False, True, "1200 labelled production rows >= min_rows 1000"),
+    (999, "no_drift", 0.1, False, False, "999 labelled production rows < min_rows 1000"),
+    (600, "drift", 0.45, False, True, "drifted share 0.45 > drift_threshold 0.30"),
+    (600, "no_drift", 0.30, False, False, "drifted share 0.30 <= drift_threshold 0.30"),
+    (10, "not_enough_data", None, False, False, "drift not measured (not enough production rows)"),
+    (0, "not_enough_data", None, True, True, "forced by the run's conf (force=true)"),
+])
+def test_retrain_trigger_rule(rows: int, status: str, share: float | None, force: bool, proceed: bool, reason: str) -> None:
+    decision = pipeline.retrain_reasons(rows=rows, min_rows=1000, drift_status=status, drift_share=share,
+                                        drift_threshold=0.3, force=force)
+    assert decision.proceed is proceed
+    assert reason in decision.reasons
+
+
+# --- notifications ----------------------------------------------------------------------------------
+class _SMTPServer:
+    """A minimal real SMTP server on a free port that keeps each message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, object]] = []
+        messages = self.messages
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                envelope: dict[str, object] = {"rcpt": []}
+                self.wfile.write(b"220 test SMTP\r\n")
+                while line := self.rfile.readline():
+                    command = line.decode().strip()
+                    verb = command.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.wfile.write(b"250 test\r\n")
+                    elif verb == "MAIL":
+                        envelope["from"] = command.split(":", 1)[1].strip(" <>")
+                        self.wfile.write(b"250 OK\r\n")
+                    elif verb == "RCPT":
+                        envelope["rcpt"].append(command.split(":", 1)[1].strip(" <>"))  # type: ignore[union-attr]
+                        self.wfile.write(b"250 OK\r\n")
+                    elif verb == "DATA":
+                        self.wfile.write(b"354 go on\r\n")
+                        body = []
+                        while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                            body.append(data.decode())
+                        messages.append({**envelope, "data": "".join(body)})
+                        self.wfile.write(b"250 queued\r\n")
+                    elif verb == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 OK\r\n")
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_notification_goes_to_the_webhook_and_the_mail_of_the_settings(tmp_path: Path) -> None:
+    smtp = _SMTPServer()
+    try:
+        with WebhookReceiver() as hook:
+            settings = Settings(home=tmp_path, webhook_url=hook.url, smtp_host="127.0.0.1", smtp_port=smtp.port,
+                                email_from="pipeline@example.org", email_to="a@example.org, b@example.org")
+            status = notify.send(notify.Notification("ml_retrain_pipeline: promoted", "v2 is champion", "success",
+                                                     {"outcome": "promoted"}), settings)
+    finally:
+        smtp.close()
+    assert status["webhook"].startswith("sent") and status["email"] == "sent to 2 recipient(s)"
+    assert hook.received[0]["path"] == "/hooks/mindpulse"
+    assert hook.received[0]["content_type"] == "application/json"
+    assert hook.received[0]["json"] == {"source": "mindpulse", "subject": "ml_retrain_pipeline: promoted",
+                                        "text": "v2 is champion", "level": "success", "payload": {"outcome": "promoted"}}
+    mail = smtp.messages[0]
+    assert mail["from"] == "pipeline@example.org" and mail["rcpt"] == ["a@example.org", "b@example.org"]
+    assert "Subject: [MindPulse] ml_retrain_pipeline: promoted" in mail["data"] and "v2 is champion" in mail["data"]
+
+
+def test_unreachable_channels_are_reported_not_raised(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(home=tmp_path, webhook_url=f"http://127.0.0.1:{port}/x", smtp_host="127.0.0.1", smtp_port=port,
+                        email_from="pipeline@example.org", email_to="a@example.org")
+    status = notify.send(notify.Notification("s", "t", "failure"), settings, timeout=2)
+    assert status["log"] == "sent"
+    assert status["webhook"].startswith("failed:") and status["email"].startswith("failed:")
+
+
+def test_nothing_is_sent_where_the_settings_name_no_address(tmp_path: Path) -> None:
+    status = notify.send(notify.Notification("s", "t"), Settings(home=tmp_path, smtp_host="127.0.0.1"))
+    assert status["webhook"] == "not configured (MINDPULSE_WEBHOOK_URL)"
+    assert status["email"] == "not configured (MINDPULSE_EMAIL_FROM is empty)"
+
+
+def test_a_webhook_error_status_is_a_failed_delivery(tmp_path: Path) -> None:
+    with WebhookReceiver(status=500) as hook:
+        status = notify.send(notify.Notification("s", "t"), Settings(home=tmp_path, webhook_url=hook.url))
+    assert status["webhook"].startswith("failed:") and "500" in status["webhook"]
+
+
+# --- the REST client's errors ------------------------------------------------------------------------
+def test_airflow_client_says_clearly_when_airflow_is_not_running() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    client = AirflowClient(url, "admin", "secret", timeout=2)
+    assert client.is_healthy() is False
+    with pytest.raises(AirflowUnavailable, match=f"Airflow API at {url} is not reachable"):
+        client.list_runs("ml_retrain_pipeline")
+
+
+def test_airflow_client_reports_http_errors_with_the_request(tmp_path: Path) -> None:
+    with WebhookReceiver(status=401) as hook:  # answers every POST with 401, like a wrong password
+        client = AirflowClient(hook.url.rsplit("/hooks", 1)[0], "admin", "wrong", timeout=2)
+        with pytest.raises(AirflowApiError, match="POST /auth/token: HTTP 401") as error:
+            client.trigger("ml_retrain_pipeline", {"force": True})
+    assert error.value.status_code == 401 and "user 'admin'" in str(error.value)
+
+
+# --- the steps on a small home -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo-home")
+    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+    return home
+
+
+@pytest.fixture
+def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh copy of the demo home, exported to the notebook kernels Papermill starts."""
+    target = tmp_path / "home"
+    shutil.copytree(demo_template, target)
+    for name in [k for k in __import__("os").environ if k.startswith("MINDPULSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MINDPULSE_HOME", str(target))
+    return Settings(home=target)
+
+
+def _state(settings: Settings) -> dict[str, object]:
+    registry = ModelRegistry.from_settings(settings)
+    store = Store.from_settings(settings)
+    return {"champion": registry.champion().version, "versions": [v.version for v in registry.versions()],
+            "pending": store.pending_count(), "snapshots": [(s.id, s.state) for s in store.snapshots()],
+            "archive": sorted(p.name for p in settings.archive_dir.glob("*")) if settings.archive_dir.is_dir() else []}
+
+
+def _execute(notebook: str, run: pipeline.Run, step: str, **parameters: object) -> Path:
+    """Run a notebook into the run folder as the DAG's factory does."""
+    output = run.notebook(step)
+    pm.execute_notebook(str(NOTEBOOKS / notebook), str(output), kernel_name="python3", progress_bar=False,
+                        parameters={"dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), **parameters})
+    return output
+
+
+def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> None:
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__2026-11-26T08:00:00+00:00", settings=home)
+    before = _state(home)
+
+    check = pipeline.check_production_data(run)
+    assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
+    assert pipeline.backup_model(run).outputs == {"champion": before["champion"], "backup": before["champion"]}
+
+    merged = pipeline.merge_training_data(run)
+    again = pipeline.merge_training_data(run)  # a retry: the same snapshot, no new claim
+    assert merged.outputs == again.outputs
+    assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 4200
+    assert Store.from_settings(home).pending_count() == 0
+
+    trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
+    retried = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
+    assert retried.outputs["version"] == trained.outputs["version"]  # gated again, not trained again
+    assert len(_state(home)["versions"]) == len(before["versions"]) + 1
+    assert trained.outputs["champion_before"] == before["champion"]
+
+    archived = pipeline.archive_production_data(run)
+    assert archived.outputs["archived"] is True and archived.outputs["rows"] == 1200
+    assert pipeline.archive_production_data(run).outputs["archive_path"] == archived.outputs["archive_path"]
+    assert Path(archived.outputs["archive_path"]).is_file()
+    assert _state(home)["snapshots"] == [(merged.outputs["snapshot_id"], "archived")]
+
+
+def test_archive_refuses_a_snapshot_no_model_was_trained_on(home: Settings) -> None:
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__untrained", settings=home)
+    pipeline.merge_training_data(run)
+    result = pipeline.archive_production_data(run)
+    assert result.outputs == {"archived": False, "rows": 0}
+    assert _state(home)["archive"] == []
+
+
+def test_gate_decides_from_the_glued_outputs_of_the_executed_check_notebooks(home: Settings) -> None:
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__gate", settings=home)
+    _execute("retrain/01_check_production_data.ipynb", run, "check_production_data", min_rows=1000)
+    _execute("retrain/02_detect_drift.ipynb", run, "detect_drift", drift_threshold=0.3)
+    assert runs.read_outputs(run.notebook("check_production_data"))["rows"] == 1200
+    assert (run.dir / "drift" / "data_drift.html").is_file()
+
+    go = pipeline.decide_retrain(run.dir, min_rows=1000, drift_threshold=0.3, force=False)
+    assert go.proceed and go.reasons[0] == "1200 labelled production rows >= min_rows 1000"
+    stay = pipeline.decide_retrain(run.dir, min_rows=5000, drift_threshold=0.99, force=False)
+    assert not stay.proceed and "not forced" in stay.reasons
+    recorded = json.loads((run.dir / "decide_retrain.json").read_text())
+    assert recorded["proceed"] is False and recorded["min_rows"] == 5000
+
+
+def test_gate_fails_loudly_and_records_why_when_a_check_did_not_finish(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="no glued value 'rows'; the step check_production_data did not finish"):
+        pipeline.decide_retrain(tmp_path, min_rows=1000, drift_threshold=0.3, force=False)
+    assert json.loads((tmp_path / "decide_retrain.json").read_text())["error"].startswith("RuntimeError")
+
+
+def test_failed_training_leaves_its_notebook_changes_no_model_and_releases_the_snapshot(home: Settings,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _state(home)
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__failing", settings=home)
+    (run.dir / "decide_retrain.json").write_text(json.dumps({"proceed": True, "reasons": ["forced"]}))
+    _execute("retrain/04_merge_training_data.ipynb", run, "merge_training_data")
+    assert Store.from_settings(home).pending_count() == 0
+    with pytest.raises(pm.PapermillExecutionError, match="candidate: got 'no_such_model'"):
+        _execute("retrain/05_train_and_gate.ipynb", run, "train_and_gate", candidates=["no_such_model"])
+    assert runs.notebook_error(run.notebook("train_and_gate")).startswith("ValueError: candidate: got 'no_such_model'")
+
+    with WebhookReceiver() as hook:
+        monkeypatch.setenv("MINDPULSE_WEBHOOK_URL", hook.url)
+        _execute("retrain/07_notify.ipynb", run, "notify", force=True)
+    summary = runs.read_summary(run.dir)
+    assert summary["outcome"] == "failed" and summary["failed_steps"] == ["train_and_gate"]
+    assert summary["steps"]["train_and_gate"]["error"].startswith("ValueError")
+    assert summary["snapshot"]["released"] is True and summary["model_after"] == before["champion"]
+    after = _state(home)
+    assert after["champion"] == before["champion"] and after["versions"] == before["versions"]
+    assert after["pending"] == 1200 and after["archive"] == []
+    assert [m["json"]["level"] for m in hook.received] == ["failure"]
+    assert hook.received[0]["json"]["payload"]["outcome"] == "failed"
+
+
+def test_reporting_steps_write_three_reports_and_prune_old_runs(home: Settings) -> None:
+    dag_folder = home.reports_dir / pipeline.REPORTING_DAG_ID
+    for age, name in enumerate(["old-1", "old-2"]):
+        runs.write_summary(dag_folder / name, {"outcome": "reported", "created_at": f"2026-01-0{age + 1}T00:00:00+00:00"})
+    run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__reports", settings=home)
+    available = pipeline.check_data_availability(run)
+    assert available.outputs["available"] is True and available.outputs["current_rows"] == 1200
+    assert (run.dir / pipeline.CURRENT_DATA_NAME).is_file()
+    for step in (pipeline.data_quality_report, pipeline.data_drift_report, pipeline.model_performance_report):
+        result = step(run)
+        assert (run.dir / result.outputs["html"]).is_file() and (run.dir / result.outputs["json"]).is_file()
+    removed = pipeline.clean_up_reports(run, keep=2)
+    assert removed.outputs["removed"] == [f"{pipeline.REPORTING_DAG_ID}/old-1"]
+    assert run.dir.is_dir() and (dag_folder / "old-2").is_dir()
