@@ -28,7 +28,7 @@ class FeedbackView(Viewer):
         super().__init__(**params)
         self.prediction_id = pn.widgets.IntInput(label="Prediction id", value=None, placeholder="e.g. 17", width=200)
         self.outcome = pn.widgets.RadioButtonGroup(label="True outcome", options=OUTCOMES, value=None,
-                                                   color="primary", button_style="outline", width=360)
+                                                   color="primary", variant="outline", width=360)
         self.outcome.value = None  # nothing chosen: Panel would pick the first option on construction
         self.correct = pn.widgets.Checkbox(label="This corrects an outcome recorded before", value=False)
         self.id_error = field_error()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from functools import partial
 from typing import Any
@@ -12,7 +13,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.stores import ReportRun, ReportStore
-from dashboard.views.common import message_for, percent, run_busy, show_status, status_alert
+from dashboard.views.common import message_for, percent, show_status, status_alert
 
 RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "drift_share", "drift_status", "accuracy", "roc_auc"]
 
@@ -110,21 +111,22 @@ class ReportsView(Viewer):
                    f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
         tabs = pn.Tabs(*[(title, iframe(url, title)) for title, url in run.reports.items()],
                        dynamic=True, sizing_mode="stretch_width")
-        pending = pn.pane.Markdown("Rendering the run's notebooks…" if run.notebooks else "", height=30)
+        spinner = pn.indicators.LoadingSpinner(value=True, size=20, color="primary", align="center")
+        pending = pn.Row(spinner, pn.pane.Markdown("Rendering the run's notebooks…", align="center"),
+                         visible=bool(run.notebooks))
         self.detail.objects = [pn.pane.Markdown(figures), pending, tabs]
+        if not run.reports and not run.notebooks:
+            self.detail.append(pn.pane.Markdown("This run has no HTML report and no notebook."))
         if not run.notebooks:
-            if not run.reports:
-                pending.object = "This run has no HTML report and no notebook."
             return
         try:
             # The first rendering loads nbconvert (seconds); later ones are cached beside the notebook.
-            notebooks = await run_busy([pending], self.store.notebook_pages, run)
+            notebooks = await asyncio.to_thread(self.store.notebook_pages, run)
         except Exception as error:
-            pending.object = f"The notebooks could not be rendered: {message_for(error)}"
+            pending.objects = [pn.pane.Markdown(f"The notebooks could not be rendered: {message_for(error)}")]
             return
         for title, url in notebooks.items():
             tabs.append((f"Notebook: {title}", iframe(url, title)))
-        pending.object = ""
         pending.visible = False
 
     def __panel__(self) -> pn.viewable.Viewable:
