@@ -49,6 +49,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200, help="Single predictions timed.")
     parser.add_argument("--batch-rows", type=int, default=279_010, help="Rows of the batch (10x the reference).")
     parser.add_argument("--repeats", type=int, default=3, help="Batch repeats (the median is reported).")
+    parser.add_argument("--candidates", default="logistic_regression,random_forest,xgboost",
+                        help="Comma-separated candidates (one name: time serving with that model as champion).")
     args = parser.parse_args()
 
     import sklearn
@@ -68,10 +70,11 @@ def main() -> int:
     reference = generate(args.rows, seed=args.seed).canonical()
     with tempfile.TemporaryDirectory() as tmp:
         registry = ModelRegistry(Path(tmp) / "artifacts")
-        print(f"\nTraining on {args.rows:,} generated rows (3 candidates, 5-fold CV, seed {args.seed}):")
+        candidates = tuple(name.strip() for name in args.candidates.split(","))
+        print(f"\nTraining on {args.rows:,} generated rows ({', '.join(candidates)}; 5-fold CV, seed {args.seed}):")
         start, cpu_start = time.perf_counter(), time.process_time()
         outcome = train_and_gate(reference, registry, seed=args.seed, margin=0.005, data_source="benchmark",
-                                 progress=lambda m: print(f"  {m}"))
+                                 progress=lambda m: print(f"  {m}"), candidates=candidates)
         training_seconds = time.perf_counter() - start
         training_cpu = time.process_time() - cpu_start
         holdout = registry.holdout()
