@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -46,8 +46,12 @@ from mindpulse.store.schema import (
     utc_now,
 )
 
+if TYPE_CHECKING:
+    from mindpulse.settings import Settings
+
 RELEASED = "released"
 EXPORT_PREFIX = "prod_data_archived_"
+CLAIM_LOCK_KEY = 0x4D50436C61696D  # "MPClaim": PostgreSQL advisory lock around claim_snapshot
 _CHUNK = 500  # ids per IN (...) query, well under every backend's parameter limit
 
 
@@ -176,7 +180,7 @@ class Store:
         self.archive_dir = archive_dir
 
     @classmethod
-    def from_settings(cls, settings: Any = None, *, migrate: bool = True) -> "Store":
+    def from_settings(cls, settings: "Settings | None" = None, *, migrate: bool = True) -> "Store":
         """The store named by ``settings.database_url``, migrated to the newest schema by default."""
         if settings is None:
             from mindpulse.settings import get_settings
@@ -201,6 +205,7 @@ class Store:
         return db.migrate(self.engine)
 
     def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first migration)."""
         with self.engine.connect() as connection:
             return db.current_revision(connection)
 
@@ -529,6 +534,10 @@ class Store:
         for attempt in range(3):
             try:
                 with self._write() as connection:
+                    if self.backend == "postgresql":
+                        # One claim at a time: two claims updating the same pending rows in
+                        # different orders could deadlock. (SQLite's IMMEDIATE already serialises.)
+                        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
                     statement = self._lock(sa.select(snapshots_t).where(snapshots_t.c.run_id == run_id))
                     existing = connection.execute(statement).mappings().first()
                     if existing is not None and existing["state"] != RELEASED:

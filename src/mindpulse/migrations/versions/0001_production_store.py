@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.CheckConstraint("depression IN (0, 1)", name="ck_production_rows_depression"),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_production_rows_state", "production_rows", ["state"])
+    op.create_index("ix_production_rows_state", "production_rows", ["state", "source"])
     op.create_index("ix_production_rows_snapshot_id", "production_rows", ["snapshot_id"])
     where = sa.text("source = 'labelled' AND record_id IS NOT NULL")
     op.create_index("uq_production_rows_labelled_record_id", "production_rows", ["record_id"], unique=True,
