@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -198,8 +199,9 @@ def _column(spec: FieldSpec, require_target: bool) -> pa.Column:
     return pa.Column(dtype, _checks(spec), nullable=nullable, unique=spec.kind == "id", required=False)
 
 
+@lru_cache(maxsize=2)
 def canonical_schema(require_target: bool = True) -> pa.DataFrameSchema:
-    """The pandera schema of a frame in the canonical form."""
+    """The pandera schema of a frame in the canonical form (built once per variant)."""
     return pa.DataFrameSchema(
         {spec.name: _column(spec, require_target) for spec in FIELDS},
         strict=False,
