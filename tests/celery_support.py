@@ -20,9 +20,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import psutil
+
+if TYPE_CHECKING:
+    from mindpulse.settings import Settings
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -35,6 +39,9 @@ REDIS_DB = 5
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = str(VENV_BIN / "airflow")
 TERMINAL_STATES = {"success", "failed"}
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class ServiceUnavailable(RuntimeError):
@@ -180,22 +187,24 @@ def stop_processes(processes: list[psutil.Process], *, grace: float = 20.0) -> N
     psutil.wait_procs(alive, timeout=5)
 
 
-def stop_service(service: Service, *, grace: float = 20.0) -> None:
-    """Stop a component, its process group and every descendant, even those in other groups."""
-    family = _family(service.process.pid)
-    try:
-        os.killpg(service.process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+def stop_services(services: list[Service], *, grace: float = 20.0) -> None:
+    """Stop components together: their process groups and every descendant, even in other groups."""
+    family = [proc for service in services for proc in _family(service.process.pid)]
+    for service in services:
+        try:
+            os.killpg(service.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     stop_processes(family, grace=grace)
-    try:
-        os.killpg(service.process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        service.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+    for service in services:
+        try:
+            os.killpg(service.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            service.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 # --- the cluster --------------------------------------------------------------------------------
@@ -320,9 +329,8 @@ class CeleryAirflow:
         return "\n".join(f"=== {s.name} ({s.log_path}) ===\n{s.tail(40)}" for s in self.services)
 
     def stop(self) -> None:
-        """Stop every component (worker first, api-server last) and whatever they left."""
-        for service in reversed(self.services):
-            stop_service(service)
+        """Stop every component at once, then whatever they left behind in this AIRFLOW_HOME."""
+        stop_services(self.services)
         stop_processes(processes_in_home(self.home), grace=5)
 
 
@@ -349,6 +357,9 @@ def airflow_env(
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # No scheduled runs: unpausing a @daily DAG would otherwise start one that takes
+            # the rows the test's own run is meant to retrain on.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             # Two cores shared with other work: few task slots, one API worker.
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
@@ -482,3 +493,59 @@ def celery_workloads(cluster: CeleryAirflow, dag_id: str) -> list[str]:
     text = worker.log_path.read_text(errors="replace")
     pattern = re.compile(r"Executing workload in Celery:.*?task_id='([^']+)', dag_id='([^']+)'")
     return [task for task, dag in pattern.findall(text) if dag == dag_id]
+
+
+# --- a MindPulse home ready for a retrain -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrainHome:
+    """A MindPulse home with reference data, a champion and labelled rows waiting in the store."""
+
+    settings: "Settings"
+    env: dict[str, str]
+    champion: str
+    pending_rows: int
+
+
+def prepare_retrain_home(
+    home: Path, database_url: str, *, reference_rows: int = 2_000, production_rows: int = 1_200, seed: int = 3,
+    extra_env: Mapping[str, str] | None = None,
+) -> RetrainHome:
+    """Reference rows, a first champion (logistic regression) and labelled production rows in the store.
+
+    Built with the package's own APIs; ``env`` holds the MINDPULSE_* variables that point every
+    Airflow component and notebook kernel at this home, the store's database and the repo's notebooks.
+    """
+    from mindpulse.data import generate_reference, load_reference
+    from mindpulse.registry import ModelRegistry
+    from mindpulse.settings import Settings
+    from mindpulse.store import Store
+    from mindpulse.synthetic import generate
+    from mindpulse.train import train_and_gate
+
+    env = {
+        "MINDPULSE_HOME": str(home),
+        "MINDPULSE_DATABASE_URL": database_url,
+        "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
+        "MINDPULSE_SEED": str(seed),
+        **(extra_env or {}),
+    }
+    settings = Settings(**{key.removeprefix("MINDPULSE_").lower(): value for key, value in env.items()})
+    generate_reference(settings, rows=reference_rows, seed=seed)
+    outcome = train_and_gate(
+        load_reference(settings), ModelRegistry.from_settings(settings), seed=seed,
+        margin=settings.promotion_margin, data_source="celery e2e: generated reference",
+        candidates=("logistic_regression",), folds=3,
+    )
+    assert outcome.promoted, outcome.reason
+    store = Store.from_settings(settings)
+    try:
+        # Exam-season traffic: labelled like the reference, features shifted.
+        added = store.add_labelled(generate(production_rows, seed=seed + 1, scenario="exam_season",
+                                            id_start=5_000_000).canonical())
+        pending = store.pending_count()
+    finally:
+        store.close()
+    assert added == production_rows == pending, (added, pending)
+    return RetrainHome(settings=settings, env=env, champion=outcome.version, pending_rows=pending)

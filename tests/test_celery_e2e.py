@@ -1,56 +1,41 @@
-"""The production engine, proven here: Airflow's CeleryExecutor on the local PostgreSQL and Redis.
+"""The production engine, proven here: the retrain DAG on Airflow's CeleryExecutor, PostgreSQL and Redis.
 
 api-server, scheduler, dag-processor and a Celery worker run as separate processes, as they do
-as containers in docker-compose.yml; a DAG is triggered through the REST API and must succeed
-with its tasks run by the Celery worker; everything started is stopped and the database dropped.
+as containers in docker-compose.yml, with the MindPulse store on PostgreSQL too. The real
+ml_retrain_pipeline (its notebooks run by Papermill on the worker) is triggered through the
+REST API, must succeed, promote a new champion and archive the production rows it trained on;
+everything started is stopped and both databases are dropped.
 """
 
 from __future__ import annotations
 
-import textwrap
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from celery_support import (
+    REPO,
     ServiceUnavailable,
     celery_airflow,
     celery_workloads,
     check_postgres,
     check_redis,
     database_exists,
+    postgres_database,
+    postgres_url,
+    prepare_retrain_home,
     processes_in_home,
 )
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 
-PROBE_DAG = textwrap.dedent(
-    '''
-    """Two tasks that hand a value over XCom: enough to prove the executor end to end."""
-    from __future__ import annotations
-
-    import os
-    import socket
-    from pathlib import Path
-
-    import pendulum
-    from airflow.sdk import DAG, task
-
-    with DAG("celery_probe", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False):
-
-        @task
-        def write() -> str:
-            out = Path(os.environ["PROBE_OUT"]) / "probe.txt"
-            out.write_text(socket.gethostname())
-            return str(out)
-
-        @task
-        def read(path: str) -> int:
-            return len(Path(path).read_text())
-
-        read(write())
-    '''
-)
+DAG_ID = "ml_retrain_pipeline"
+STEPS = {
+    "check_production_data", "detect_drift", "decide_retrain", "backup_model", "merge_training_data",
+    "train_and_gate", "archive_production_data", "notify",
+}
 
 
 @pytest.fixture(scope="module")
@@ -71,23 +56,58 @@ def services_up() -> None:
         )
 
 
-def test_a_dag_runs_on_celery_workers_against_postgres_and_redis(services_up, tmp_path: Path):
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "celery_probe.py").write_text(PROBE_DAG)
+def test_the_retrain_dag_runs_on_celery_workers_against_postgres_and_redis(services_up, tmp_path: Path):
+    from mindpulse.registry import ModelRegistry
+    from mindpulse.runs import read_summary, run_dir
+    from mindpulse.store import Store
 
-    with celery_airflow(tmp_path, dags, extra_env={"PROBE_OUT": str(tmp_path)}) as cluster:
-        cluster.wait_for_dag("celery_probe")
-        run_id = cluster.trigger("celery_probe")
-        run = cluster.wait_for_run("celery_probe", run_id, timeout=300)
-        assert run["state"] == "success", cluster.task_report("celery_probe", run_id)
-        instances = cluster.task_instances("celery_probe", run_id)
-        assert {ti["task_id"]: ti["state"] for ti in instances} == {"write": "success", "read": "success"}
-        # Only the test's Celery worker listens on this queue, and it says it ran both tasks.
-        assert {ti["queue"] for ti in instances} == {cluster.queue}
-        assert sorted(celery_workloads(cluster, "celery_probe")) == ["read", "write"]
-        home, database = cluster.home, cluster.airflow_database
+    with postgres_database("mindpulse_celery") as store_db:
+        prepared = prepare_retrain_home(
+            tmp_path / "mindpulse", postgres_url(store_db),
+            extra_env={
+                "MINDPULSE_PIPELINE_RETRIES": "0",
+                # The test proves the engine, not the gate: any challenger is promoted.
+                "MINDPULSE_PROMOTION_MARGIN": "1.0",
+            },
+        )
+        settings = prepared.settings
 
-    assert (tmp_path / "probe.txt").is_file()
+        with celery_airflow(tmp_path, REPO / "dags", extra_env=prepared.env) as cluster:
+            cluster.wait_for_dag(DAG_ID)
+            # Enough rows to retrain without force; one fast candidate keeps the run short.
+            run_id = cluster.trigger(DAG_ID, {"min_rows": 1000, "candidates": ["logistic_regression"]})
+            run = cluster.wait_for_run(DAG_ID, run_id, timeout=600)
+            assert run["state"] == "success", cluster.task_report(DAG_ID, run_id)
+
+            instances = cluster.task_instances(DAG_ID, run_id)
+            states = {ti["task_id"]: ti["state"] for ti in instances}
+            assert {step: states.get(step) for step in STEPS} == {step: "success" for step in STEPS}, states
+            # Only the test's Celery worker listens on this queue, and it says it ran every step.
+            assert {ti["queue"] for ti in instances} == {cluster.queue}
+            assert STEPS <= set(celery_workloads(cluster, DAG_ID))
+            home, airflow_db = cluster.home, cluster.airflow_database
+
+        # A new champion, and the old one kept as its backup.
+        registry = ModelRegistry.from_settings(settings)
+        champion, backup = registry.champion(), registry.backup()
+        assert champion is not None and champion.version != prepared.champion
+        assert backup is not None and backup.version == prepared.champion
+        summary = read_summary(run_dir(settings.reports_dir, DAG_ID, run_id))
+        assert summary["outcome"] == "promoted", json.dumps(summary, indent=1, default=str)
+        assert summary["model_before"] == prepared.champion and summary["model_after"] == champion.version
+
+        # Exactly the rows it trained on are archived, in one CSV, and none are pending any more.
+        store = Store.from_settings(settings)
+        try:
+            stats = store.stats()
+        finally:
+            store.close()
+        assert stats["backend"] == "postgresql"
+        assert stats["archived"] == prepared.pending_rows and stats["labelled_pending"] == 0, stats
+        assert stats["snapshots_by_state"]["archived"] == 1, stats
+        archive = Path(stats["last_archive_path"])
+        assert archive.parent == settings.archive_dir and archive.is_file()
+        assert len(pd.read_csv(archive)) == prepared.pending_rows
+
     assert processes_in_home(home) == [], "a process outlived the cluster"
-    assert not database_exists(database)
+    assert not database_exists(airflow_db) and not database_exists(store_db)
