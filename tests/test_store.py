@@ -122,6 +122,29 @@ def test_sqlite_file_is_created_in_wal_mode_with_a_busy_timeout(settings):
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
 
 
+def test_sqlite_writers_queue_on_a_file_lock_beside_the_database(tmp_path):
+    import fcntl
+
+    url = f"sqlite:///{tmp_path / 'mindpulse.db'}"
+    with Store(url) as first, Store(url) as second:
+        first.migrate()
+        log(first, inputs(1))
+        lock_path = tmp_path / "mindpulse.db.writer.lock"
+        assert lock_path.is_file()
+        with lock_path.open("a") as other:  # another writer holds the queue: ours waits, then goes
+            fcntl.flock(other, fcntl.LOCK_EX)
+            import threading
+
+            done = threading.Event()
+            thread = threading.Thread(target=lambda: (log(second, inputs(1, seed=2)), done.set()))
+            thread.start()
+            assert not done.wait(0.5)
+            fcntl.flock(other, fcntl.LOCK_UN)
+            assert done.wait(30)
+            thread.join()
+        assert row_count(first) == 2
+
+
 def test_urls_pick_the_installed_driver_and_refuse_others():
     assert normalise_url("postgresql://postgres@127.0.0.1/x").drivername == "postgresql+psycopg"
     with pytest.raises(ValueError, match="database_url"):

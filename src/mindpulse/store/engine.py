@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -79,6 +82,49 @@ def _install_sqlite_listeners(engine: Engine, busy_timeout_s: float, *, file_bac
         # reads and then writes can fail with "database is locked" without waiting.
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "")
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+class WriterLock:
+    """Queues the writers of one SQLite file in the kernel (``flock`` on ``<db>.writer.lock``).
+
+    SQLite's own busy handler makes a blocked writer sleep and retry (1, 2, 5 ... 100 ms), so
+    with 8 writers the database sat idle while they slept; a blocking ``flock`` wakes the next
+    writer as soon as the lock is free (about twice the throughput here). The kernel drops the
+    lock of a process that dies. Where ``fcntl`` does not exist the busy timeout alone applies.
+    """
+
+    def __init__(self, database: Path):
+        self.path = database.with_name(database.name + ".writer.lock")
+        self._threads = threading.Lock()  # flock does not exclude threads sharing one descriptor
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        with self._threads:
+            fd = self._descriptor()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _descriptor(self) -> int:
+        # A forked child must not share its parent's descriptor: flock would not exclude them.
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = self._pid = None
 
 
 def alembic_config(connection: sa.Connection | None = None):  # type: ignore[no-untyped-def]

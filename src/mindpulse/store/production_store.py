@@ -13,6 +13,7 @@ transaction: it is stored whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import Iterator, Mapping
@@ -178,6 +179,8 @@ class Store:
         self.url = db.normalise_url(url)
         self.engine = db.create_engine(self.url, busy_timeout_s=busy_timeout_s)
         self.archive_dir = archive_dir
+        path = db.sqlite_path(self.url) if self.backend == "sqlite" else None
+        self._writer_lock = db.WriterLock(path) if path is not None else None
 
     @classmethod
     def from_settings(cls, settings: "Settings | None" = None, *, migrate: bool = True) -> "Store":
@@ -212,6 +215,8 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._writer_lock is not None:
+            self._writer_lock.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -225,7 +230,8 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         """One write transaction (on SQLite it takes the write lock at BEGIN, waiting its turn)."""
-        with self.engine.connect() as connection:
+        queue = self._writer_lock.hold() if self._writer_lock is not None else contextlib.nullcontext()
+        with queue, self.engine.connect() as connection:
             if self.backend == "sqlite":
                 connection.execution_options(**{db.SQLITE_BEGIN: "IMMEDIATE"})
             with connection.begin():
