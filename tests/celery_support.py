@@ -39,6 +39,9 @@ REDIS_DB = 5
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = str(VENV_BIN / "airflow")
 TERMINAL_STATES = {"success", "failed"}
+# Fields every task log event repeats; what is left (e.g. error_detail) is worth printing.
+_LOG_NOISE = {"event", "timestamp", "level", "logger", "ti_id", "task_id", "dag_id", "run_id", "map_index",
+              "try_number", "filename", "lineno"}
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -237,9 +240,9 @@ class CeleryAirflow:
             self._token = reply.json()["access_token"]
         return self._token
 
-    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def api(self, method: str, path: str, *, headers: Mapping[str, str] | None = None, **kwargs) -> httpx.Response:
         """A call to /api/v2 with the bearer token."""
-        headers = {"Authorization": f"Bearer {self.token()}"}
+        headers = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
         return httpx.request(method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
 
     def health(self) -> dict:
@@ -291,14 +294,27 @@ class CeleryAirflow:
         return reply.json()["task_instances"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
-        """The log of one try of a task, as text."""
+        """The log of one try of a task, as text (one line per event)."""
         reply = self.api(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{max(try_number, 1)}",
             params={"full_content": "true", "map_index": map_index},
-            headers={"Accept": "text/plain"},
+            headers={"Accept": "application/json"},
         )
-        return reply.text
+        if reply.status_code != 200:
+            return f"(log unavailable: {reply.status_code} {reply.text[:500]})"
+        content = reply.json().get("content", [])
+        if isinstance(content, str):
+            return content
+        lines = []
+        for event in content:
+            if isinstance(event, dict):
+                extra = {k: v for k, v in event.items() if k not in _LOG_NOISE}
+                line = f"{event.get('timestamp', '')} {event.get('level', '')} {event.get('event', '')}"
+                lines.append(f"{line} {extra}" if extra else line)
+            else:
+                lines.append(str(event))
+        return "\n".join(lines)
 
     def task_report(self, dag_id: str, run_id: str) -> str:
         """Each task's state, and the full log of every task that did not succeed."""
