@@ -425,6 +425,17 @@ def version_row(version: Any) -> dict[str, Any]:
 
 # --- Pipelines --------------------------------------------------------------------------------
 
+DAG_IDS = (RETRAIN_DAG_ID, REPORTING_DAG_ID)
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """What Airflow says about the two pipelines."""
+
+    runs: dict[str, pd.DataFrame]  # dag id -> recent runs, newest first
+    paused: list[str]  # dag ids whose new runs wait until the DAG is unpaused
+
+
 class PipelineStore(param.Parameterized):
     """Recent runs of the two DAGs and triggers, through Airflow's REST API."""
 
@@ -453,10 +464,14 @@ class PipelineStore(param.Parameterized):
                 hint = "see Airflow's own log"
             raise DashboardError(f"Airflow at {url} refused the request ({exc}); {hint}.") from exc
 
-    def recent_runs(self, limit: int = 10) -> dict[str, pd.DataFrame]:
-        """The latest runs of each DAG (run id, state, times, conf), newest first."""
-        return self._call(lambda client: {dag_id: runs_frame(client.list_runs(dag_id, limit=limit))
-                                          for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID)})
+    def recent_runs(self, limit: int = 10) -> PipelineState:
+        """The latest runs of each DAG (run id, state, times, conf), newest first, and which DAGs are paused."""
+        def read(client) -> PipelineState:
+            runs = {dag_id: runs_frame(client.list_runs(dag_id, limit=limit)) for dag_id in DAG_IDS}
+            paused = [dag_id for dag_id in DAG_IDS if client.get_dag(dag_id).get("is_paused")]
+            return PipelineState(runs=runs, paused=paused)
+
+        return self._call(read)
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Start a run of ``dag_id`` now; returns its run id."""

@@ -41,6 +41,7 @@ class FeedbackView(Viewer):
         self.upload = pn.widgets.FileInput(accept=".csv", multiple=False, width=360)
         self.import_button = pn.widgets.Button(label="Import outcomes", color="primary", width=160)
         self.import_button.on_click(self._on_import)
+        self.upload.param.watch(self._on_file, "value")
         self.import_status = status_alert()
         self.rejections = pn.widgets.Tabulator(pd.DataFrame(columns=["row", "field", "value", "expected"]),
                                                show_index=False, disabled=True, visible=False,
@@ -138,6 +139,12 @@ class FeedbackView(Viewer):
         done = {"recorded": "Saved", "unchanged": "Already recorded", "corrected": "Corrected"}.get(result.status, "Saved")
         show_status(self.save_status, f"{done}: prediction #{prediction_id} → {label}.", "success")
         return True
+
+    def _on_file(self, event: Any) -> None:
+        self.rejections.visible = False
+        if event.new:
+            show_status(self.import_status, f"{self.upload.filename} ({len(event.new):,} bytes) is ready: "
+                                            "press **Import outcomes**.", "info")
 
     async def _on_import(self, event: Any = None) -> None:
         await self.import_file()

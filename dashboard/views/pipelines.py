@@ -36,11 +36,13 @@ class PipelinesView(Viewer):
         self.refresh_button.on_click(self._on_refresh)
         self.status = status_alert()
         self.connection = status_alert()
+        self.paused = status_alert()
         self._layout = pn.Column(
             pn.pane.Markdown(f"## Pipelines\nRuns of `{RETRAIN_DAG_ID}` (checks new labels and drift, retrains, "
                              f"promotes only a better model) and `{REPORTING_DAG_ID}` (Evidently reports), "
                              f"as Airflow at `{self.store.settings.airflow_api_url}` reports them."),
             self.connection,
+            self.paused,
             pn.Row(self.retrain_button, self.force),
             pn.Row(self.reporting_button, self.refresh_button),
             self.status,
@@ -57,12 +59,18 @@ class PipelinesView(Viewer):
     async def refresh(self) -> bool:
         """Ask Airflow for the latest runs; say so plainly when it cannot be reached."""
         try:
-            runs = await run_busy([self.refresh_button], self.store.recent_runs)
+            state = await run_busy([self.refresh_button], self.store.recent_runs)
         except Exception as error:
             show_status(self.connection, message_for(error), "danger")
+            show_status(self.paused, None)
             return False
         for dag_id, table in self.tables.items():
-            table.value = runs.get(dag_id, pd.DataFrame(columns=RUN_COLUMNS))
+            table.value = state.runs.get(dag_id, pd.DataFrame(columns=RUN_COLUMNS))
+        if state.paused:
+            show_status(self.paused, f"Paused in Airflow: {', '.join(state.paused)}. Their runs stay queued until "
+                                     "the DAG is unpaused (Airflow's UI, or `airflow dags unpause DAG_ID`).", "warning")
+        else:
+            show_status(self.paused, None)
         show_status(self.connection, f"Connected to Airflow at {self.store.settings.airflow_api_url}.", "success")
         return True
 

@@ -1,0 +1,223 @@
+"""Test support for the dashboard: a prepared MindPulse home, a real ``panel serve``, Chromium.
+
+Used by tests/test_dashboard_views.py, tests/test_dashboard_browser.py and
+benchmarks/bench_dashboard.py. The prepared home is real: reference data from the generator,
+two trained model versions (a champion and its backup), a migrated SQLite store and report
+runs made by the monitoring module; it is built once per session and copied for each user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mindpulse.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_PATH = "/usr/bin/chromium"
+# STACK.md trap 16: the system Chromium, headless, with nothing that reaches the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_launch_args(base: dict | None = None) -> dict:
+    """Launch options for pytest-playwright / playwright: the system Chromium, headless."""
+    return {**(base or {}), "executable_path": CHROMIUM_PATH, "headless": True, "args": list(CHROMIUM_ARGS)}
+
+
+# --- a prepared MindPulse home -----------------------------------------------------------------
+
+REFERENCE_ROWS = 1_500
+PRODUCTION_ROWS = 600
+SEED = 7
+
+
+@dataclass(frozen=True)
+class PreparedHome:
+    """What a prepared home holds, for assertions."""
+
+    settings: Settings
+    champion: str
+    backup: str
+    refused: str
+    report_runs: tuple[str, ...]  # run folders, oldest first
+
+
+REPORTING_DAG = "evidently_reporting_pipeline"
+#: One candidate and three folds keep training to seconds; the dashboard does not care which model.
+TRAIN_OPTIONS = {"candidates": ("logistic_regression",), "folds": 3}
+
+
+def home_settings(home: Path) -> Settings:
+    """Settings for ``home`` with every folder and the database inside it, whatever the environment says."""
+    return Settings(home=home, data_dir=None, artifacts_dir=None, reports_dir=None, notebooks_dir=None,
+                    database_url=None)
+
+
+def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
+    """Reference data, three model versions (backup, champion, one refused by the gate), a
+    migrated empty store, and two report runs with Evidently reports and an executed notebook."""
+    from mindpulse import monitoring, runs
+    from mindpulse.data import generate_reference, load_reference
+    from mindpulse.predict import Predictor
+    from mindpulse.registry import ModelRegistry
+    from mindpulse.store import Store
+    from mindpulse.synthetic import generate
+    from mindpulse.train import train_and_gate
+
+    settings = home_settings(home)
+    generate_reference(settings, rows=REFERENCE_ROWS, seed=seed)
+    reference = load_reference(settings)
+    registry = ModelRegistry.from_settings(settings)
+    first = train_and_gate(reference, registry, seed=seed, margin=settings.promotion_margin,
+                           data_source="reference data (first champion)", **TRAIN_OPTIONS)
+    # A margin of 1 passes any challenger: the second version becomes champion, the first its backup.
+    second = train_and_gate(reference.sample(frac=0.9, random_state=seed), registry, seed=seed + 1, margin=1.0,
+                            data_source="reference + feedback", **TRAIN_OPTIONS)
+    # Shuffled labels make a model no better than chance: the gate refuses it and says why.
+    shuffled = reference.assign(depression=reference["depression"].sample(frac=1.0, random_state=seed).to_numpy())
+    refused = train_and_gate(shuffled, registry, seed=seed + 2, margin=settings.promotion_margin,
+                             data_source="shuffled labels (demonstrates a refusal)", **TRAIN_OPTIONS)
+    assert first.promoted and second.promoted and not refused.promoted, (first, second, refused)
+    Store.from_settings(settings).close()
+
+    predictor = Predictor.load(registry)
+    report_runs = []
+    for day, (scenario, created_at) in enumerate([("none", "2026-11-20T06:00:00+00:00"),
+                                                  ("exam_season", "2026-11-25T06:00:00+00:00")]):
+        run_id = f"scheduled__{created_at}"
+        folder = runs.run_dir(settings.reports_dir, REPORTING_DAG, run_id)
+        current = predictor.predict_frame(generate(PRODUCTION_ROWS, seed=seed + 10 + day, scenario=scenario).canonical())
+        drift = monitoring.data_drift_report(reference, current, folder / "data_drift", settings=settings)
+        performance = monitoring.model_performance_report(current, folder / "model_performance", settings=settings)
+        if day == 1:  # the newest run has all three reports
+            monitoring.data_quality_report(reference, current, folder / "data_quality", settings=settings)
+        write_executed_notebook(runs.notebook_path(folder, "data_drift_report"), drift.summary)
+        runs.write_summary(folder, {
+            "dag_id": REPORTING_DAG, "run_id": run_id, "run_dir": str(folder), "created_at": created_at,
+            "outcome": "reported", "rows": len(current), "drift_share": drift.summary.get("share"),
+            "drift_status": drift.summary.get("status"),
+            "metrics": {"model_performance": {"accuracy": performance.summary.get("accuracy")}},
+        })
+        report_runs.append(str(folder))
+    return PreparedHome(settings, champion=second.version, backup=first.version, refused=refused.version,
+                        report_runs=tuple(report_runs))
+
+
+def write_executed_notebook(path: Path, figures: dict) -> Path:
+    """A small notebook with outputs, as papermill leaves one in a run folder."""
+    import json
+
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Data drift\nProduction rows against the reference data."),
+        nbformat.v4.new_code_cell("decision", execution_count=1, outputs=[nbformat.v4.new_output(
+            "execute_result", {"text/plain": json.dumps({k: figures.get(k) for k in ("status", "share", "reason")})},
+            execution_count=1)]),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def copy_home(prepared: PreparedHome, target: Path) -> PreparedHome:
+    """A private copy of a prepared home (tests that change it do not disturb each other)."""
+    shutil.copytree(prepared.settings.home, target)
+    source = str(prepared.settings.home)
+    runs = tuple(run.replace(source, str(target), 1) for run in prepared.report_runs)
+    return dataclasses.replace(prepared, settings=home_settings(target), report_runs=runs)
+
+
+@pytest.fixture(scope="session")
+def prepared_template(tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:
+    """A prepared home built once per session; copy it before changing anything."""
+    return prepare_home(tmp_path_factory.mktemp("mindpulse-template") / "home")
+
+
+@pytest.fixture
+def prepared(prepared_template: PreparedHome, tmp_path: Path) -> PreparedHome:
+    """A private, prepared home for one test."""
+    return copy_home(prepared_template, tmp_path / "home")
+
+
+# --- a real dashboard server -------------------------------------------------------------------
+
+def dashboard_env(home: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a dashboard subprocess: this home and nothing else of MINDPULSE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINDPULSE_")}
+    env["MINDPULSE_HOME"] = str(home)
+    env["MINDPULSE_AIRFLOW_API_URL"] = "http://127.0.0.1:9"  # discard port: nothing answers
+    env.update(overrides or {})
+    return env
+
+
+@dataclass
+class DashboardServer:
+    """A running ``python -m dashboard`` subprocess."""
+
+    process: subprocess.Popen
+    url: str  # the app's page, e.g. http://127.0.0.1:41234/app
+    log: list[str]
+
+    @property
+    def root(self) -> str:
+        return self.url.rsplit("/", 1)[0]
+
+
+@contextmanager
+def serve_dashboard(home: Path, *, timeout: float = 90.0, extra: tuple[str, ...] = (),
+                    env: dict[str, str] | None = None) -> Iterator[DashboardServer]:
+    """Start the dashboard on a free port (bound to 127.0.0.1) for ``home``; stop it afterwards."""
+    command = [sys.executable, "-m", "dashboard", "--port", "0"]
+    if extra:
+        command += ["--", *extra]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=dashboard_env(home, env), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+    log: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def drain() -> None:  # keep reading so the server never blocks on a full pipe
+        for line in process.stdout:  # type: ignore[union-attr]
+            log.append(line.rstrip())
+            match = re.search(r"Bokeh app running at: (http://\S+)", line)
+            if match and not url:
+                url.append(match.group(1))
+                found.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not found.wait(0.2):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard did not start:\n" + "\n".join(log[-40:]))
+        yield DashboardServer(process, url[0], log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        reader.join(timeout=5)

@@ -1,0 +1,305 @@
+"""The dashboard's views, built on real stores and driven by setting widget values (no browser)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mindpulse import contract as c
+from mindpulse.settings import Settings
+
+from dashboard.stores import REPORTING_DAG_ID, RETRAIN_DAG_ID, DashboardStore, form_defaults, production_store
+from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView
+from tests.dashboard_support import PreparedHome, prepared, prepared_template  # noqa: F401 (fixtures)
+
+
+def click(button) -> None:
+    """What a click does in the browser: one more click event, its handlers run to the end.
+
+    The click runs in a fresh thread: there Panel runs an async handler to completion on a new
+    event loop, even when pytest-playwright's sync API holds a running loop in the main thread
+    (the browser tests may run first in the same session).
+    """
+    errors: list[BaseException] = []
+
+    def press() -> None:
+        try:
+            button.clicks += 1
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    worker = threading.Thread(target=press)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), f"the {button.label!r} click did not finish"
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def store(prepared: PreparedHome) -> DashboardStore:  # noqa: F811
+    return DashboardStore.from_settings(prepared.settings, static_url="/reports")
+
+
+# --- Predict ------------------------------------------------------------------------------------
+
+def test_form_has_every_feature_with_its_choices_and_typical_defaults(store: DashboardStore) -> None:
+    view = PredictView(store=store.predictions)
+    assert list(view.inputs) == list(c.FEATURES)
+    assert view.inputs["degree"].options == list(c.FIELD_BY_NAME["degree"].choices)
+    reference = pd.read_csv(store.settings.reference_path)
+    assert view.inputs["age"].value == pytest.approx(reference["age"].median())
+    assert view.inputs["suicidal_thoughts"].value == reference["suicidal_thoughts"].mode()[0]
+
+
+def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    view = PredictView(store=store.predictions)
+    view.inputs["age"].value = 21
+    view.inputs["academic_pressure"].value = 5
+    click(view.predict_button)
+
+    outcome = store.predictions.last
+    assert outcome is not None, view.status.object
+    assert view.result_card.visible and "Estimated probability of depression" in view.result.object
+    assert f"#{outcome.prediction_id}" in view.result.object and outcome.model_version == prepared.champion
+    assert 0.0 <= outcome.probability <= 1.0 and outcome.factors
+    logged = production_store(store.settings).recent_predictions(5)
+    row = logged[logged["prediction_id"] == outcome.prediction_id]
+    assert len(row) == 1
+    assert float(row["probability"].iloc[0]) == pytest.approx(outcome.probability)
+    assert float(row["age"].iloc[0]) == 21.0
+
+
+def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(store: DashboardStore) -> None:
+    view = PredictView(store=store.predictions)
+    view.inputs["age"].value = 12
+    view.inputs["cgpa"].value = None
+    click(view.predict_button)
+
+    assert view.errors["age"].visible and "Got 12" in view.errors["age"].object
+    assert "from 15 to 100" in view.errors["age"].object
+    assert view.errors["cgpa"].visible and "from 0 to 10" in view.errors["cgpa"].object
+    assert not view.errors["gender"].visible
+    assert not view.result_card.visible and store.predictions.last is None
+    assert len(production_store(store.settings).recent_predictions(5)) == 0
+
+    view.inputs["age"].value = 30
+    view.inputs["cgpa"].value = 8.1
+    click(view.predict_button)
+    assert not view.errors["age"].visible and view.result_card.visible
+
+
+def test_without_a_model_the_page_says_what_to_do(settings: Settings) -> None:
+    view = PredictView(store=DashboardStore.from_settings(settings).predictions)
+    click(view.predict_button)
+    assert view.status.visible and "No model has been trained yet" in view.status.object
+    assert "Traceback" not in view.status.object
+
+
+# --- Feedback -----------------------------------------------------------------------------------
+
+def test_feedback_for_the_latest_prediction_is_stored(store: DashboardStore) -> None:
+    predict = PredictView(store=store.predictions)
+    feedback = FeedbackView(store=store.feedback, predictions=store.predictions)
+    click(predict.predict_button)
+    prediction_id = store.predictions.last.prediction_id
+    assert feedback.prediction_id.value == prediction_id  # offered straight after predicting
+    assert feedback.outcome.value is None  # nothing chosen for the user
+
+    feedback.outcome.value = 1
+    click(feedback.save_button)
+
+    assert "Saved" in feedback.save_status.object
+    pending = production_store(store.settings).production_frame()
+    assert pending.loc[pending["prediction_id"] == prediction_id, "depression"].tolist() == [1]
+    assert "**1** labelled row(s) wait" in feedback.pending.object
+    assert f"**{store.settings.retrain_min_rows}**" in feedback.pending.object
+
+
+def test_feedback_by_id_names_a_missing_outcome_and_an_unknown_id(store: DashboardStore) -> None:
+    feedback = FeedbackView(store=store.feedback, predictions=store.predictions)
+    feedback.prediction_id.value = 4242
+    click(feedback.save_button)
+    assert feedback.outcome_error.visible and "0 (not depressed) or 1" in feedback.outcome_error.object
+
+    feedback.outcome.value = 0
+    click(feedback.save_button)
+    assert feedback.save_status.alert_type == "danger" and "4242" in feedback.save_status.object
+    assert production_store(store.settings).pending_count() == 0
+
+
+def test_csv_upload_stores_good_rows_and_lists_each_rejection(store: DashboardStore) -> None:
+    predict = PredictView(store=store.predictions)
+    ids = []
+    for _ in range(2):
+        click(predict.predict_button)
+        ids.append(store.predictions.last.prediction_id)
+    feedback = FeedbackView(store=store.feedback, predictions=store.predictions)
+    csv = f"prediction_id,Depression\n{ids[0]},1\n{ids[1]},0\n999999,1\n{ids[0] + 1000},yes\n"
+    feedback.upload.filename = "outcomes.csv"
+    feedback.upload.value = csv.encode()
+    click(feedback.import_button)
+
+    assert "**2** of 4 outcomes accepted" in feedback.import_status.object
+    assert "**2** rejected" in feedback.import_status.object
+    table = feedback.rejections.value
+    assert feedback.rejections.visible
+    assert set(zip(table["row"], table["field"])) >= {("4", "prediction_id"), ("5", "Depression")}
+    assert production_store(store.settings).pending_count() == 2
+    assert "**2** labelled row(s) wait" in feedback.pending.object
+
+
+def test_csv_upload_of_labelled_survey_rows(store: DashboardStore) -> None:
+    from mindpulse.synthetic import generate
+
+    raw = generate(5, seed=3, id_start=500).raw.astype(str)
+    raw.loc[raw.index[1], "Age"] = "abc"
+    feedback = FeedbackView(store=store.feedback)
+    feedback.upload.filename = "survey.csv"
+    feedback.upload.value = raw.to_csv(index=False).encode()
+    click(feedback.import_button)
+
+    assert "**4** of 5 labelled rows accepted" in feedback.import_status.object
+    assert feedback.rejections.value[["row", "field"]].values.tolist() == [["3", "Age"]]
+
+
+def test_an_unreadable_upload_gets_a_message_not_a_traceback(store: DashboardStore) -> None:
+    feedback = FeedbackView(store=store.feedback)
+    feedback.upload.filename = "notes.csv"
+    feedback.upload.value = b"hello,world\n1,2\n"
+    click(feedback.import_button)
+    assert feedback.import_status.alert_type == "danger"
+    assert "notes.csv" in feedback.import_status.object and "Traceback" not in feedback.import_status.object
+
+
+# --- Models -------------------------------------------------------------------------------------
+
+def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    from mindpulse.registry import ModelRegistry
+
+    registry = ModelRegistry.from_settings(store.settings)
+    view = ModelsView(store=store.models)
+    assert set(view.table.value["version"]) >= {prepared.champion, prepared.backup}
+    assert view.target.value == prepared.backup
+
+    click(view.rollback_button)
+    assert view.confirmation.visible and prepared.backup in view.question.object
+    assert registry.champion().version == prepared.champion  # asking changes nothing
+    click(view.cancel_button)
+    assert not view.confirmation.visible and registry.champion().version == prepared.champion
+
+    click(view.rollback_button)
+    click(view.confirm_button)
+    assert registry.champion().version == prepared.backup
+    assert f"The champion is now `{prepared.backup}`" in view.status.object
+    assert prepared.backup in view.cards.objects[0].object
+
+
+# --- Reports ------------------------------------------------------------------------------------
+
+def test_reports_are_listed_newest_first_and_open_through_static_urls(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    view = ReportsView(store=store.reports)
+    listed = list(view.picker.options.values())
+    assert listed == list(prepared.report_runs)[::-1]  # prepared oldest first
+    assert view.table.value["drift_share"].notna().all()
+
+    view.picker.value = listed[0]
+    click(view.open_button)
+
+    frames = [pane.object for pane in _panes(view.detail) if "<iframe" in str(getattr(pane, "object", ""))]
+    assert frames, view.status.object
+    reports_dir = Path(store.settings.reports_dir)
+    for markup in frames:
+        src = markup.split('src="', 1)[1].split('"', 1)[0]
+        assert src.startswith("/reports/")
+        assert (reports_dir / src.removeprefix("/reports/")).is_file()  # the URL names a real file
+        assert len(markup) < 2_000  # the report itself never crosses the websocket
+    assert any("Notebook" in title for title in _tab_titles(view.detail))
+    assert list(reports_dir.rglob("*.html"))
+
+
+def _panes(layout):
+    for obj in layout.objects:
+        if hasattr(obj, "objects"):
+            yield from _panes(obj)
+        else:
+            yield obj
+
+
+def _tab_titles(layout):
+    import panel as pn
+
+    for obj in layout.objects:
+        if isinstance(obj, pn.Tabs):
+            yield from obj._names
+
+
+# --- Pipelines ----------------------------------------------------------------------------------
+
+def test_pipelines_say_plainly_when_airflow_is_not_reachable(settings: Settings) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = settings.model_copy(update={"airflow_api_url": f"http://127.0.0.1:{port}"})
+    view = PipelinesView(store=DashboardStore.from_settings(settings).pipelines)
+    click(view.refresh_button)
+    assert view.connection.alert_type == "danger"
+    assert f"Airflow is not reachable at http://127.0.0.1:{port}" in view.connection.object
+    click(view.retrain_button)
+    assert "not reachable" in view.status.object and "Traceback" not in view.status.object
+
+
+def test_form_defaults_without_reference_data_are_typical_survey_answers(settings: Settings) -> None:
+    defaults = form_defaults(settings)
+    assert set(defaults) == set(c.FEATURES)
+    assert 18 <= defaults["age"] <= 30 and defaults["academic_pressure"] in range(1, 6)
+    c.validate_record(defaults)  # the starting form is valid as it is
+
+
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settings, tmp_path: Path) -> None:
+    from tests import airflow_support as af
+
+    env = af.airflow_env(tmp_path / "airflow", extra={"MINDPULSE_HOME": str(settings.home)})
+    af.migrate(env)
+    # New DAGs start paused: triggered runs stay queued, so no notebook runs in this test.
+    airflow = af.AirflowProcesses(env, ("api-server", "scheduler", "dag-processor"))
+    try:
+        airflow.start()
+        with airflow.client() as client:
+            for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):
+                af.wait_for_dag(client, dag_id, timeout=240)
+        settings = settings.model_copy(update={"airflow_api_url": airflow.url, "airflow_username": af.ADMIN_USER,
+                                               "airflow_password": af.admin_password(airflow.home)})
+        view = PipelinesView(store=DashboardStore.from_settings(settings).pipelines)
+        click(view.refresh_button)
+        assert view.connection.alert_type == "success", view.connection.object
+        assert view.tables[RETRAIN_DAG_ID].value.empty
+        assert RETRAIN_DAG_ID in view.paused.object and REPORTING_DAG_ID in view.paused.object
+
+        view.force.value = True
+        click(view.retrain_button)
+        assert "Started run" in view.status.object, view.status.object
+        retrain_runs = view.tables[RETRAIN_DAG_ID].value
+        assert len(retrain_runs) == 1 and json.loads(retrain_runs["conf"].iloc[0]) == {"force": True}
+        click(view.reporting_button)
+        reporting_runs = view.tables[REPORTING_DAG_ID].value
+        assert len(reporting_runs) == 1
+
+        with airflow.client() as client:  # Airflow itself holds the runs the page started
+            run = client.get_run(RETRAIN_DAG_ID, retrain_runs["run_id"].iloc[0])
+            assert run["conf"] == {"force": True}
+            assert client.list_runs(REPORTING_DAG_ID)[0]["dag_run_id"] == reporting_runs["run_id"].iloc[0]
+
+        wrong = settings.model_copy(update={"airflow_password": "not-the-password"})
+        refused = PipelinesView(store=DashboardStore.from_settings(wrong).pipelines)
+        click(refused.refresh_button)
+        assert "refused the request" in refused.connection.object and "MINDPULSE_AIRFLOW_PASSWORD" in refused.connection.object
+    finally:
+        airflow.stop()
