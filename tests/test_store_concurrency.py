@@ -36,7 +36,7 @@ def _admin():  # type: ignore[no-untyped-def]
                     "does); the PostgreSQL tests never skip.", pytrace=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'mindpulse.db'}"
