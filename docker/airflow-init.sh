@@ -14,20 +14,21 @@ bash "$(dirname "$0")/check-env.sh" --only-set
 log "migrating the Airflow metadata database"
 airflow db migrate
 
-user_exists() {
-    airflow users list --output json \
-        | python -c 'import json, sys; sys.exit(0 if any(u["username"] == sys.argv[1] for u in json.load(sys.stdin)) else 1)' "$1"
-}
-
-# ensure_user USERNAME PASSWORD EMAIL ROLE
+# ensure_user USERNAME PASSWORD EMAIL ROLE: create the user, or set its password from .env.
+# (`users create` leaves an existing user alone and says so; `users list` output is not clean
+# JSON, Airflow's warnings share its stdout.)
 ensure_user() {
-    local username=$1 password=$2 email=$3 role=$4
-    if user_exists "$username"; then
+    local username=$1 password=$2 email=$3 role=$4 output
+    if ! output=$(airflow users create --username "$username" --password "$password" --email "$email" \
+            --role "$role" --firstname MindPulse --lastname "$role" 2>&1); then
+        echo "$output" >&2
+        echo "airflow-init: could not create the Airflow user '$username'" >&2
+        exit 1
+    fi
+    if grep -q "already exist" <<<"$output"; then
         airflow users reset-password --username "$username" --password "$password" >/dev/null
         log "user '$username' exists: password set from .env"
     else
-        airflow users create --username "$username" --password "$password" --email "$email" \
-            --role "$role" --firstname MindPulse --lastname "$role" >/dev/null
         log "user '$username' created with role $role"
     fi
 }
