@@ -16,6 +16,7 @@ import secrets
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -370,3 +371,87 @@ def test_postgres_init_script_makes_two_databases_each_with_its_own_owner():
             for name in (airflow_db, mindpulse_db):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.mark.postgres
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_airflow_init_makes_the_users_and_rotates_their_passwords(tmp_path):
+    """docker/airflow-init.sh as the airflow-init container runs it: FAB users, store, workspace."""
+    pytest.importorskip(
+        "airflow.providers.fab",
+        reason="the image's auth manager (FAB) is not installed here; add apache-airflow-providers-fab to the dependencies",
+    )
+    import httpx
+
+    from celery_support import VENV_BIN, _start, check_postgres, free_port, postgres_database, postgres_url, stop_services
+    from mindpulse.store import Store
+
+    check_postgres()
+    home = tmp_path / "mindpulse"
+    (home / "workspace").mkdir(parents=True)
+    (home / "notebooks").symlink_to(ROOT / "notebooks")
+    admin, dashboard = "ops-admin", "mp-dashboard"
+    first, second, dashboard_password = (secrets.token_urlsafe(16) for _ in range(3))
+    with postgres_database("airflow_init") as airflow_db, postgres_database("mindpulse_init") as store_db:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MINDPULSE_"))},
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url(airflow_db),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": postgres_url(airflow_db),
+            "AIRFLOW__CORE__FERNET_KEY": read_env(filled_env(tmp_path))["AIRFLOW_FERNET_KEY"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(24),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_ADMIN_USERNAME": admin, "AIRFLOW_ADMIN_PASSWORD": first, "AIRFLOW_ADMIN_EMAIL": "ops@example.org",
+            "MINDPULSE_AIRFLOW_USERNAME": dashboard, "MINDPULSE_AIRFLOW_PASSWORD": dashboard_password,
+            "MINDPULSE_HOME": str(home), "MINDPULSE_DATABASE_URL": postgres_url(store_db), "MINDPULSE_BOOTSTRAP": "none",
+        }
+
+        def init(**changes: str) -> str:
+            result = subprocess.run(["bash", str(DOCKER_DIR / "airflow-init.sh")], env={**env, **changes},
+                                    capture_output=True, text=True, timeout=600, cwd=tmp_path)
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+            return result.stdout
+
+        out = init()
+        assert f"user '{admin}' created with role Admin" in out and f"user '{dashboard}' created with role User" in out
+        assert (home / "workspace" / "retrain").is_dir()
+        with Store(postgres_url(store_db)) as store:
+            assert store.schema_revision() is not None
+        # A placeholder password stops it before anything changes.
+        refused = subprocess.run(["bash", str(DOCKER_DIR / "airflow-init.sh")],
+                                 env={**env, "AIRFLOW_ADMIN_PASSWORD": PLACEHOLDER}, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "AIRFLOW_ADMIN_PASSWORD" in refused.stderr
+        # Rotation: a new password in .env, the service run again.
+        out = init(AIRFLOW_ADMIN_PASSWORD=second)
+        assert f"user '{admin}' exists: password set from .env" in out
+
+        port = free_port()
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        api = _start("api-server", ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                     {**env, "AIRFLOW_ADMIN_PASSWORD": second}, logs, tmp_path)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(120):
+                assert api.process.poll() is None, api.tail()
+                try:
+                    if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(1)
+
+            def token(user: str, password: str) -> httpx.Response:
+                return httpx.post(f"{url}/auth/token", json={"username": user, "password": password}, timeout=30)
+
+            assert token(admin, first).status_code == 401
+            assert token(admin, second).status_code == 201
+            bearer = {"Authorization": f"Bearer {token(dashboard, dashboard_password).json()['access_token']}"}
+            assert httpx.get(f"{url}/api/v2/dags", headers=bearer, timeout=30).status_code == 200
+            assert httpx.get(f"{url}/api/v2/config", headers=bearer, timeout=30).status_code == 403  # not an admin
+        finally:
+            stop_services([api])
