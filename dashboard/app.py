@@ -43,12 +43,11 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
         "Pipelines": PipelinesView(store=store.pipelines),
     }
     tabs = pn.Tabs(*[(name, views[name]) for name in PAGES], dynamic=True, sizing_mode="stretch_width")
-    # A page shows fresh figures each time it is opened (another session may have changed them).
-    store.models.param.watch(lambda event: views["Reports"].refresh(), "changes")
 
+    # A page shows fresh figures each time it is opened (another session may have changed them).
     async def refresh_opened(event: Any) -> None:
-        view = views[PAGES[event.new]]
-        result = view.refresh()
+        refresh = getattr(views[PAGES[event.new]], "refresh", None)
+        result = refresh() if refresh else None
         if hasattr(result, "__await__"):
             await result
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-
-from mindpulse.settings import Settings
 
 from tests.dashboard_support import (  # noqa: F401 (fixtures)
     DashboardServer,
@@ -148,3 +145,7 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     after = registry.champion().version
     assert after != before
     expect(app.locator(".mp-champion")).to_contain_text(after)
+
+    open_page(app, "Predict")  # predictions use the new champion at once
+    predict(app)
+    expect(app.locator(".mp-result")).to_contain_text(f"Model version {after}")

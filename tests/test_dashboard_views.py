@@ -184,7 +184,11 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
 
     registry = ModelRegistry.from_settings(store.settings)
     view = ModelsView(store=store.models)
-    assert set(view.table.value["version"]) >= {prepared.champion, prepared.backup}
+    table = view.table.value.set_index("version")
+    assert set(table.index) == {prepared.champion, prepared.backup, prepared.refused}
+    assert "is below champion" in table.loc[prepared.refused, "note"]  # why the challenger was refused
+    assert table.loc[prepared.champion, "train_rows"] > 0 and 0.5 < table.loc[prepared.champion, "holdout_roc_auc"] <= 1
+    assert view.target.options == [prepared.backup]  # only former champions
     assert view.target.value == prepared.backup
 
     click(view.rollback_button)
@@ -198,6 +202,11 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     assert registry.champion().version == prepared.backup
     assert f"The champion is now `{prepared.backup}`" in view.status.object
     assert prepared.backup in view.cards.objects[0].object
+    assert view.target.options == [prepared.champion]  # the replaced champion is now the way back
+
+    predict = PredictView(store=store.predictions)
+    click(predict.predict_button)
+    assert store.predictions.last.model_version == prepared.backup  # predictions follow at once
 
 
 # --- Reports ------------------------------------------------------------------------------------

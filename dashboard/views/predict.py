@@ -10,7 +10,7 @@ from panel.viewable import Viewer
 
 from mindpulse import contract as c
 
-from dashboard.stores import PredictionOutcome, PredictionStore, field_messages
+from dashboard.stores import PredictionOutcome, PredictionStore, field_messages, form_fields
 from dashboard.views.common import disclaimer, field_error, message_for, run_busy, show_error, show_status, status_alert
 
 BAND_COLOURS = {"low": "#2f855a", "medium": "#b7791f", "moderate": "#b7791f", "high": "#c53030"}
@@ -39,7 +39,7 @@ class PredictView(Viewer):
     def __init__(self, **params: Any):
         super().__init__(**params)
         defaults = self.store.defaults()
-        self.specs = {spec.name: spec for spec in self._fields()}
+        self.specs = {spec.name: spec for spec in form_fields()}
         self.inputs = {name: field_widget(spec, defaults.get(name)) for name, spec in self.specs.items()}
         self.errors = {name: field_error() for name in self.specs}
         self.predict_button = pn.widgets.Button(label="Predict", color="primary", icon="activity", width=160)
@@ -72,12 +72,6 @@ class PredictView(Viewer):
             ),
             sizing_mode="stretch_width",
         )
-
-    @staticmethod
-    def _fields() -> list[c.FieldSpec]:
-        from dashboard.stores import form_fields
-
-        return form_fields()
 
     def values(self) -> dict[str, Any]:
         """The form's current values, keyed by canonical field name."""
