@@ -148,10 +148,20 @@ def copy_home(prepared: PreparedHome, target: Path) -> PreparedHome:
     return dataclasses.replace(prepared, settings=home_settings(target), report_runs=runs)
 
 
+_templates: dict[str, PreparedHome] = {}
+
+
 @pytest.fixture(scope="session")
 def prepared_template(tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:
-    """A prepared home built once per session; copy it before changing anything."""
-    return prepare_home(tmp_path_factory.mktemp("mindpulse-template") / "home")
+    """A prepared home built once per session; copy it before changing anything.
+
+    Each test module that imports this fixture gets its own fixture definition, so the home
+    itself is kept here: it is built once however many modules use it.
+    """
+    session = str(tmp_path_factory.getbasetemp())
+    if session not in _templates:
+        _templates[session] = prepare_home(tmp_path_factory.mktemp("mindpulse-template") / "home")
+    return _templates[session]
 
 
 @pytest.fixture
