@@ -62,14 +62,21 @@ for name in "${OTHER_SECRETS[@]}"; do
     check_secret "$name"
 done
 
-# A Fernet key is 32 random bytes in URL-safe base64: 43 characters and '='.
+# A Fernet key is 32 random bytes in URL-safe base64: 43 characters and '='. A comma-separated
+# list (new,old) is how Airflow rotates it (`airflow rotate-fernet-key`).
 fernet=${AIRFLOW_FERNET_KEY-}
+FERNET_RE='^[A-Za-z0-9_-]{43}=$'
 if skip AIRFLOW_FERNET_KEY; then
     :
 elif [[ -z $fernet ]]; then
     problems+=("AIRFLOW_FERNET_KEY is empty: set it in .env (python3 docker/make_env.py makes one)")
-elif [[ ! $fernet =~ ^[A-Za-z0-9_-]{43}=$ ]]; then
-    problems+=("AIRFLOW_FERNET_KEY '${fernet:0:8}...' is not a Fernet key: 44 characters of URL-safe base64 ending in '=' are accepted (python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')")
+else
+    IFS=',' read -ra fernet_keys <<<"$fernet"
+    for key in "${fernet_keys[@]}"; do
+        if [[ ! $key =~ $FERNET_RE ]]; then
+            problems+=("AIRFLOW_FERNET_KEY '${key:0:8}...' is not a Fernet key: 44 characters of URL-safe base64 ending in '=' are accepted, or a comma-separated list of them when rotating (python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')")
+        fi
+    done
 fi
 
 for name in "${USERNAMES[@]}"; do

@@ -328,6 +328,17 @@ def test_preflight_names_the_variable_and_what_is_accepted(tmp_path, name, value
     assert name in result.stderr and message in result.stderr, result.stderr
 
 
+def test_preflight_accepts_a_fernet_key_list_being_rotated(tmp_path):
+    values = read_env(filled_env(tmp_path))
+    (tmp_path / "new").mkdir()
+    new_key = read_env(filled_env(tmp_path / "new"))["AIRFLOW_FERNET_KEY"]
+    values["AIRFLOW_FERNET_KEY"] = f"{new_key},{values['AIRFLOW_FERNET_KEY']}"
+    assert run_check(values).returncode == 0
+    values["AIRFLOW_FERNET_KEY"] += ",change-me"
+    refused = run_check(values)
+    assert refused.returncode == 1 and "not a Fernet key" in refused.stderr
+
+
 def test_preflight_only_set_checks_what_a_service_was_given():
     values = {"AIRFLOW_ADMIN_USERNAME": "ops-admin", "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(16),
               "AIRFLOW_ADMIN_EMAIL": "ops@example.org"}
