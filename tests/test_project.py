@@ -36,6 +36,9 @@ def test_known_breakages_are_pinned():
     lock = (ROOT / "requirements.lock").read_text()
     pandas = re.search(r"^pandas==(\S+)$", lock, re.M).group(1)
     assert tuple(int(x) for x in pandas.split(".")[:2]) < (3, 1)
+    assert "<5.7" in deps["celery"]  # 5.7.0 breaks apache-airflow-providers-celery's executor import
+    celery = re.search(r"^celery==(\S+)$", lock, re.M).group(1)
+    assert tuple(int(x) for x in celery.split(".")[:2]) < (5, 7)
 
 
 def test_makefile_has_exactly_the_two_entry_points():
