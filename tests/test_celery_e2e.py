@@ -65,7 +65,10 @@ def test_the_retrain_dag_runs_on_celery_workers_against_postgres_and_redis(servi
         prepared = prepare_retrain_home(
             tmp_path / "mindpulse", postgres_url(store_db),
             extra_env={
-                "MINDPULSE_PIPELINE_RETRIES": "0",
+                # As in production: one retry absorbs a transient kernel start failure
+                # (jupyter_client picks its ZMQ ports by bind-and-release, which can race).
+                "MINDPULSE_PIPELINE_RETRIES": "1",
+                "MINDPULSE_PIPELINE_RETRY_DELAY_SECONDS": "2",
                 # The test proves the engine, not the gate: any challenger is promoted.
                 "MINDPULSE_PROMOTION_MARGIN": "1.0",
             },
