@@ -100,6 +100,33 @@ def _reference(settings: Settings) -> pd.DataFrame:
     return load_reference(settings)
 
 
+def _drift_frames(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current rows, both with the champion's outputs, for the drift comparison.
+
+    As in Evidently's own preset, prediction drift counts beside feature and target drift: the
+    reference is scored by the current champion, and production rows that arrived labelled
+    without a prediction are scored too. With no champion yet, features and target alone.
+    """
+    reference = _reference(settings)
+    registry = _registry(settings)
+    if registry.champion() is None or current.empty:
+        return reference, current
+    from mindpulse.predict import Predictor
+
+    predictor = Predictor.load(registry)
+    reference = predictor.predict_frame(reference)[[*reference.columns, "prediction", "probability"]]
+    current = current.copy()
+    if {"prediction", "probability"} <= set(current.columns):
+        missing = current["probability"].isna()
+        if missing.any():
+            scored = predictor.predict_frame(current.loc[missing])
+            current.loc[missing, "probability"] = scored["probability"]
+            current.loc[missing, "prediction"] = scored["prediction"]
+    else:
+        current = predictor.predict_frame(current)[[*current.columns, "prediction", "probability"]]
+    return reference, current
+
+
 def _json_ready(value: Any) -> Any:
     """Plain numbers, strings, lists and dicts (numpy scalars unwrapped, NaN as None), for glue and JSON."""
     if isinstance(value, dict):
@@ -161,8 +188,7 @@ def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | No
 
     settings = run.settings
     threshold = settings.drift_share_threshold if threshold is None else float(threshold)
-    reference = _reference(settings)
-    current = _store(settings).production_frame()
+    reference, current = _drift_frames(settings, _store(settings).production_frame())
     html = None
     if current.empty:  # nothing to show; the decision alone needs no Evidently run
         decision = monitoring.detect_drift(reference, current, threshold=threshold, min_rows=min_rows,
@@ -576,7 +602,8 @@ def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult
     """Evidently data drift of the production rows against the reference."""
     from mindpulse import monitoring
 
-    result = monitoring.data_drift_report(_reference(run.settings), current_data(run), run.dir / "data_drift",
+    reference, current = _drift_frames(run.settings, current_data(run))
+    result = monitoring.data_drift_report(reference, current, run.dir / "data_drift",
                                           threshold=threshold, settings=run.settings)
     return _report_result(run, result)
 

@@ -1,0 +1,54 @@
+"""The retrain pipeline's drift step decides as the issue asks, with the model's outputs compared
+too: exam-season traffic triggers a retrain, undrifted traffic does not, 50 rows are too few."""
+
+from __future__ import annotations
+
+import pytest
+
+from mindpulse import data, pipeline
+from mindpulse.registry import ModelRegistry
+from mindpulse.settings import Settings
+from mindpulse.store import Store
+from mindpulse.synthetic import generate
+from mindpulse.train import train_and_gate
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings(home=tmp_path_factory.mktemp("drift-home"))
+    data.generate_reference(settings, rows=6_000, seed=3)
+    registry = ModelRegistry.from_settings(settings)
+    train_and_gate(data.load_reference(settings), registry, seed=3, margin=settings.promotion_margin,
+                   data_source="reference", candidates=("logistic_regression",), folds=3)
+    assert registry.champion() is not None
+    return settings
+
+
+def drift_of(settings: Settings, rows: int, seed: int, **shift) -> dict:
+    """Fresh store holding `rows` labelled production rows; the drift step's glued outputs."""
+    store_path = settings.data_dir / f"store-{rows}-{seed}-{'-'.join(map(str, shift.values()))}.db"
+    run_settings = settings.model_copy(update={"database_url": f"sqlite:///{store_path}"})
+    store = Store.from_settings(run_settings)
+    store.add_labelled(generate(rows, seed=seed, id_start=500_000, **shift).canonical())
+    run = pipeline.open_run("ml_retrain_pipeline", f"drift-{seed}-{rows}", settings=run_settings)
+    return pipeline.detect_drift(run).outputs
+
+
+def test_exam_season_triggers_a_retrain(home: Settings) -> None:
+    out = drift_of(home, 1_200, seed=11, scenario="exam_season")
+    assert out["drift_status"] == "drift", out
+    assert out["drift_share"] > home.drift_share_threshold
+    for column in ("academic_pressure", "work_study_hours", "sleep_duration"):
+        assert column in out["drifted_columns"]
+
+
+def test_undrifted_traffic_does_not(home: Settings) -> None:
+    out = drift_of(home, 1_200, seed=12)
+    assert out["drift_status"] == "no_drift", out
+    assert out["drift_share"] <= 0.1
+
+
+def test_fifty_rows_are_not_enough_data(home: Settings) -> None:
+    out = drift_of(home, 50, seed=13, scenario="exam_season")
+    assert out["drift_status"] == "not_enough_data"
+    assert out.get("drift_share") is None  # None values are not glued
