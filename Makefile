@@ -10,7 +10,7 @@ STAMP := $(VENV)/.mindpulse-installed
 .PHONY: run test
 
 run: $(STAMP)
-	@$(VENV)/bin/mindpulse platform prepare
+	@$(VENV)/bin/mindpulse platform run
 
 test: $(STAMP)
 	@bash scripts/system-deps.sh

@@ -178,8 +178,10 @@ class AirflowProcesses:
         from mindpulse.commands.platform import stop_process_group
 
         for name, process in self.processes.items():
-            first = signal.SIGINT if name == "standalone" else signal.SIGTERM
-            stop_process_group(process.pid, first_signal=first, grace=grace)
+            if name == "standalone":  # Ctrl-C to standalone itself: it stops its components in order
+                stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=grace)
+            else:
+                stop_process_group(process.pid, first_signal=signal.SIGTERM, grace=grace)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

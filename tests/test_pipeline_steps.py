@@ -56,6 +56,31 @@ def test_run_summary_is_written_whole_and_names_a_known_outcome(tmp_path: Path) 
     assert [p.name for p in tmp_path.iterdir()] == [runs.SUMMARY_NAME]  # no temporary file left
 
 
+def test_glue_is_read_back_by_scrapbook_exactly_like_its_own_glue(tmp_path: Path) -> None:
+    import nbformat
+    import scrapbook as sb
+
+    values = {"text": "no_drift", "json_like_text": "42", "number": 1200, "share": 0.214, "flag": True,
+              "names": ["age", "sleep_duration"], "figures": {"roc_auc": 0.92, "model": "xgboost"}}
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(
+        f"import scrapbook as sb\nfrom mindpulse import runs\nvalues = {values!r}\n"
+        "for name, value in values.items():\n    sb.glue('sb_' + name, value)\n    runs.glue('mp_' + name, value)")]
+    nbformat.write(notebook, tmp_path / "glue.ipynb")
+    pm.execute_notebook(str(tmp_path / "glue.ipynb"), str(tmp_path / "glued.ipynb"), kernel_name="python3", progress_bar=False)
+    scraps = sb.read_notebook(str(tmp_path / "glued.ipynb")).scraps
+    for name, value in values.items():
+        ours, theirs = scraps[f"mp_{name}"], scraps[f"sb_{name}"]
+        assert ours.data == theirs.data == value and ours.encoder == theirs.encoder, name
+    assert runs.read_outputs(tmp_path / "glued.ipynb") == scraps.data_dict
+
+
+def test_glue_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(ValueError):
+        runs.glue("share", float("nan"))
+
+
 # --- the trigger rule -------------------------------------------------------------------------------
 @pytest.mark.parametrize("rows, status, share, force, proceed, reason", [
     (1200, "no_drift", 0.1, False, True, "1200 labelled production rows >= min_rows 1000"),

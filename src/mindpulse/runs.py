@@ -2,8 +2,12 @@
 
 A run folder holds the run's executed notebooks (one per step, named after the step, so a
 retry overwrites its own record and nothing else), the Evidently HTML the run made, and
-``run_summary.json``. Importing this module is cheap (the DAG files use it at parse time);
-scrapbook and nbformat are imported only by the functions that read notebooks.
+``run_summary.json``. Importing this module is cheap (the DAG files use it at parse time).
+
+Steps glue their outputs in scrapbook's format and the gates read them back; both sides are
+done here without importing scrapbook, whose import costs ~5 s in every kernel (it imports
+papermill's cloud storage handlers). ``tests/test_pipeline_steps.py`` checks, with scrapbook
+itself, that the two agree with ``scrapbook.glue`` / ``scrapbook.read_notebook``.
 """
 
 from __future__ import annotations
@@ -60,14 +64,61 @@ def read_summary(folder: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def glue(name: str, value: Any) -> None:
+    """Record ``value`` under ``name`` in the running notebook, exactly as ``scrapbook.glue`` does.
+
+    The output has scrapbook's own format (``application/scrapbook.scrap.<encoder>+json``, text
+    for strings and JSON for the rest, as its default encoders choose), so
+    ``scrapbook.read_notebook`` reads it back. Importing scrapbook in a kernel costs ~5 s (it
+    imports papermill's cloud storage handlers), which every pipeline step would pay for one
+    display call.
+    """
+    from IPython.display import display
+
+    if isinstance(value, str):
+        encoder = "text"
+    else:
+        json.dumps(value, allow_nan=False)  # fail here, with the value, rather than when the notebook is read
+        encoder = "json"
+    payload = {"name": name, "data": value, "encoder": encoder, "version": 1}
+    display({f"application/scrapbook.scrap.{encoder}+json": payload},
+            metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
+
+
 def read_outputs(notebook: str | Path) -> dict[str, Any]:
-    """The values an executed notebook glued with scrapbook; empty when it was never run."""
+    """The values an executed notebook glued (scrapbook's format); empty when it was never run.
+
+    Reads what ``scrapbook.read_notebook(path).scraps.data_dict`` returns for text and JSON
+    scraps (a later glue of a name wins), without importing scrapbook (~3-5 s per process).
+    """
     notebook = Path(notebook)
     if not notebook.is_file():
         return {}
-    import scrapbook as sb
+    document = json.loads(notebook.read_text(encoding="utf-8"))
+    values: dict[str, Any] = {}
+    for cell in document.get("cells", []):
+        for output in cell.get("outputs", []):
+            for mimetype, payload in (output.get("data") or {}).items():
+                if not mimetype.startswith(GLUE_PREFIX) or not isinstance(payload, dict) or "name" not in payload:
+                    continue
+                values[payload["name"]] = _decode(payload)
+    return values
 
-    return dict(sb.read_notebook(str(notebook)).scraps.data_dict)
+
+GLUE_PREFIX = "application/scrapbook.scrap."
+
+
+def _decode(payload: dict[str, Any]) -> Any:
+    data = payload.get("data")
+    if payload.get("encoder") == "json" and isinstance(data, str):
+        try:  # scrapbook's JSON encoder keeps a string that is not JSON as it is
+            return json.loads(data)
+        except ValueError:
+            return data
+    if payload.get("encoder") not in ("json", "text"):
+        raise ValueError(f"scrap {payload.get('name')!r}: encoder {payload.get('encoder')!r} is not read here; "
+                         "the pipeline glues text and JSON only")
+    return data
 
 
 def notebook_error(notebook: str | Path) -> str | None:

@@ -82,13 +82,21 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def stop_process_group(pgid: int, *, first_signal: int = signal.SIGTERM, grace: float = 30.0) -> None:
-    """Signal a process group, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
-    for sig, wait in ((first_signal, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+def stop_process_group(pgid: int, *, first_signal: int = signal.SIGTERM, leader_only: bool = False,
+                       grace: float = 30.0) -> None:
+    """Signal a process group (or only its leader), wait up to ``grace`` seconds, then SIGTERM and SIGKILL what is left.
+
+    ``airflow standalone`` wants Ctrl-C on its own process only (``SIGINT``, ``leader_only``):
+    it then stops its components in order within seconds, while a SIGINT to all of them at
+    once leaves them waiting for each other.
+    """
+    steps = ((first_signal, leader_only, grace), (signal.SIGTERM, False, 10.0), (signal.SIGKILL, False, 10.0))
+    for sig, leader, wait in steps:
         try:
-            os.killpg(pgid, sig)
+            os.kill(pgid, sig) if leader else os.killpg(pgid, sig)
         except ProcessLookupError:
-            return
+            if not group_alive(pgid):
+                return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if not group_alive(pgid):
@@ -99,9 +107,10 @@ def stop_process_group(pgid: int, *, first_signal: int = signal.SIGTERM, grace: 
 class Service:
     """One program of the platform, in its own process group, its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, stop_signal: int = signal.SIGTERM):
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log: Path,
+                 stop_signal: int = signal.SIGTERM, signal_leader_only: bool = False, stop_grace: float = 20.0):
         self.name, self.argv, self.env, self.cwd, self.log = name, argv, env, cwd, log
-        self.stop_signal = stop_signal
+        self.stop_signal, self.signal_leader_only, self.stop_grace = stop_signal, signal_leader_only, stop_grace
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Service":
@@ -121,7 +130,9 @@ class Service:
     def stop(self) -> None:
         if self.process is None:
             return
-        stop_process_group(self.process.pid, first_signal=self.stop_signal)
+        # A running task gets the grace period to finish; Airflow marks it failed (and retries it) otherwise.
+        stop_process_group(self.process.pid, first_signal=self.stop_signal, leader_only=self.signal_leader_only,
+                           grace=self.stop_grace)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -151,6 +162,8 @@ def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelis
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # Parsing a DAG file imports the papermill provider (~2-4 s of CPU): not every 30 s on 2 cores.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
         "NO_COLOR": "1",
@@ -232,7 +245,7 @@ def run(
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         airflow = Service("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env, cwd=home,
-                          log=logs / "standalone.log", stop_signal=signal.SIGINT).start()
+                          log=logs / "standalone.log", stop_signal=signal.SIGINT, signal_leader_only=True).start()
         services.append(airflow)
         _write_state(airflow_home, services, {})
         typer.echo(f"Starting Airflow standalone at {airflow_url} (about 20-40 s; log {airflow.log}) ...")
@@ -250,6 +263,7 @@ def run(
         urls = {"airflow": airflow_url}
         app = home / "dashboard" / "app.py"
         if dashboard and app.is_file():
+            settings.reports_dir.mkdir(parents=True, exist_ok=True)  # served as static files
             services.append(Service("dashboard", [str(Path(sys.executable).parent / "panel"), "serve", "dashboard/app.py",
                                                   "--address", "127.0.0.1", "--port", str(dashboard_port),
                                                   "--allow-websocket-origin", f"127.0.0.1:{dashboard_port}",
@@ -264,7 +278,9 @@ def run(
             services.append(Service("jupyterlab", [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
                                                    "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={jupyter_port}",
                                                    "--ServerApp.port_retries=0", f"--ServerApp.root_dir={settings.notebooks_dir}",
-                                                   f"--IdentityProvider.token={token}"],
+                                                   f"--IdentityProvider.token={token}",
+                                                   # JupyterLab refuses root unless told; containers often run as root.
+                                                   *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
                                     env=app_env, cwd=home, log=logs / "jupyterlab.log").start())
             urls["jupyterlab"] = f"http://127.0.0.1:{jupyter_port}/lab?token={token}"
         _write_state(airflow_home, services, urls)

@@ -1,0 +1,222 @@
+"""The two DAGs run end to end in a real Airflow 3 (isolated AIRFLOW_HOME, SQLite, no mocks).
+
+Runs triggered through the REST API of a running ``airflow standalone`` (so they have no
+logical date, as from the UI): a reporting run, and a retrain that trains and promotes. Runs
+made with ``airflow dags test``, each on its own copy of a small home: a run that skips and
+changes nothing, a forced run, and a run whose training fails.
+Data stays small (3,000 reference rows) so the file takes a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import airflow_support as af
+from mindpulse import pipeline, runs
+from mindpulse.registry import ModelRegistry
+from mindpulse.settings import Settings
+from mindpulse.store import Store
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+RETRAIN, REPORTING = pipeline.RETRAIN_DAG_ID, pipeline.REPORTING_DAG_ID
+RETRAIN_NOTEBOOKS = {"check_production_data", "detect_drift", "backup_model", "merge_training_data", "train_and_gate",
+                     "archive_production_data", "notify"}
+
+
+# --- homes and Airflow metadatabases ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow metadatabase migrated once; each Airflow of this file starts from a copy."""
+    home = tmp_path_factory.mktemp("airflow-template")
+    af.migrate(af.airflow_env(home))
+    return home / "airflow.db"
+
+
+@pytest.fixture(scope="module")
+def busy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 reference rows, a champion, 1,200 labelled production rows (the last 600 in exam season)."""
+    home = tmp_path_factory.mktemp("busy-home")
+    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+    return home
+
+
+@pytest.fixture(scope="module")
+def quiet_template(busy_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same reference and champion, but only 200 labelled production rows and no drift."""
+    home = tmp_path_factory.mktemp("quiet-home")
+    for folder in ("data", "artifacts"):
+        shutil.copytree(busy_template / folder, home / folder, dirs_exist_ok=True)
+    (home / "data" / "mindpulse.db").unlink()
+    pipeline.simulate_production_traffic(Settings(home=home), days=1, rows_per_day=200, drift_days=0, seed=11)
+    return home
+
+
+def _copy_home(template: Path, target: Path) -> Settings:
+    shutil.copytree(template, target)
+    return Settings(home=target)
+
+
+def _env(migrated: Path, airflow_home: Path, settings: Settings, **extra: str) -> dict[str, str]:
+    airflow_home.mkdir(parents=True)
+    shutil.copy(migrated, airflow_home / "airflow.db")
+    env = af.airflow_env(airflow_home)
+    for name in [k for k in env if k.startswith("MINDPULSE_")]:
+        del env[name]  # only what this test sets
+    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
+                "MINDPULSE_PIPELINE_RETRIES": "0", **extra})
+    return env
+
+
+def _state(settings: Settings) -> dict[str, object]:
+    registry = ModelRegistry.from_settings(settings)
+    store = Store.from_settings(settings)
+    archive = settings.archive_dir
+    return {"champion": registry.champion().version, "backup": registry.backup().version if registry.backup() else None,
+            "versions": [v.version for v in registry.versions()], "pending": store.pending_count(),
+            "snapshots": [(s.id, s.state, s.n_rows) for s in store.snapshots()],
+            "archive": sorted(p.name for p in archive.iterdir()) if archive.is_dir() else []}
+
+
+def _only_run_folder(settings: Settings, dag_id: str) -> Path:
+    folders = [p for p in (settings.reports_dir / dag_id).iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def _run_state(env: dict[str, str], dag_id: str) -> str:
+    listed = af.run_cli(env, "dags", "list-runs", dag_id, "-o", "json")
+    table = next(line for line in reversed(listed.stdout.splitlines()) if line.startswith("["))
+    return json.loads(table)[0]["state"]
+
+
+# --- runs through `airflow dags test` ----------------------------------------------------------------
+def test_a_run_with_too_little_data_no_drift_and_no_force_skips_and_changes_nothing(
+        quiet_template: Path, migrated_airflow: Path, tmp_path: Path) -> None:
+    settings = _copy_home(quiet_template, tmp_path / "home")
+    env = _env(migrated_airflow, tmp_path / "airflow", settings)
+    before = _state(settings)
+
+    result = af.dags_test(env, RETRAIN)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert _run_state(env, RETRAIN) == "success"
+
+    assert _state(settings) == before  # registry, store rows and snapshots, archive folder
+    folder = _only_run_folder(settings, RETRAIN)
+    summary = runs.read_summary(folder)
+    assert summary["outcome"] == "skipped" and summary["trigger"]["proceed"] is False
+    assert summary["trigger"]["reasons"] == ["200 labelled production rows < min_rows 1000",
+                                             "drift not measured (not enough production rows)", "not forced"]
+    assert summary["model_before"] == summary["model_after"] == before["champion"]
+    assert {p.stem for p in folder.glob("*.ipynb")} == {"check_production_data", "detect_drift", "notify"}
+
+
+def test_a_forced_run_trains_on_little_data_and_archives_it(quiet_template: Path, migrated_airflow: Path,
+                                                            tmp_path: Path) -> None:
+    settings = _copy_home(quiet_template, tmp_path / "home")
+    env = _env(migrated_airflow, tmp_path / "airflow", settings)
+    before = _state(settings)
+
+    result = af.dags_test(env, RETRAIN, {"force": True, "candidates": ["logistic_regression"]})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert _run_state(env, RETRAIN) == "success"
+
+    after = _state(settings)
+    folder = _only_run_folder(settings, RETRAIN)
+    summary = runs.read_summary(folder)
+    assert summary["outcome"] in ("promoted", "refused")
+    assert summary["trigger"]["reasons"][0] == "forced by the run's conf (force=true)"
+    assert len(after["versions"]) == len(before["versions"]) + 1 and summary["challenger"] == after["versions"][-1]
+    assert after["champion"] == (summary["challenger"] if summary["outcome"] == "promoted" else before["champion"])
+    assert after["backup"] == before["champion"]
+    assert after["pending"] == 0 and after["snapshots"] == [(1, "archived", 200)] and len(after["archive"]) == 1
+    assert {p.stem for p in folder.glob("*.ipynb")} == RETRAIN_NOTEBOOKS
+    assert summary["metrics"]["model"] == "logistic_regression"
+
+
+def test_a_run_whose_training_fails_fails_keeps_the_champion_releases_the_snapshot_and_notifies(
+        quiet_template: Path, migrated_airflow: Path, tmp_path: Path) -> None:
+    settings = _copy_home(quiet_template, tmp_path / "home")
+    with af.WebhookReceiver() as hook:
+        env = _env(migrated_airflow, tmp_path / "airflow", settings, MINDPULSE_WEBHOOK_URL=hook.url)
+        before = _state(settings)
+        af.dags_test(env, RETRAIN, {"force": True, "candidates": ["no_such_model"]})
+        assert _run_state(env, RETRAIN) == "failed"
+
+    after = _state(settings)
+    assert after["champion"] == before["champion"] and after["versions"] == before["versions"]
+    assert after["pending"] == 200 and after["archive"] == []
+    assert [state for _, state, _ in after["snapshots"]] == ["released"]
+    folder = _only_run_folder(settings, RETRAIN)
+    assert runs.notebook_error(folder / "train_and_gate.ipynb").startswith("ValueError: candidate: got 'no_such_model'")
+    summary = runs.read_summary(folder)
+    assert summary["outcome"] == "failed" and summary["failed_steps"] == ["train_and_gate"]
+    assert summary["snapshot"]["released"] is True
+    subjects = [m["json"]["subject"] for m in hook.received]
+    assert f"{RETRAIN}: step train_and_gate failed" in subjects  # the Airflow failure notifier
+    assert f"{RETRAIN}: failed" in subjects  # the notify step's summary
+    assert all(m["json"]["level"] == "failure" for m in hook.received)
+
+
+# --- runs triggered through the REST API of a running Airflow ----------------------------------------
+@pytest.fixture(scope="module")
+def standalone(busy_template: Path, migrated_airflow: Path, tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("standalone")
+    settings = _copy_home(busy_template, base / "home")
+    with af.WebhookReceiver() as hook:
+        env = _env(migrated_airflow, base / "airflow", settings, MINDPULSE_WEBHOOK_URL=hook.url)
+        processes = af.AirflowProcesses(env, ("standalone",))
+        try:
+            processes.start(timeout=300)
+            client = processes.client()
+            for dag_id in (RETRAIN, REPORTING):
+                af.wait_for_dag(client, dag_id, timeout=180)
+                client.set_paused(dag_id, False)
+            yield {"client": client, "settings": settings, "hook": hook, "processes": processes}
+        finally:
+            processes.stop()
+
+
+def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports(standalone: dict) -> None:
+    client, settings = standalone["client"], standalone["settings"]
+    run = client.trigger(REPORTING, {})
+    assert run["logical_date"] is None  # as from the UI: {{ ds }} would be undefined here
+    done = client.wait_for_run(REPORTING, run["dag_run_id"], timeout=600)
+    states = af.task_states(client, REPORTING, run["dag_run_id"])
+    assert done["state"] == "success", (states, standalone["processes"].log_tail("standalone"))
+    assert states["fail_if_any_step_failed"] == "skipped"
+
+    folder = runs.run_dir(settings.reports_dir, REPORTING, run["dag_run_id"])
+    summary = runs.read_summary(folder)
+    assert summary["outcome"] == "reported" and summary["rows"] == 1200
+    for kind in ("data_quality", "data_drift", "model_performance"):
+        assert (folder / summary["reports"][kind]).is_file(), kind
+        assert (folder / f"{kind}_report.ipynb").is_file()
+
+
+def test_a_retrain_triggered_through_the_rest_api_trains_and_promotes(standalone: dict) -> None:
+    client, settings, hook = standalone["client"], standalone["settings"], standalone["hook"]
+    before = _state(settings)
+    run = client.trigger(RETRAIN, {})
+    done = client.wait_for_run(RETRAIN, run["dag_run_id"], timeout=900)
+    states = af.task_states(client, RETRAIN, run["dag_run_id"])
+    assert done["state"] == "success", (states, standalone["processes"].log_tail("standalone"))
+    assert [r["dag_run_id"] for r in client.list_runs(RETRAIN)] == [run["dag_run_id"]]
+
+    folder = runs.run_dir(settings.reports_dir, RETRAIN, run["dag_run_id"])
+    summary = runs.read_summary(folder)
+    assert summary["outcome"] == "promoted", summary.get("gate_reason")
+    assert summary["trigger"]["reasons"][0] == "1200 labelled production rows >= min_rows 1000"
+    after = _state(settings)
+    assert after["champion"] == summary["model_after"] == summary["challenger"] != before["champion"]
+    assert summary["model_before"] == before["champion"] == after["backup"]
+    assert after["pending"] == 0 and after["snapshots"] == [(1, "archived", 1200)]
+    assert {p.stem for p in folder.glob("*.ipynb")} == RETRAIN_NOTEBOOKS
+    assert (folder / summary["reports"]["data_drift"]).is_file()
+    promoted = [m["json"] for m in hook.received if m["json"]["subject"] == f"{RETRAIN}: promoted"]
+    assert promoted and promoted[0]["payload"]["run_id"] == run["dag_run_id"]
