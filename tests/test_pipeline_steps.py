@@ -275,7 +275,7 @@ def test_gate_decides_from_the_glued_outputs_of_the_executed_check_notebooks(hom
     _execute("retrain/01_check_production_data.ipynb", run, "check_production_data", min_rows=1000)
     _execute("retrain/02_detect_drift.ipynb", run, "detect_drift", drift_threshold=0.3)
     assert runs.read_outputs(run.notebook("check_production_data"))["rows"] == 1200
-    assert (run.dir / "drift" / "data_drift.html").is_file()
+    assert (run.dir / "data_drift.html").is_file()
 
     go = pipeline.decide_retrain(run.dir, min_rows=1000, drift_threshold=0.3, force=False)
     assert go.proceed and go.reasons[0] == "1200 labelled production rows >= min_rows 1000"

@@ -194,7 +194,7 @@ def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | No
         decision = monitoring.detect_drift(reference, current, threshold=threshold, min_rows=min_rows,
                                            settings=settings).to_dict()
     else:  # one Evidently run gives both the HTML and the decision
-        report = monitoring.data_drift_report(reference, current, run.dir / "drift", threshold=threshold,
+        report = monitoring.data_drift_report(reference, current, run.dir, threshold=threshold,
                                               min_rows=min_rows, settings=settings)
         decision, html = report.summary, _relative(report.html_path, run.dir)
     outputs = {
@@ -593,7 +593,7 @@ def data_quality_report(run: Run) -> StepResult:
     """Evidently data summary of the production rows beside the reference."""
     from mindpulse import monitoring
 
-    result = monitoring.data_quality_report(_reference(run.settings), current_data(run), run.dir / "data_quality",
+    result = monitoring.data_quality_report(_reference(run.settings), current_data(run), run.dir,
                                             settings=run.settings)
     return _report_result(run, result)
 
@@ -603,7 +603,7 @@ def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult
     from mindpulse import monitoring
 
     reference, current = _drift_frames(run.settings, current_data(run))
-    result = monitoring.data_drift_report(reference, current, run.dir / "data_drift",
+    result = monitoring.data_drift_report(reference, current, run.dir,
                                           threshold=threshold, settings=run.settings)
     return _report_result(run, result)
 
@@ -612,7 +612,7 @@ def model_performance_report(run: Run) -> StepResult:
     """Evidently classification quality of the predictions that received feedback."""
     from mindpulse import monitoring
 
-    result = monitoring.model_performance_report(current_data(run), run.dir / "model_performance", settings=run.settings)
+    result = monitoring.model_performance_report(current_data(run), run.dir, settings=run.settings)
     return _report_result(run, result)
 
 
@@ -621,7 +621,9 @@ def clean_up_reports(run: Run, *, keep: int | None = None) -> StepResult:
     from mindpulse import monitoring
 
     keep = run.settings.reports_keep if keep is None else int(keep)
-    removed = [Path(p) for p in monitoring.prune_report_runs(run.settings.reports_dir, keep)]
+    removed: list[Path] = []
+    for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
+        removed += [Path(p) for p in monitoring.prune_report_runs(run.settings.reports_dir / dag_id, keep)]
     outputs = {"keep": keep, "removed": [f"{p.parent.name}/{p.name}" for p in removed]}
     table = pd.DataFrame({"removed run folder": outputs["removed"]})
     return StepResult(outputs, table, f"Kept the newest {keep} runs of each DAG; removed {len(removed)}.")
