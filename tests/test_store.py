@@ -7,7 +7,6 @@ PostgreSQL is down.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from datetime import timezone
@@ -29,31 +28,19 @@ from mindpulse.store import (
 from mindpulse.store.engine import create_engine, head_revision, normalise_url
 from mindpulse.store.records import canonical_record
 from mindpulse.store.schema import metadata
-
-PG_ADMIN = os.environ.get("MINDPULSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-
-
-def _admin():  # type: ignore[no-untyped-def]
-    import psycopg
-
-    try:
-        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable ({PG_ADMIN}): {str(exc).strip()}. Start it (scripts/system-deps.sh "
-                    "does); the PostgreSQL tests never skip.", pytrace=False)
-
+from postgres_support import PG_ADMIN, admin_connection
 
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL database for one test, dropped after it."""
     name = f"mindpulse_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
+    with admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         host = dict(part.split("=", 1) for part in PG_ADMIN.split())
         yield f"postgresql+psycopg://{host.get('user', 'postgres')}@{host.get('host', '127.0.0.1')}:{host.get('port', '5432')}/{name}"
     finally:
-        with _admin() as admin:
+        with admin_connection() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

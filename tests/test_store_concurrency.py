@@ -7,7 +7,6 @@ Real processes (multiprocessing, fork) on a real SQLite file and a real PostgreS
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
 import traceback
 import uuid
@@ -17,23 +16,13 @@ import pytest
 
 from mindpulse import contract as c
 from mindpulse import synthetic
+from postgres_support import PG_ADMIN, admin_connection
 
 WRITERS = 8
 ROWS_PER_WRITER = 2_000
 CYCLES = 5
 BATCH = 250  # rows per block: predictions one by one, then labelled rows in one call
-PG_ADMIN = os.environ.get("MINDPULSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 CTX = mp.get_context("fork")  # children start in milliseconds; each opens its own Store
-
-
-def _admin():  # type: ignore[no-untyped-def]
-    import psycopg
-
-    try:
-        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable ({PG_ADMIN}): {str(exc).strip()}. Start it (scripts/system-deps.sh "
-                    "does); the PostgreSQL tests never skip.", pytrace=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -42,7 +31,7 @@ def store_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'data' / 'mindpulse.db'}"
         return
     name = f"mindpulse_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
+    with admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         # What is tested is visibility and locking, which this does not change; without it
         # 16,000 commits wait for the shared disk's fsync (~4 ms each here) and the test takes minutes.
@@ -51,7 +40,7 @@ def store_url(request, tmp_path):
         parts = dict(part.split("=", 1) for part in PG_ADMIN.split())
         yield f"postgresql+psycopg://{parts.get('user', 'postgres')}@{parts.get('host', '127.0.0.1')}:{parts.get('port', '5432')}/{name}"
     finally:
-        with _admin() as admin:
+        with admin_connection() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

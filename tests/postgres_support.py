@@ -1,0 +1,20 @@
+"""The PostgreSQL on localhost as the store tests use it: an admin connection that fails loudly."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+PG_ADMIN = os.environ.get("MINDPULSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+def admin_connection():  # type: ignore[no-untyped-def]
+    """An autocommit connection to the admin database; the PostgreSQL tests never skip."""
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable ({PG_ADMIN}): {str(exc).strip()}. Start it (scripts/system-deps.sh "
+                    "does); the PostgreSQL tests never skip.", pytrace=False)
