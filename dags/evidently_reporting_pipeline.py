@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import Param, TriggerRule, task
 
+from mindpulse.dag_ids import REPORTING_DAG_ID
 from mindpulse.orchestration import fail_if_any_step_failed, notebook_task, pipeline_dag, run_folder
 from mindpulse.settings import Settings
 
@@ -29,7 +30,7 @@ DOC = """
 """
 
 with pipeline_dag(
-    "evidently_reporting_pipeline",
+    REPORTING_DAG_ID,
     schedule="0 */6 * * *",
     description="Data quality, data drift and model performance reports on production data",
     doc_md=DOC,

@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk import Param, TriggerRule, task
 
+from mindpulse.dag_ids import RETRAIN_DAG_ID
 from mindpulse.orchestration import fail_if_any_step_failed, notebook_task, pipeline_dag, run_folder
 from mindpulse.settings import Settings
 
@@ -35,7 +36,7 @@ DOC = """
 """
 
 with pipeline_dag(
-    "ml_retrain_pipeline",
+    RETRAIN_DAG_ID,
     schedule="@daily",
     description="Retrain on reference + production data when rows, drift or a forced run call for it",
     doc_md=DOC,

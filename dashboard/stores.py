@@ -24,10 +24,9 @@ import pandas as pd
 import param
 
 from mindpulse import contract as c
+from mindpulse.dag_ids import DAG_IDS, REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.settings import Settings, get_settings
 
-RETRAIN_DAG_ID = "ml_retrain_pipeline"
-REPORTING_DAG_ID = "evidently_reporting_pipeline"
 
 _cache_lock = threading.Lock()
 _predictors: dict[tuple[str, str], Any] = {}
@@ -424,9 +423,6 @@ def version_row(version: Any) -> dict[str, Any]:
 
 
 # --- Pipelines --------------------------------------------------------------------------------
-
-DAG_IDS = (RETRAIN_DAG_ID, REPORTING_DAG_ID)
-
 
 @dataclass(frozen=True)
 class PipelineState:

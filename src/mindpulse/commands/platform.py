@@ -332,9 +332,10 @@ def _prepare_data(settings: Any, seed: int | None) -> None:
 
 def _trigger_dags(client: Any, services: list[Service]) -> dict[str, str]:
     from mindpulse.airflow_client import AirflowApiError
+    from mindpulse.dag_ids import DAG_IDS
 
     triggered = {}
-    for dag_id in ("ml_retrain_pipeline", "evidently_reporting_pipeline"):
+    for dag_id in DAG_IDS:
         def parsed(dag_id: str = dag_id) -> bool:
             try:
                 client.get_dag(dag_id)

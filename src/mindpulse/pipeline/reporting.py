@@ -1,0 +1,172 @@
+"""The reporting DAG's steps: the rows to report on, the availability gate, three Evidently reports, clean-up, summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mindpulse import runs
+from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
+from mindpulse.pipeline.records import (
+    CURRENT_DATA_NAME,
+    REPORT_STEPS,
+    REPORTING_STEPS,
+    Run,
+    StepResult,
+    _close_run,
+    _current_champion,
+    _decision_record,
+    _glued,
+    _json_ready,
+    _now,
+    _read_decision,
+    _relative,
+    _step_statuses,
+)
+from mindpulse.pipeline.sources import _drift_frames, _reference, _store
+
+
+def current_data(run: Run) -> pd.DataFrame:
+    """The rows this reporting run reports on, frozen in the run folder on first use.
+
+    The labelled rows among the newest ``monitoring_sample_cap`` logged predictions, whether a
+    retrain already used them or not: the reports describe what the model met lately, and the
+    three reports of a run describe the same rows.
+    """
+    path = run.dir / CURRENT_DATA_NAME
+    if path.is_file():
+        return pd.read_parquet(path)
+    recent = _store(run.settings).recent_predictions(limit=run.settings.monitoring_sample_cap)
+    frame = recent[recent["depression"].notna()].sort_values("prediction_id").reset_index(drop=True)
+    from mindpulse.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return frame
+
+
+def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepResult:
+    """Reference data present and enough labelled production rows to report on; freezes those rows for this run."""
+    settings = run.settings
+    min_rows = settings.drift_min_rows if min_rows is None else int(min_rows)
+    reference_rows = len(_reference(settings)) if settings.reference_path.is_file() else 0
+    current = current_data(run)
+    problems = []
+    if not reference_rows:
+        problems.append(f"no reference data at {settings.reference_path}")
+    if len(current) < min_rows:
+        problems.append(f"{len(current)} labelled production rows < min_rows {min_rows}")
+    available = not problems
+    first, last = (current["created_at"].min(), current["created_at"].max()) if len(current) else (None, None)
+    outputs = {"available": available, "reference_rows": reference_rows, "current_rows": len(current),
+               "min_rows": min_rows, "first_prediction_at": first, "last_prediction_at": last,
+               "reason": "; ".join(problems) or f"{len(current)} labelled production rows >= min_rows {min_rows}"}
+    table = pd.DataFrame([{k: outputs[k] for k in ("reference_rows", "current_rows", "min_rows",
+                                                    "first_prediction_at", "last_prediction_at")}])
+    return StepResult(_json_ready(outputs), table, ("Reports will run: " if available else "No reports: ") + outputs["reason"] + ".")
+
+
+def decide_reports(run_dir: str | Path) -> bool:
+    """The reporting gate: report only when the availability check found enough data."""
+    run_dir = Path(run_dir)
+    with _decision_record(run_dir, "decide_reports") as record:
+        outputs = _glued(run_dir, "check_data_availability", "available")
+        record.update({"proceed": bool(outputs["available"]), "reasons": [outputs["reason"]]})
+    return record["proceed"]
+
+
+_HEADLINES = {
+    "data_quality": ("rows", "columns", "missing_cells", "duplicated_rows", "new_category_columns"),
+    "data_drift": ("status", "share", "n_drifted", "n_features", "drifted_columns"),
+    "model_performance": ("labelled_rows", "accuracy", "precision", "recall", "f1", "roc_auc"),
+}
+
+
+def _report_result(run: Run, result: Any) -> StepResult:
+    summary = result.summary or {}
+    flat = {**(summary.get("dataset") or {}), **summary}
+    headline = {name: flat.get(name) for name in _HEADLINES.get(result.kind, ())}
+    outputs = {"kind": result.kind, "html": _relative(result.html_path, run.dir),
+               "json": _relative(result.json_path, run.dir), "headline": headline}
+    table = pd.DataFrame([{k: (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in headline.items()}])
+    return StepResult(_json_ready(outputs), table, f"{result.kind} report: {outputs['html']}")
+
+
+def data_quality_report(run: Run) -> StepResult:
+    """Evidently data summary of the production rows beside the reference."""
+    from mindpulse import monitoring
+
+    result = monitoring.data_quality_report(_reference(run.settings), current_data(run), run.dir,
+                                            settings=run.settings)
+    return _report_result(run, result)
+
+
+def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult:
+    """Evidently data drift of the production rows against the reference."""
+    from mindpulse import monitoring
+
+    reference, current = _drift_frames(run.settings, current_data(run))
+    result = monitoring.data_drift_report(reference, current, run.dir,
+                                          threshold=threshold, settings=run.settings)
+    return _report_result(run, result)
+
+
+def model_performance_report(run: Run) -> StepResult:
+    """Evidently classification quality of the predictions that received feedback."""
+    from mindpulse import monitoring
+
+    result = monitoring.model_performance_report(current_data(run), run.dir, settings=run.settings)
+    return _report_result(run, result)
+
+
+def clean_up_reports(run: Run, *, keep: int | None = None) -> StepResult:
+    """Delete whole run folders beyond the newest ``keep`` of each DAG (a run in progress is the newest)."""
+    from mindpulse import monitoring
+
+    keep = run.settings.reports_keep if keep is None else int(keep)
+    removed: list[Path] = []
+    for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
+        removed += [Path(p) for p in monitoring.prune_report_runs(run.settings.reports_dir / dag_id, keep)]
+    outputs = {"keep": keep, "removed": [f"{p.parent.name}/{p.name}" for p in removed]}
+    table = pd.DataFrame({"removed run folder": outputs["removed"]})
+    return StepResult(outputs, table, f"Kept the newest {keep} runs of each DAG; removed {len(removed)}.")
+
+
+def finish_reporting(run: Run) -> StepResult:
+    """Close a reporting run: write run_summary.json and send the summary."""
+    steps = _step_statuses(run, REPORTING_STEPS, own="send_summary")
+    availability = runs.read_outputs(run.notebook("check_data_availability"))
+    decision = _read_decision(run.dir, "decide_reports")
+    reports = {step: runs.read_outputs(run.notebook(step)) for step in REPORT_STEPS}
+    failed = [name for name, step in steps.items() if step["status"] in ("failed", "incomplete")]
+    if failed:
+        outcome = "failed"
+    elif any(reports.values()):
+        outcome = "reported"
+    else:
+        outcome = "skipped"
+    drift_headline = reports["data_drift_report"].get("headline") or {}
+    summary = {
+        "dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), "created_at": _now(),
+        "outcome": outcome, "failed_steps": failed,
+        "trigger": decision or {"proceed": False, "reasons": [availability.get("reason") or "no gate decision in this run folder"]},
+        "rows": availability.get("current_rows"), "drift_share": drift_headline.get("share"),
+        "drift_status": drift_headline.get("status"),
+        "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
+        "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
+        "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
+        "removed_runs": runs.read_outputs(run.notebook("clean_up_reports")).get("removed", []),
+        "steps": steps,
+    }
+    text = "\n".join([
+        f"Reporting run {run.run_id}: {outcome}.",
+        "; ".join(summary["trigger"].get("reasons") or []) + ".",
+        *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
+        *(["Failed step(s): " + ", ".join(failed)] if failed else []),
+        f"Audit record: {run.dir}",
+    ])
+    return _close_run(run, summary, text)
+
+
