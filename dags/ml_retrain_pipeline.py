@@ -75,12 +75,15 @@ with pipeline_dag(
         return decision.proceed
 
     backup_model = notebook_task("backup_model", "retrain/03_backup_model.ipynb")
-    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb")
+    # The steps that change live state do so only with commit=True; run by hand they preview.
+    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb",
+                                        parameters={"commit": True})
     train_and_gate = notebook_task(
         "train_and_gate", "retrain/05_train_and_gate.ipynb",
-        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}"},
+        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}", "commit": True},
     )
-    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb")
+    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb",
+                                            parameters={"commit": True})
     notify = notebook_task(
         "notify", "retrain/07_notify.ipynb",
         parameters={"force": "{{ params.force }}"},

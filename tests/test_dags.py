@@ -149,3 +149,18 @@ def test_dag_files_import_nothing_heavy() -> None:
     # pandas comes with the papermill provider itself; the rest must not be imported.
     loaded_modules = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert set(loaded_modules) <= {"pandas"}, loaded_modules
+
+
+def test_the_dags_commit_every_step_that_changes_live_state(loaded: dict) -> None:
+    """Run by hand such a notebook only previews; the DAG passes commit=True, and only to those."""
+    committing = set()
+    for dag in loaded["dags"].values():
+        for task_id, task in dag["tasks"].items():
+            if task["type"] != "PapermillOperator":
+                continue
+            declared = (NOTEBOOKS / task["input_nb"].split("'")[1]).read_text()
+            takes_commit = '"commit = False' in declared
+            assert (task["parameters"].get("commit") is True) == takes_commit, task_id
+            if takes_commit:
+                committing.add(task_id)
+    assert committing == {"merge_training_data", "train_and_gate", "archive_production_data", "clean_up_reports"}

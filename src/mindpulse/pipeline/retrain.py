@@ -10,6 +10,7 @@ import pandas as pd
 
 from mindpulse import runs
 from mindpulse.pipeline.records import (
+    PREVIEW_NOTE,
     RETRAIN_STEPS,
     Run,
     StepResult,
@@ -168,17 +169,35 @@ def _claimed_training_frame(run: Run) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     return snapshot, reference, production
 
 
-def merge_training_data(run: Run) -> StepResult:
-    """Claim this run's snapshot of pending production rows and merge it with the reference data."""
-    snapshot, reference, production = _claimed_training_frame(run)
+def _pending_training_frame(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a claim would take now, without claiming it (a preview)."""
+    return _reference(run.settings), _store(run.settings).production_frame()
+
+
+def merge_training_data(run: Run, *, commit: bool = False) -> StepResult:
+    """Claim this run's snapshot of pending production rows and merge it with the reference data.
+
+    With ``commit=False`` (a notebook run by hand) nothing is claimed: it shows the rows a claim
+    would take now.
+    """
+    if commit:
+        snapshot, reference, production = _claimed_training_frame(run)
+    else:
+        snapshot, (reference, production) = None, _pending_training_frame(run)
     frame = training_frame(reference, production)
     table = pd.DataFrame({
-        "source": ["reference", "production snapshot", "training data"],
+        "source": ["reference", "production snapshot" if commit else "pending production rows (not claimed)",
+                   "training data"],
         "rows": [len(reference), len(production), len(frame)],
         "depression_rate": [_rate(reference), _rate(production), _rate(frame)],
     })
-    outputs = {"snapshot_id": snapshot.id, "production_rows": len(production), "reference_rows": len(reference),
+    outputs = {"committed": bool(commit), "snapshot_id": snapshot.id if snapshot else None,
+               "production_rows": len(production), "reference_rows": len(reference),
                "training_rows": len(frame), "positive_rate": _rate(frame)}
+    if not commit:
+        return StepResult(_json_ready(outputs), table,
+                          f"Would claim {len(production)} pending production rows (+ {len(reference)} reference rows). "
+                          + PREVIEW_NOTE)
     return StepResult(_json_ready(outputs), table,
                       f"Snapshot {snapshot.id}: {len(production)} production rows + {len(reference)} reference rows.")
 
@@ -202,17 +221,21 @@ def _version_trained_for(registry: Any, run: Run) -> Any:
 
 
 def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] | None = None,
-                   margin: float | None = None) -> StepResult:
+                   margin: float | None = None, commit: bool = False) -> StepResult:
     """Train a challenger on reference + this run's snapshot and promote it only if it passes the gate.
 
     A retry after the model was registered does not train again: it puts the same version
-    through the gate once more (promoting the champion again is a no-op).
+    through the gate once more (promoting the champion again is a no-op). With
+    ``commit=False`` (a notebook run by hand) nothing is claimed, trained or registered: it
+    shows what a committed run would train on.
     """
     from mindpulse import train
 
     settings = run.settings
     seed = settings.seed if seed is None else int(seed)
     margin = settings.promotion_margin if margin is None else float(margin)
+    if not commit:
+        return _train_preview(run, seed=seed, candidates=candidates, margin=margin)
     registry = _registry(settings)
     snapshot, reference, production = _claimed_training_frame(run)
     frame = training_frame(reference, production)
@@ -231,7 +254,7 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         version, promoted, reason = existing.version, decision.promoted, decision.reason
         metrics = {f"holdout_{k}": v for k, v in (existing.metadata.get("holdout") or {}).items()}
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
-    outputs = {"version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
+    outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, "snapshot_id": snapshot.id,
                "snapshot_rows": len(production), "training_rows": len(frame)}
     shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
@@ -240,19 +263,42 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
     return StepResult(outputs, table, f"Challenger {version} {verdict}: {reason}")
 
 
-def archive_production_data(run: Run) -> StepResult:
-    """Export the snapshot this run trained on and mark its rows as used (only once its model is registered)."""
+def _train_preview(run: Run, *, seed: int, candidates: list[str] | None, margin: float) -> StepResult:
+    reference, production = _pending_training_frame(run)
+    frame = training_frame(reference, production)
+    champion = _current_champion(run.settings)
+    outputs = {"committed": False, "champion_before": champion, "snapshot_rows": len(production),
+               "training_rows": len(frame), "seed": seed, "margin": margin,
+               "candidates": list(candidates) if candidates else None}
+    table = pd.DataFrame([{k: outputs[k] for k in ("champion_before", "snapshot_rows", "training_rows", "seed", "margin")}])
+    return StepResult(_json_ready(outputs), table,
+                      f"Would train a challenger on {len(frame)} rows ({len(production)} pending production rows, not "
+                      f"claimed) and gate it against champion {champion}. " + PREVIEW_NOTE)
+
+
+def archive_production_data(run: Run, *, commit: bool = False) -> StepResult:
+    """Export the snapshot this run trained on and mark its rows as used (only once its model is registered).
+
+    With ``commit=False`` (a notebook run by hand) it only says what it would archive.
+    """
     store = _store(run.settings)
     snapshots = [s for s in store.snapshots() if s.run_id == run.run_id and s.state in ("claimed", "archived")]
     trained = _version_trained_for(_registry(run.settings), run)
     if not snapshots or trained is None:
         missing = "no snapshot was claimed" if not snapshots else "no model was trained on it"
-        outputs = {"archived": False, "rows": 0}
+        outputs = {"committed": bool(commit), "archived": False, "rows": 0}
         return StepResult(outputs, pd.DataFrame([outputs]),
                           f"Nothing archived: in this run {missing}, so its rows stay where they are.")
     snapshot = snapshots[0]
+    if not commit:
+        outputs = {"committed": False, "archived": False, "rows": snapshot.n_rows, "snapshot_id": snapshot.id,
+                   "model_version": trained.version}
+        return StepResult(outputs, pd.DataFrame([outputs]),
+                          f"Would archive snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into "
+                          f"{trained.version}). " + PREVIEW_NOTE)
     path = store.archive_snapshot(snapshot.id, run.settings.archive_dir)
-    outputs = {"archived": True, "archive_path": str(path), "rows": snapshot.n_rows, "snapshot_id": snapshot.id,
+    outputs = {"committed": True, "archived": True, "archive_path": str(path), "rows": snapshot.n_rows,
+               "snapshot_id": snapshot.id,
                "model_version": trained.version}
     return StepResult(outputs, pd.DataFrame([outputs]),
                       f"Snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into {trained.version}) archived to {path}.")
