@@ -89,10 +89,11 @@ class RetrainDecision:
     drift_status: str | None
     drift_share: float | None
     drift_threshold: float
+    drift_not_measured: str | None = None  # why drift could not be measured (a forced run goes on regardless)
 
 
 def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, drift_share: float | None,
-                    drift_threshold: float, force: bool) -> RetrainDecision:
+                    drift_threshold: float, force: bool, drift_not_measured: str | None = None) -> RetrainDecision:
     """The trigger rule: rows >= min_rows OR drifted share > drift_threshold OR force."""
     drift_measured = drift_status not in (None, "not_enough_data") and drift_share is not None
     met, unmet = [], []
@@ -111,7 +112,27 @@ def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, drift
     proceed = bool(met)
     return RetrainDecision(proceed=proceed, reasons=met if proceed else unmet, force=bool(force), rows=int(rows),
                            min_rows=int(min_rows), drift_status=drift_status, drift_share=drift_share,
-                           drift_threshold=float(drift_threshold))
+                           drift_threshold=float(drift_threshold),
+                           drift_not_measured=None if drift_measured else drift_not_measured)
+
+
+def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str | None]:
+    """The drift step's glued values, and why drift was not measured (None when it was).
+
+    A failed drift step stops the gate, unless the run is forced: a forced retrain goes on
+    without a drift figure, and the reason is kept in its decision.
+    """
+    notebook = runs.notebook_path(run_dir, "detect_drift")
+    drift = runs.read_outputs(notebook)
+    if "drift_status" not in drift:
+        error = runs.notebook_error(notebook)
+        why = f"the detect_drift step failed: {error}" if error else "the detect_drift step did not finish in this run"
+        if not force:
+            raise RuntimeError(f"{notebook}: {why}; no retrain decision without it unless the run is forced")
+        return {}, why
+    if drift["drift_status"] == "not_enough_data" or drift.get("drift_share") is None:
+        return drift, str(drift.get("reason") or "not enough data to measure drift")
+    return drift, None
 
 
 def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float, force: bool) -> RetrainDecision:
@@ -119,9 +140,10 @@ def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float
     run_dir = Path(run_dir)
     with _decision_record(run_dir, "decide_retrain") as record:
         check = _glued(run_dir, "check_production_data", "rows")
-        drift = _glued(run_dir, "detect_drift", "drift_status")
-        decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift["drift_status"],
-                                   drift_share=drift.get("drift_share"), drift_threshold=drift_threshold, force=force)
+        drift, not_measured = _drift_outputs(run_dir, force=force)
+        decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift.get("drift_status"),
+                                   drift_share=drift.get("drift_share"), drift_threshold=drift_threshold, force=force,
+                                   drift_not_measured=not_measured)
         record.update(asdict(decision))
     return decision
 
@@ -316,7 +338,10 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
     archived = runs.read_outputs(run.notebook("archive_production_data"))
 
     failed = [name for name, step in steps.items() if step["status"] in ("failed", "incomplete")]
-    if failed:
+    # A forced run goes on without a drift figure: its drift step's failure is listed, and the
+    # Airflow run fails, but the outcome is what happened to the model.
+    forced_past = {"detect_drift"} if decision and decision.get("proceed") and decision.get("drift_not_measured") else set()
+    if set(failed) - forced_past:
         outcome = "failed"
     elif "promoted" in trained:
         outcome = "promoted" if trained["promoted"] else "refused"
