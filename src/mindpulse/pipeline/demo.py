@@ -16,15 +16,19 @@ from mindpulse.settings import Settings
 
 def train_first_champion(settings: Settings, *, seed: int | None = None, candidates: list[str] | None = None) -> str | None:
     """Train a champion on the reference data when the registry has none; returns the champion's version."""
-    from mindpulse import train
+    from mindpulse import lineage, train
 
     registry = _registry(settings)
     champion = registry.champion()
     if champion is not None:
         return champion.version
     kwargs: dict[str, Any] = {"candidates": list(candidates)} if candidates else {}
-    outcome = train.train_and_gate(_reference(settings), registry, seed=settings.seed if seed is None else seed,
-                                   margin=settings.promotion_margin, data_source="reference data (first champion)", **kwargs)
+    reference = _reference(settings)
+    record = {"run": None, "reference": lineage.reference_record(settings, reference), "snapshots": [],
+              "window": None, "seed": settings.seed, "recent": {"snapshots": [], "rows": 0}}
+    outcome = train.train_and_gate(reference, registry, seed=settings.seed if seed is None else seed,
+                                   margin=settings.promotion_margin, data_source="reference data (first champion)",
+                                   lineage=record, **kwargs)
     return outcome.champion_after
 
 
