@@ -23,7 +23,7 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_frames, _reference, _registry, _store
+from mindpulse.pipeline.sources import _drift_inputs, _reference, _registry, _store
 
 
 # --- retrain: checks and the gate ---------------------------------------------------------------
@@ -56,7 +56,7 @@ def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | No
 
     settings = run.settings
     threshold = settings.drift_share_threshold if threshold is None else float(threshold)
-    reference, current = _drift_frames(settings, _store(settings).production_frame())
+    reference, current, described = _drift_inputs(settings, _store(settings).production_frame())
     html = None
     if current.empty:  # nothing to show; the decision alone needs no Evidently run
         decision = monitoring.detect_drift(reference, current, threshold=threshold, min_rows=min_rows,
@@ -69,7 +69,7 @@ def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | No
         "drift_status": decision["status"], "drift_share": decision["share"], "drift_threshold": threshold,
         "drifted": decision["status"] == "drift", "n_rows": decision["n_rows"], "n_drifted": decision["n_drifted"],
         "n_features": decision["n_features"], "drifted_columns": list(decision.get("drifted_columns") or []),
-        "reason": decision["reason"], "report_html": html,
+        "reason": decision["reason"], "report_html": html, "reference": described,
     }
     table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "drift_share", "drift_threshold", "n_rows",
                                                     "n_drifted", "n_features")}])
@@ -357,6 +357,8 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "challenger": trained.get("version"), "gate_reason": trained.get("reason"),
         "metrics": trained.get("metrics") or {}, "snapshot": snapshot,
         "reports": {"data_drift": drift.get("report_html")},
+        "reference": drift.get("reference"),
+        "lineage": trained.get("lineage"),
         "steps": steps,
     }
     return _close_run(run, summary, _retrain_text(summary))
