@@ -19,7 +19,7 @@ if importlib.util.find_spec("dashboard") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import REPORTS_ROUTE  # noqa: E402
-from dashboard.stores import DashboardStore  # noqa: E402
+from dashboard.stores.session import DashboardStore  # noqa: E402
 from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView  # noqa: E402
 from dashboard.views.common import DISCLAIMER  # noqa: E402
 

@@ -11,7 +11,7 @@ import panel as pn
 
 from mindpulse import contract as c
 
-from dashboard.stores import DashboardError
+from dashboard.stores.common import DashboardError
 
 log = logging.getLogger("mindpulse.dashboard")
 T = TypeVar("T")

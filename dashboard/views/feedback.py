@@ -11,7 +11,8 @@ from panel.viewable import Viewer
 
 from mindpulse import contract as c
 
-from dashboard.stores import FeedbackStore, PredictionStore, field_messages
+from dashboard.stores.feedback import FeedbackStore
+from dashboard.stores.predict import PredictionStore, field_messages
 from dashboard.views.common import field_error, message_for, run_busy, show_error, show_status, status_alert
 
 OUTCOMES = {"Not depressed (0)": 0, "Depressed (1)": 1}

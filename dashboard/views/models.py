@@ -9,7 +9,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.stores import VERSION_COLUMNS, ModelStore, version_row
+from dashboard.stores.models import VERSION_COLUMNS, ModelStore, version_row
 from dashboard.views.common import message_for, run_busy, show_status, status_alert
 
 

@@ -10,7 +10,7 @@ from panel.viewable import Viewer
 
 from mindpulse import contract as c
 
-from dashboard.stores import PredictionOutcome, PredictionStore, field_messages, form_fields
+from dashboard.stores.predict import PredictionOutcome, PredictionStore, field_messages, form_fields
 from dashboard.views.common import disclaimer, field_error, message_for, run_busy, show_error, show_status, status_alert
 
 BAND_COLOURS = {"low": "#2f855a", "medium": "#b7791f", "moderate": "#b7791f", "high": "#c53030"}

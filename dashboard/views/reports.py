@@ -12,7 +12,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.stores import ReportRun, ReportStore
+from dashboard.stores.reports import ReportRun, ReportStore
 from dashboard.views.common import message_for, percent, show_status, status_alert
 
 RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "drift_share", "drift_status", "accuracy", "roc_auc"]

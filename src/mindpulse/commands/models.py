@@ -139,7 +139,7 @@ def rollback(
 
 
 def predict(
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="CSV in the real file's format (or canonical names)."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="CSV in the real file's format (or canonical names); - reads standard input."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the scored CSV (with --input)."),
     record: Optional[str] = typer.Option(None, "--record", help="One record as JSON, real-header or canonical keys."),
     factors: bool = typer.Option(False, "--factors", help="Add the top 3 factors of each row to the CSV."),
@@ -162,13 +162,9 @@ def predict(
 
 
 def _score_record(predictor: Any, text: str) -> dict[str, Any]:
-    try:
-        mapping = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--record: not valid JSON ({exc.msg} at character {exc.pos}); expected an object such as "
-                         "'{\"Gender\": \"Male\", \"Age\": 21, ...}'") from exc
-    if not isinstance(mapping, dict):
-        raise ValueError(f"--record: got a JSON {type(mapping).__name__}, expected an object of field: value")
+    from mindpulse.commands import json_object
+
+    mapping = json_object(text, "--record", "'{\"Gender\": \"Male\", \"Age\": 21, ...}'")
     prediction = predictor.predict_record(mapping)
     keys = ("probability", "label", "risk_band", "factors", "model_version", "threshold", "disclaimer")
     return {k: getattr(prediction, k) for k in keys}

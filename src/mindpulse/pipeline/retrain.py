@@ -134,14 +134,21 @@ def _versions_table(registry: Any) -> pd.DataFrame:
 
 
 def backup_model(run: Run) -> StepResult:
-    """Record the current champion as the backup a rollback returns to (idempotent)."""
+    """Show the champion and its backup (the previous champion, the one a rollback returns to).
+
+    Nothing changes here: only a promotion moves the backup, to the champion it replaces, so a
+    refused challenger leaves champion and backup as they were.
+    """
     registry = _registry(run.settings)
-    champion = registry.champion()
-    registry.backup_champion()
-    backup = registry.backup()
+    champion, backup = registry.champion(), registry.backup()
     outputs = {"champion": champion.version if champion else None, "backup": backup.version if backup else None}
-    message = (f"Champion {outputs['champion']} is the backup." if champion
-               else "No champion yet: nothing to back up; the challenger will become the first champion.")
+    if champion is None:
+        message = "No champion yet: the challenger will become the first champion."
+    elif backup is None:
+        message = (f"Champion {champion.version} is the only model that has been champion: no backup yet "
+                   "(a promotion makes the champion it replaces the backup).")
+    else:
+        message = f"Champion {champion.version}; backup {backup.version} (the previous champion, what a rollback returns to)."
     return StepResult(outputs, _versions_table(registry), message)
 
 

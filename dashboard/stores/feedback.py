@@ -1,0 +1,73 @@
+"""The Feedback page's store: true outcomes for one logged prediction, or many from a CSV."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import param
+
+from mindpulse import contract as c
+from mindpulse.settings import Settings
+
+from dashboard.stores.common import DashboardError, production_store
+
+
+class FeedbackStore(param.Parameterized):
+    """Records true outcomes: for one logged prediction, or many from a CSV."""
+
+    settings = param.ClassSelector(class_=Settings)
+    changes = param.Integer(default=0, doc="Bumped after each stored outcome, so views refresh.")
+
+    @property
+    def retrain_threshold(self) -> int:
+        """Labelled rows that trigger the next retrain."""
+        return int(self.settings.retrain_min_rows)
+
+    def pending_count(self) -> int:
+        """Labelled rows waiting for the next retrain."""
+        return production_store(self.settings).pending_count()
+
+    def record_outcome(self, prediction_id: int | None, depression: int | None, *, correct: bool = False):
+        """Store the true outcome of one logged prediction; returns the store's FeedbackResult.
+
+        Raises ``ContractError`` (bad id or outcome, by field) or ``DashboardError`` (unknown id,
+        or a different outcome already recorded and ``correct`` not asked for).
+        """
+        from mindpulse.store import StoreError
+
+        if prediction_id is None or depression is None:
+            problems = []
+            if prediction_id is None:
+                problems.append(c.Problem(1, "prediction_id", "", "the whole-number id of a logged prediction"))
+            if depression is None:
+                problems.append(c.Problem(1, c.TARGET, "", "0 (not depressed) or 1 (depressed)"))
+            raise c.ContractError(problems, "feedback")
+        try:
+            result = production_store(self.settings).record_feedback(int(prediction_id), int(depression),
+                                                                      correct=correct)
+        except StoreError as exc:
+            raise DashboardError(str(exc)) from exc
+        self.changes += 1
+        return result
+
+    def import_csv(self, content: bytes, filename: str = "outcomes.csv"):
+        """Validate and store an uploaded CSV; returns the store's FeedbackReport.
+
+        Two formats: outcomes (``prediction_id`` and ``Depression`` columns) or labelled rows in
+        the survey's format. Good rows are stored; each bad cell is reported with its line.
+        """
+        if not content:
+            raise DashboardError(f"{filename}: the file is empty; choose a CSV with a header row.")
+        with tempfile.TemporaryDirectory(prefix="mindpulse-upload-") as folder:
+            path = Path(folder) / (Path(filename).name or "outcomes.csv")
+            path.write_bytes(content)
+            try:
+                report = production_store(self.settings).import_feedback_csv(path)
+            except c.ContractError as exc:
+                # The message names the temporary copy; the user knows the file by its own name.
+                raise DashboardError(f"{filename}: " + "; ".join(str(p) for p in exc.problems)) from exc
+        if report.accepted:
+            self.changes += 1
+        return dataclasses.replace(report, source=filename)

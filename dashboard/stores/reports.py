@@ -1,0 +1,117 @@
+"""The Reports page's store: report runs, their figures, and static URLs for their HTML."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import param
+
+from mindpulse.settings import Settings
+
+
+REPORT_TITLES = {"data_quality": "Data quality", "data_drift": "Data drift", "model_performance": "Model performance"}
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """One report run folder with its key figures and the URLs of what can be opened."""
+
+    run_id: str
+    dag_id: str
+    folder: Path
+    created_at: str
+    outcome: str | None
+    rows: int | None
+    drift_share: float | None
+    drift_status: str | None
+    accuracy: float | None
+    roc_auc: float | None
+    reports: dict[str, str]  # title -> static URL of the Evidently HTML
+    notebooks: list[Path]  # executed notebooks in the run folder
+
+    @property
+    def label(self) -> str:
+        """A one-line description for a picker."""
+        parts = [self.created_at, f"{self.dag_id} / {self.run_id}"]
+        if self.drift_share is not None:
+            parts.append(f"drift {self.drift_share:.0%}")
+        if self.accuracy is not None:
+            parts.append(f"accuracy {self.accuracy:.3f}")
+        return " · ".join(parts)
+
+
+def _number(value: Any) -> float | None:
+    """A float, or None for missing or NaN values."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+class ReportStore(param.Parameterized):
+    """Lists report runs and gives static URLs for their HTML, never their bytes."""
+
+    settings = param.ClassSelector(class_=Settings)
+    static_url = param.String(default="/reports", doc="URL under which settings.reports_dir is served.")
+
+    def url_for(self, path: Path) -> str:
+        """The static URL of a file inside the reports folder."""
+        relative = Path(path).resolve().relative_to(Path(self.settings.reports_dir).resolve())
+        return f"{self.static_url.rstrip('/')}/{quote(relative.as_posix())}"
+
+    def runs(self) -> list[ReportRun]:
+        """Report runs, newest first."""
+        from mindpulse.monitoring import list_report_runs
+
+        return [self._run(entry) for entry in list_report_runs(self.settings.reports_dir)]
+
+    def _run(self, entry: Mapping[str, Any]) -> ReportRun:
+        folder = Path(entry["path"])
+        reports: dict[str, str] = {}
+        for kind, files in entry["reports"].items():
+            if files.get("html"):
+                reports[REPORT_TITLES.get(kind, kind)] = self.url_for(folder / files["html"])
+        listed = {folder / files["html"] for files in entry["reports"].values() if files.get("html")}
+        for relative in entry["html"]:  # other HTML the run left (not a rendered notebook)
+            if folder / relative not in listed:
+                reports[Path(relative).stem.replace("_", " ").capitalize()] = self.url_for(folder / relative)
+        rows = entry.get("rows")
+        return ReportRun(
+            run_id=str(entry["run_id"]),
+            dag_id=str(entry["dag_id"]),
+            folder=folder,
+            created_at=str(entry["created_at"]),
+            outcome=entry.get("outcome"),
+            rows=None if rows is None else int(rows),
+            drift_share=_number(entry.get("drift_share")),
+            drift_status=entry.get("drift_status"),
+            accuracy=_number(entry.get("accuracy")),
+            roc_auc=_number(entry.get("roc_auc")),
+            reports=reports,
+            notebooks=[folder / relative for relative in entry["notebooks"]],
+        )
+
+    def notebook_pages(self, run: ReportRun) -> dict[str, str]:
+        """Each executed notebook of a run rendered to HTML beside it: title -> static URL."""
+        return {nb.stem.replace("_", " "): self.url_for(render_notebook(nb)) for nb in run.notebooks}
+
+
+def render_notebook(notebook: Path) -> Path:
+    """Render an executed notebook to HTML beside it, once (again only when it changed)."""
+    target = notebook.with_suffix(".html")
+    if target.is_file() and target.stat().st_mtime >= notebook.stat().st_mtime:
+        return target
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from mindpulse.io import atomic_write_text
+
+    node = nbformat.read(notebook, as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)
+    atomic_write_text(target, body)
+    return target

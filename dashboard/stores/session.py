@@ -1,0 +1,36 @@
+"""All the stores of one dashboard session."""
+
+from __future__ import annotations
+
+import param
+
+from mindpulse.settings import Settings, get_settings
+
+from dashboard.stores.feedback import FeedbackStore
+from dashboard.stores.models import ModelStore
+from dashboard.stores.pipelines import PipelineStore
+from dashboard.stores.predict import PredictionStore
+from dashboard.stores.reports import ReportStore
+
+
+class DashboardStore(param.Parameterized):
+    """All the stores of one dashboard session, sharing one settings object."""
+
+    settings = param.ClassSelector(class_=Settings)
+    predictions = param.ClassSelector(class_=PredictionStore)
+    feedback = param.ClassSelector(class_=FeedbackStore)
+    reports = param.ClassSelector(class_=ReportStore)
+    models = param.ClassSelector(class_=ModelStore)
+    pipelines = param.ClassSelector(class_=PipelineStore)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, static_url: str = "/reports") -> "DashboardStore":
+        settings = settings or get_settings()
+        return cls(
+            settings=settings,
+            predictions=PredictionStore(settings=settings),
+            feedback=FeedbackStore(settings=settings),
+            reports=ReportStore(settings=settings, static_url=static_url),
+            models=ModelStore(settings=settings),
+            pipelines=PipelineStore(settings=settings),
+        )
