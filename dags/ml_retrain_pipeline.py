@@ -21,6 +21,9 @@ _settings = Settings()
 DOC = """
 ### Retrain the model when production data asks for it
 
+0. **sweep_stale_claims**: a snapshot claimed longer ago than the run timeout by a run that
+   died is archived (the registry holds the model that run trained on it) or released;
+   logged and notified.
 1. **check_production_data** and **detect_drift** (in parallel): labelled production rows
    waiting for a retrain, and the share of features that drifted from the reference data
    (Evidently report in the run folder).
@@ -53,6 +56,13 @@ with pipeline_dag(
                             description="Model families to train (default: all the training module knows)."),
     },
 ) as dag:
+    @task(task_id="sweep_stale_claims")
+    def sweep_stale_claims(run_id: str | None = None, dag: Any = None) -> int:
+        """Settle the claims of runs that died: archived when their model was registered, else released."""
+        from mindpulse import pipeline
+
+        return pipeline.sweep_before_run(dag.dag_id, run_id, run_folder(dag.dag_id, run_id))
+
     check_production_data = notebook_task(
         "check_production_data", "retrain/01_check_production_data.ipynb",
         parameters={"min_rows": "{{ params.min_rows }}"},
@@ -93,6 +103,6 @@ with pipeline_dag(
     )
 
     gate = decide_retrain()
-    [check_production_data, detect_drift] >> gate >> [backup_model, merge_training_data] >> train_and_gate
+    sweep_stale_claims() >> [check_production_data, detect_drift] >> gate >> [backup_model, merge_training_data] >> train_and_gate
     train_and_gate >> archive_production_data >> notify
     fail_if_any_step_failed(dag)

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     airflow_password: str | None = Field(default=None, description="Password of that user; standalone mode writes one to AIRFLOW_HOME.")
     pipeline_retries: int = Field(default=1, ge=0, le=5, description="Retries of each pipeline DAG task before its run fails (0 in tests).")
     pipeline_retry_delay_seconds: int = Field(default=15, ge=0, description="Wait before a failed pipeline task is retried.")
+    pipeline_task_timeout_minutes: int = Field(default=60, ge=1, description="A pipeline DAG task running longer than this is stopped and fails (execution_timeout).")
+    pipeline_run_timeout_minutes: int = Field(default=120, ge=1, description="A pipeline DAG run older than this is stopped (dagrun_timeout); a retrain's claim older than this whose run is not running is swept.")
 
     @field_validator("home")
     @classmethod

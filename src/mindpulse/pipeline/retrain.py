@@ -428,6 +428,7 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "challenger": trained.get("version"), "gate_reason": trained.get("reason"),
         "metrics": trained.get("metrics") or {}, "snapshot": snapshot,
         "reports": {"data_drift": drift.get("report_html")},
+        "swept_claims": (_read_decision(run.dir, "sweep_stale_claims") or {}).get("swept", []),
         "reference": drift.get("reference"),
         "lineage": trained.get("lineage"),
         "steps": steps,
