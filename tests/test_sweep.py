@@ -3,7 +3,9 @@ archived when the registry holds the model that run trained; each one logged and
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -60,22 +62,19 @@ def test_stale_claims_are_released_or_archived_from_the_registry_and_notified(tm
     assert again.outputs["swept"] == [] and again.message.startswith("No claim older than 2:00:00")
 
 
-def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path) -> None:
-    import json
+def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path, monkeypatch) -> None:
+    from mindpulse.settings import get_settings
 
     settings = Settings(home=tmp_path / "home", pipeline_run_timeout_minutes=120)
     _claim(settings, UNTRAINED, 30, seed=1, hours_ago=3)
     folder = tmp_path / "run"
-    import os
-
-    os.environ["MINDPULSE_HOME"] = str(settings.home)
+    for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MINDPULSE_HOME", str(settings.home))  # the worker's settings, as in the DAG task
+    get_settings.cache_clear()
     try:
-        from mindpulse.settings import get_settings
-
-        get_settings.cache_clear()
         assert pipeline.sweep_before_run(RETRAIN_DAG_ID, "scheduled__x", str(folder)) == 1
     finally:
-        del os.environ["MINDPULSE_HOME"]
         get_settings.cache_clear()
     record = json.loads((folder / "sweep_stale_claims.json").read_text())
     assert [e["action"] for e in record["swept"]] == ["released"]
