@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -149,3 +150,40 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     open_page(app, "Predict")  # predictions use the new champion at once
     predict(app)
     expect(app.locator(".mp-result")).to_contain_text(f"Model version {after}")
+
+
+def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, server: DashboardServer) -> None:
+    """Offline (a school network, a laptop on a train): every request stays on the dashboard's own host."""
+    outside: list[str] = []
+
+    def guard(route) -> None:
+        url = route.request.url
+        if urlsplit(url).scheme in ("data", "blob") or urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:  # what an offline machine would fail to load
+            outside.append(url)
+            route.abort()
+
+    page.context.route("**/*", guard)  # the context's route also sees the iframes' requests
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(server.url)
+    icon = page.get_by_role("button", name="Predict", exact=True).locator("svg")
+    expect(icon).to_be_visible()
+    box = icon.bounding_box()
+    assert box is not None and box["width"] >= 12 and box["height"] >= 12, box
+
+    for name, heading in (("Feedback", "Outcomes"), ("Models", "Models"), ("Pipelines", "Pipelines"),
+                          ("Reports", "Reports")):
+        open_page(page, name)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    page.get_by_label("Report run").select_option(index=0)
+    page.get_by_role("button", name="Open", exact=True).click()
+    frames = page.frame_locator("iframe")
+    expect(frames.first.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I), timeout=30_000)
+    notebook_tab = page.locator(".bk-tab", has_text="Notebook: data drift report")
+    notebook_tab.click()
+    notebook = page.frame_locator("iframe[title='data drift report']")
+    expect(notebook.locator("body")).to_contain_text("Production rows against the reference data", timeout=30_000)
+    page.wait_for_timeout(2_000)  # late requests (stylesheets of updated components) count too
+    assert outside == [], "\n".join(outside)

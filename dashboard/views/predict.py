@@ -10,6 +10,7 @@ from panel.viewable import Viewer
 
 from mindpulse import contract as c
 
+from dashboard.offline import ICONS
 from dashboard.stores.predict import PredictionOutcome, PredictionStore, field_messages, form_fields
 from dashboard.views.common import disclaimer, field_error, message_for, run_busy, show_error, show_status, status_alert
 
@@ -42,7 +43,7 @@ class PredictView(Viewer):
         self.specs = {spec.name: spec for spec in form_fields()}
         self.inputs = {name: field_widget(spec, defaults.get(name)) for name, spec in self.specs.items()}
         self.errors = {name: field_error() for name in self.specs}
-        self.predict_button = pn.widgets.Button(label="Predict", color="primary", icon="activity", width=160)
+        self.predict_button = pn.widgets.Button(label="Predict", color="primary", icon=ICONS["activity"], width=160)
         self.reset_button = pn.widgets.Button(label="Reset to typical values", color="light", width=200)
         self.predict_button.on_click(self._on_predict)
         self.reset_button.on_click(self._on_reset)
