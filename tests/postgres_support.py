@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,3 +21,17 @@ def admin_connection():  # type: ignore[no-untyped-def]
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable ({PG_ADMIN}): {str(exc).strip()}. Start it (scripts/system-deps.sh "
                     "does); the PostgreSQL tests never skip.", pytrace=False)
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards."""
+    name = f"mindpulse_test_{uuid.uuid4().hex[:12]}"
+    with admin_connection() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        host = dict(part.split("=", 1) for part in PG_ADMIN.split())
+        yield f"postgresql+psycopg://{host.get('user', 'postgres')}@{host.get('host', '127.0.0.1')}:{host.get('port', '5432')}/{name}"
+    finally:
+        with admin_connection() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -186,7 +186,7 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     view = ModelsView(store=store.models)
     table = view.table.value.set_index("version")
     assert set(table.index) == {prepared.champion, prepared.backup, prepared.refused}
-    assert "is below champion" in table.loc[prepared.refused, "note"]  # why the challenger was refused
+    assert "wholly below -margin" in table.loc[prepared.refused, "note"]  # why the challenger was refused
     assert table.loc[prepared.champion, "train_rows"] > 0 and 0.5 < table.loc[prepared.champion, "holdout_roc_auc"] <= 1
     assert view.target.options == [prepared.backup]  # only former champions
     assert view.target.value == prepared.backup

@@ -241,12 +241,15 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
 
     check = pipeline.check_production_data(run)
     assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
-    assert pipeline.backup_model(run).outputs == {"champion": before["champion"], "backup": before["champion"]}
+    # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
+    assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
 
     merged = pipeline.merge_training_data(run)
     again = pipeline.merge_training_data(run)  # a retry: the same snapshot, no new claim
     assert merged.outputs == again.outputs
-    assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 4200
+    # 3,000 reference rows + 1,200 production rows, of which 240 (20 %) are held out as the recent slice.
+    assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 3960
+    assert merged.outputs["recent_rows"] == 240
     assert Store.from_settings(home).pending_count() == 0
 
     trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])

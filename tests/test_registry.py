@@ -26,9 +26,14 @@ def registry(template, tmp_path):
     return copy_registry(template, tmp_path / "artifacts")
 
 
-def add_candidate(registry: ModelRegistry, seed: int = 3, rows: int = 800) -> str:
-    """Register a model without putting it through the gate (status candidate)."""
+def add_candidate(registry: ModelRegistry, seed: int = 3, rows: int = 800, *, useless: bool = False) -> str:
+    """Register a model without putting it through the gate (status candidate).
+
+    ``useless``: trained on shuffled labels, so the gate refuses it.
+    """
     frame = registry.exclude_holdout(synthetic(rows, seed=seed).canonical())
+    if useless:
+        frame = frame.assign(depression=frame["depression"].sample(frac=1.0, random_state=seed).to_numpy())
     result = train_candidates(frame, seed=seed, folds=3, candidates=("logistic_regression",))
     return registry.register(result.model, {"data": {"rows": len(frame)}}).version
 
@@ -91,25 +96,66 @@ def test_the_gate_compares_on_the_same_holdout_and_force_needs_a_reason(registry
     assert registry.history()[-1]["event"] == "force_promote"
 
 
-def test_backup_champion_is_idempotent(registry):
-    champion = registry.champion().version
-    assert registry.backup() is None
-    assert registry.backup_champion().version == champion
-    pointer = registry.pointer()
-    registry.backup_champion()
-    assert registry.pointer() == pointer
-    assert registry.backup().version == champion and registry.champion().version == champion
-
-
-def test_prune_keeps_the_newest_and_never_the_champion_or_backup(registry):
+def test_only_a_promotion_moves_the_backup_to_the_champion_it_replaces(registry):
     first = registry.champion().version
-    registry.backup_champion()
+    assert registry.backup() is None  # one champion so far: nothing to go back to
+    second = add_candidate(registry, seed=3)
+    registry.promote(second, force=True, reason="test")
+    assert (registry.champion().version, registry.backup().version) == (second, first)
+    before = registry.pointer()
+    refused = add_candidate(registry, seed=5, useless=True)
+    assert not registry.promote(refused).promoted
+    after = registry.pointer()
+    assert (after["champion"], after["backup"]) == (second, first)  # a refusal moves neither pointer
+    assert after["best_promoted"] == before["best_promoted"]
+
+
+def test_prune_keeps_the_newest_the_champion_the_backup_and_former_champions(registry):
+    first = registry.champion().version
     added = [add_candidate(registry, seed=s, rows=300) for s in range(20, 25)]
     removed = registry.prune(keep=2)
     left = [v.version for v in registry.versions()]
     assert left == [first, *added[-2:]]
     assert sorted(removed) == sorted(added[:3])
     assert not any(p.name.startswith(".trash") for p in registry.models_dir.iterdir())
+
+
+def test_backup_and_rollback_survive_promotions_refusals_and_prunes(tmp_path):
+    """The issue's sequence: promote v2 over v1, refuse challengers, prune; rollback still has a target."""
+    registry = ModelRegistry(tmp_path / "artifacts", keep=2, former_keep=3)
+    frame = synthetic(1500, seed=31).canonical()
+    v1 = quick_train(frame, registry, seed=31).version
+    v2 = add_candidate(registry, seed=32)
+    assert registry.promote(v2, force=True, reason="v2 over v1").promoted
+    for attempt in range(10):
+        challenger = add_candidate(registry, seed=40 + attempt, rows=300, useless=True)
+        assert not registry.promote(challenger).promoted
+        registry.prune()
+        pointer = registry.pointer()
+        assert pointer["champion"] != pointer["backup"] and pointer["backup"] is not None
+        assert {pointer["champion"], pointer["backup"]} <= {v.version for v in registry.versions()}
+    assert v1 in {v.version for v in registry.versions()}  # the first champion was not pruned away
+    assert (registry.champion().version, registry.backup().version) == (v2, v1)
+    assert registry.rollback().version == v1
+    assert Predictor.load(registry).version == v1
+    assert registry.rollback().version == v2  # and the rollback can itself be undone
+
+
+def test_prune_keeps_the_last_former_champions_and_what_run_records_name(tmp_path):
+    registry = ModelRegistry(tmp_path / "artifacts", keep=1, former_keep=3)
+    champions = [quick_train(synthetic(1500, seed=50).canonical(), registry, seed=50).version]
+    for seed in range(51, 56):
+        version = add_candidate(registry, seed=seed, rows=300)
+        registry.promote(version, force=True, reason="chain")
+        champions.append(version)
+    named = add_candidate(registry, seed=60, rows=300)
+    add_candidate(registry, seed=61, rows=300)  # the newest: kept by keep=1
+    registry.prune(protect=[named])
+    left = {v.version for v in registry.versions()}
+    assert champions[-1] in left and set(champions[-4:-1]) <= left  # champion + 3 former champions
+    assert not set(champions[:2]) & left  # older former champions go
+    assert named in left
+    assert registry.former_champions()[:3] == champions[-2:-5:-1]
 
 
 def test_the_holdout_is_fixed_and_checked(registry):

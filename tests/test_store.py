@@ -26,7 +26,7 @@ from mindpulse.store import (
     UnknownPredictionError,
 )
 from mindpulse.store.engine import create_engine, head_revision, normalise_url
-from mindpulse.store.records import canonical_record
+from mindpulse.contract import canonical_record
 from mindpulse.store.schema import metadata
 from postgres_support import PG_ADMIN, admin_connection
 

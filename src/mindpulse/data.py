@@ -117,10 +117,11 @@ def ingest_reference(settings: Settings, path: str | Path, *, strict: bool = Fal
     ``strict``: any bad row rejects the whole file (nothing is written). Otherwise bad rows are
     set aside in ``data/rejects/reference_rejects.csv`` with their problems.
     """
-    result = c.read_csv(path, require_target=True)
+    raw, source = c.read_table(path)
+    result = c.validate_frame(raw, require_target=True, source=source)
     if strict:
-        result.raise_if_rejected(str(path))
-    return _write_reference(settings, result, str(path), rows_read=result.n_valid + result.n_rejected)
+        result.raise_if_rejected(source)
+    return _write_reference(settings, result, source, rows_read=result.n_valid + result.n_rejected)
 
 
 def generate_reference(settings: Settings, *, rows: int = 27_901, seed: int = 42) -> ReferenceSummary:

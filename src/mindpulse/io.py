@@ -1,15 +1,63 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files in and out: inputs read whole from a file, a pipe or standard input, and atomic writes
+(a reader sees the old file or the new one, never half of one)."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 import pandas as pd
+
+
+#: The name that means standard input.
+STDIN = "-"
+
+
+class InputFileError(ValueError):
+    """An input that is not a readable file or pipe; ``what`` says what it is instead."""
+
+    def __init__(self, source: str, what: str):
+        self.source, self.what = source, what
+        super().__init__(f"{source}: {what}")
+
+
+def input_name(path: str | os.PathLike[str]) -> str:
+    """How messages name an input: its path, or ``stdin`` for ``-``."""
+    return "stdin" if os.fspath(path) == STDIN else os.fspath(path)
+
+
+def read_input(path: str | os.PathLike[str]) -> bytes:
+    """The whole content of a regular file, a pipe (``/dev/stdin``) or standard input (``-``).
+
+    ``FileNotFoundError`` for a missing path; :class:`InputFileError` for a directory,
+    ``/dev/null`` or another device, or a file that cannot be read.
+    """
+    name = input_name(path)
+    if os.fspath(path) == STDIN:
+        return sys.stdin.buffer.read()
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise InputFileError(name, f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(name, "is a directory")
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        if info.st_rdev == os.stat(os.devnull).st_rdev:
+            raise InputFileError(name, f"is {os.devnull}, which is always empty")
+        raise InputFileError(name, "is a device, not a file or a pipe")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputFileError(name, f"cannot be read ({exc.strerror})") from None
 
 
 @contextmanager

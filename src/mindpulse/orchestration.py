@@ -125,11 +125,16 @@ def notebook_task(step: str, notebook: str, *, parameters: dict[str, Any] | None
 
 
 def fail_if_any_step_failed(dag: DAG) -> Any:
-    """A last task, downstream of all others, that fails the run when any step failed.
+    """A last task that fails the run when any step failed, whatever the gates decided.
 
     A run's state comes from its leaf tasks, and the final notify step runs whatever happened
     (``all_done``), so without this a run whose training failed would end as a success.
+
+    It is downstream of every task except the gates: a gate that says no skips the tasks right
+    after it, and would skip this one too, hiding a failure of the steps that run anyway. A
+    gate's own failure still reaches it, as ``upstream_failed`` of the tasks after the gate.
     """
+    from airflow.sdk.bases.skipmixin import SkipMixin
 
     @task(task_id=WATCHER_TASK_ID, trigger_rule=TriggerRule.ONE_FAILED, retries=0, on_failure_callback=None)
     def watch() -> None:
@@ -137,6 +142,11 @@ def fail_if_any_step_failed(dag: DAG) -> Any:
 
     watcher = watch()
     for other in dag.tasks:
-        if other.task_id != WATCHER_TASK_ID:
-            other >> watcher
+        if other.task_id == WATCHER_TASK_ID:
+            continue
+        if isinstance(other, SkipMixin):
+            if not other.downstream_task_ids - {WATCHER_TASK_ID}:
+                raise ValueError(f"{other.task_id}: a gate must have a step after it, or its failure goes unseen")
+            continue
+        other >> watcher
     return watcher

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mindpulse import contract as c
+from mindpulse.contract import canonical_record
 from mindpulse.features import feature_frame
 
 DISCLAIMER = "Screening aid, not a diagnosis"
@@ -110,77 +111,6 @@ def describe_answer(name: str, value: Any) -> str:
 def describe_factor(name: str, value: Any, effect: float) -> str:
     direction = "raises risk" if effect > 0 else "lowers risk"
     return f"{describe_answer(name, value)} ({direction})"
-
-
-def canonical_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A record (real-header or canonical keys) in the canonical form, by the contract's rules.
-
-    The contract's ``validate_record`` costs ~20 ms (a pandera schema per call); this checks
-    the same rules from ``contract.FIELDS`` in pure Python for the common, valid case and hands
-    anything doubtful to ``validate_record``, whose error names each bad field. A test checks
-    that both give the same result.
-    """
-    fast = _fast_canonical_record(record)
-    return fast if fast is not None else c.validate_record(record)
-
-
-def _fast_canonical_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    renamed: dict[str, Any] = {}
-    for key, value in record.items():
-        name = c.RAW_TO_CANONICAL.get(str(key).strip(), str(key).strip())
-        if name in renamed:
-            return None
-        renamed[name] = value
-    out: dict[str, Any] = {}
-    for spec in c.FIELDS:
-        if spec.name not in renamed:
-            if spec.kind in ("id", "target"):
-                out[spec.name] = None
-            elif spec.required:
-                return None
-            else:
-                out[spec.name] = spec.default
-            continue
-        text = c._clean_cell(renamed[spec.name])  # the contract's own cleaning of one cell
-        if spec.kind == "text":
-            out[spec.name] = text or spec.default
-        elif spec.kind == "category":
-            choice = _CHOICES[spec.name].get(text.lower())
-            if choice is None:
-                if spec.name != "city":
-                    return None
-                choice = c.OTHER_CITY
-            out[spec.name] = choice
-        else:
-            if text in c._MISSING_TOKENS:
-                if spec.kind == "number" and not spec.nullable:
-                    return None
-                out[spec.name] = None
-                continue
-            if not text.isascii() or "_" in text:
-                return None  # float() accepts forms pandas does not; let the contract decide
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            if math.isnan(number):
-                return None
-            if spec.kind == "number":
-                if not spec.minimum <= number <= spec.maximum or (spec.integer and number % 1):
-                    return None
-                out[spec.name] = number
-            elif spec.kind == "target":
-                if number not in (0.0, 1.0):
-                    return None
-                out[spec.name] = int(number)
-            else:  # id
-                if number % 1 or math.isinf(number):
-                    return None
-                out[spec.name] = int(number)
-    return out
-
-
-_CHOICES = {spec.name: {choice.lower(): choice for choice in spec.choices} for spec in c.FIELDS if spec.kind == "category"}
 
 
 class Predictor:

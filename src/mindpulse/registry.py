@@ -1,13 +1,15 @@
-"""The model registry on disk: versions, the champion pointer, the promotion gate, rollback.
+"""The model registry on disk: versions, the champion and backup pointers, promotion, rollback, pruning.
 
 Layout under ``settings.artifacts_dir``::
 
-    registry.json            champion, backup and the history of every promotion/rollback
+    registry.json            champion, backup, the best promoted ROC-AUC and the history of every
+                             promotion, refusal and rollback
     registry.lock            held while the registry changes (two processes never promote at once)
-    holdout.csv / .json      the fixed holdout (canonical form) and its sha256
+    holdout.csv / .json      the fixed holdout (canonical form) and its sha256 (:mod:`mindpulse.holdout`)
     models/v0001-20261126T071500Z/
         model.pkl            the ScreeningModel (joblib)
-        metadata.json        version, created_at, data sha256 and rows, parameters, CV and
+        recent.csv           the recent production rows held out of its training (when there were any)
+        metadata.json        version, created_at, data sha256 and rows, lineage, parameters, CV and
                              holdout metrics, threshold, code version, parent, model_sha256,
                              gate decision, status
 
@@ -17,12 +19,14 @@ never half of one. The ``status`` in each metadata.json mirrors it (champion, ba
 archived = was champion once, refused = refused by the gate and never champion, candidate =
 registered but not yet through the gate) and is rewritten after every change.
 
-The fixed holdout is drawn once, stratified and seeded, from the first data ever trained on
-(20 %), and scores champion and challenger alike. Later training frames exclude holdout rows,
-matched by content: a hash of the 13 feature values and the label (ids are not used, because
-feedback files and the production store number rows independently of the reference data; a
-row identical in every answer and label to a holdout row is left out, which can only avoid
-leakage).
+Only a promotion (or a rollback) moves the backup: it becomes the champion being replaced, so
+after any run of promotions, refusals and prunes a rollback has a target once two models have
+been champion. Pruning keeps the newest ``keep`` versions, the champion, the backup, the last
+``former_keep`` former champions, and any version a caller names (those its run records refer
+to).
+
+The gate itself is :func:`mindpulse.gate.judge`; the registry scores both models on the same
+rows (the fixed holdout and the challenger's ``recent.csv``) and records the verdict.
 
 A model file is loaded only after its sha256 matches the one recorded at registration.
 """
@@ -38,22 +42,26 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from mindpulse import contract as c
-from mindpulse.io import atomic_write_json
+from mindpulse import gate
+from mindpulse.holdout import HOLDOUT_FRACTION, FixedHoldout, HoldoutError, row_keys, without_rows
+from mindpulse.io import atomic_write_csv, atomic_write_json
+
+__all__ = ["FORMER_CHAMPIONS_KEEP", "ModelIntegrityError", "ModelRegistry", "ModelVersion", "PromotionDecision",
+           "RegistryError", "file_sha256", "row_keys", "version_number"]
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})-(\d{8}T\d{6}Z)$")
 MODEL_FILE = "model.pkl"
 METADATA_FILE = "metadata.json"
-HOLDOUT_FRACTION = 0.2
+RECENT_FILE = "recent.csv"
+FORMER_CHAMPIONS_KEEP = 3
 LOCK_TIMEOUT_SECONDS = 120.0
 #: Seconds to sleep between the writes of a promotion, "SECONDS" or "SECONDS@STEP" (tests kill
 #: the process there).
@@ -112,6 +120,10 @@ class PromotionDecision:
     margin: float
     forced: bool = False
     decided_at: str = ""
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    best_promoted_auc: float | None = None
+    floor: float | None = None
+    rule: str = gate.RULE
 
 
 def version_number(version: str) -> int:
@@ -137,18 +149,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def row_keys(frame: pd.DataFrame) -> np.ndarray:
-    """A content hash per row over the 13 features and the label (dtype-independent)."""
-    columns = {}
-    for name in (*c.FEATURES, c.TARGET):
-        column = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
-        if name in c.CATEGORICAL_FEATURES:
-            columns[name] = column.astype(object).where(column.notna(), "").astype(str)
-        else:
-            columns[name] = pd.to_numeric(column, errors="coerce").astype(float)
-    return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
-
-
 def code_version() -> dict[str, Any]:
     """The git commit of the package's checkout (when there is one) and the versions that matter."""
     import sklearn
@@ -172,16 +172,18 @@ class ModelRegistry:
     """Model versions on disk under ``root``, with a champion, a backup and a promotion gate."""
 
     def __init__(self, root: Path | str, *, keep: int = 10, margin: float = 0.005,
-                 lock_timeout: float = LOCK_TIMEOUT_SECONDS):
+                 lock_timeout: float = LOCK_TIMEOUT_SECONDS, former_keep: int = FORMER_CHAMPIONS_KEEP):
         self.root = Path(root)
         self.keep = keep
+        self.former_keep = former_keep
         self.margin = margin
         self.lock_timeout = lock_timeout
         self._lock = FileLock(str(self.root / "registry.lock"), timeout=lock_timeout)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "ModelRegistry":
-        return cls(settings.artifacts_dir, keep=settings.models_keep, margin=settings.promotion_margin)
+        return cls(settings.artifacts_dir, keep=settings.models_keep, margin=settings.promotion_margin,
+                   former_keep=getattr(settings, "former_champions_keep", FORMER_CHAMPIONS_KEEP))
 
     # --- paths --------------------------------------------------------------------------------
     @property
@@ -202,17 +204,13 @@ class ModelRegistry:
 
     # --- reading ------------------------------------------------------------------------------
     def pointer(self) -> dict[str, Any]:
-        """The champion pointer: champion, backup, updated_at and history."""
-        if not self.pointer_path.is_file():
-            return {"champion": None, "backup": None, "updated_at": None, "history": []}
+        """The champion pointer: champion, backup, updated_at and history (checked by its schema)."""
+        from mindpulse.registry_pointer import PointerFileError, load_pointer
+
         try:
-            data = json.loads(self.pointer_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{self.pointer_path}: unreadable champion pointer ({exc})") from exc
-        data.setdefault("champion", None)
-        data.setdefault("backup", None)
-        data.setdefault("history", [])
-        return data
+            return load_pointer(self.pointer_path)
+        except PointerFileError as exc:
+            raise RegistryError(str(exc)) from None
 
     def versions(self) -> list[ModelVersion]:
         """Every registered version, oldest first."""
@@ -294,70 +292,96 @@ class ModelRegistry:
         return joblib.load(io.BytesIO(payload))
 
     # --- holdout ------------------------------------------------------------------------------
+    @property
+    def _fixed(self) -> FixedHoldout:
+        return FixedHoldout(self.root)
+
     def holdout(self) -> pd.DataFrame | None:
         """The fixed holdout (canonical form), or None before the first training."""
-        from mindpulse.data import frame_sha256, read_canonical
-
-        if not self.holdout_path.is_file():
-            return None
-        frame = read_canonical(self.holdout_path)
-        meta = json.loads(self.holdout_meta_path.read_text()) if self.holdout_meta_path.is_file() else {}
-        if meta.get("sha256") and frame_sha256(frame) != meta["sha256"]:
-            raise RegistryError(f"{self.holdout_path}: content differs from the sha256 recorded when it was drawn; "
-                                "the holdout must stay fixed (restore it or start a new registry)")
-        return frame
+        try:
+            return self._fixed.load()
+        except HoldoutError as exc:
+            raise RegistryError(str(exc)) from exc
 
     def ensure_holdout(self, frame: pd.DataFrame, *, seed: int, fraction: float = HOLDOUT_FRACTION) -> pd.DataFrame:
         """The fixed holdout; drawn from ``frame`` (stratified, seeded) when there is none yet."""
-        from sklearn.model_selection import train_test_split
-
-        from mindpulse.data import frame_sha256, read_canonical
-        from mindpulse.io import atomic_write_csv
-
         with self._locked():
             existing = self.holdout()
             if existing is not None:
                 return existing
-            y = frame[c.TARGET]
-            counts = y.value_counts()
-            if len(frame) < 50 or len(counts) < 2 or counts.min() < 10:
-                raise ValueError(f"training data: {len(frame)} row(s) ({dict(counts)} by label); the first training "
-                                 "needs at least 50 labelled rows with 10 or more of each class to draw the holdout")
-            _, held = train_test_split(frame, test_size=fraction, stratify=y.astype(int), random_state=seed)
-            held = held.reindex(columns=list(c.CANONICAL_COLUMNS)).reset_index(drop=True)
-            atomic_write_csv(self.holdout_path, held)
-            written = read_canonical(self.holdout_path)
-            atomic_write_json(self.holdout_meta_path, {
-                "sha256": frame_sha256(written), "rows": len(written), "fraction": fraction, "seed": seed,
-                "positive_rate": float(written[c.TARGET].astype(float).mean()),
-                "drawn_from_sha256": frame_sha256(frame), "drawn_from_rows": len(frame),
-                "created_at": _iso(_now()),
-                "matching": "rows are matched by a hash of the 13 features and the label (registry.row_keys)",
-            })
-            return written
+            return self._fixed.draw(frame, seed=seed, fraction=fraction)
 
     def exclude_holdout(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` without the rows of the fixed holdout (matched by content)."""
-        holdout = self.holdout()
-        if holdout is None or frame.empty:
-            return frame
-        held = set(row_keys(holdout).tolist())
-        keep = ~np.isin(row_keys(frame), np.fromiter(held, dtype=np.uint64, count=len(held)))
-        return frame.loc[keep].reset_index(drop=True)
+        return without_rows(frame, self.holdout())
+
+    def recent(self, version: str) -> pd.DataFrame | None:
+        """The recent production rows held out of ``version``'s training, or None."""
+        from mindpulse.data import read_canonical
+
+        path = self.get(version).path / RECENT_FILE
+        return read_canonical(path) if path.is_file() else None
 
     def score_holdout(self, version: str) -> dict[str, float]:
         """Metrics of ``version`` on the fixed holdout (its model's sha256 checked first)."""
-        from mindpulse.train import evaluate
+        from mindpulse.evaluation import evaluate
 
         holdout = self.holdout()
         if holdout is None:
             raise RegistryError(f"{self.holdout_path}: no fixed holdout yet; it is drawn by the first training")
         return evaluate(self.load_model(version), holdout)
 
+    def scores(self, version: str, recent: pd.DataFrame | None = None) -> dict[str, gate.SliceScores]:
+        """``version``'s probabilities on the fixed holdout and on ``recent`` (the gate's score set)."""
+        from mindpulse.evaluation import labels_of
+
+        holdout = self.holdout()
+        if holdout is None:
+            raise RegistryError(f"{self.holdout_path}: no fixed holdout yet; it is drawn by the first training")
+        model = self.load_model(version)
+        out = {gate.FIXED: gate.SliceScores(labels_of(holdout), model.predict_proba(holdout))}
+        if recent is not None and len(recent):
+            out[gate.RECENT] = gate.SliceScores(labels_of(recent), model.predict_proba(recent))
+        return out
+
+    def best_promoted(self) -> tuple[str | None, float | None]:
+        """The version with the best fixed-holdout ROC-AUC of all that were ever champion, and that ROC-AUC."""
+        return self._best_promoted(self.pointer())
+
+    def _best_promoted(self, pointer: dict[str, Any]) -> tuple[str | None, float | None]:
+        best = pointer.get("best_promoted") or {}
+        if best.get("roc_auc") is not None:
+            return best.get("version"), float(best["roc_auc"])
+        # Registries written before the bound was kept: the best of the former champions still on disk.
+        was = {e.get("champion_after") for e in pointer.get("history", [])} | {pointer.get("champion")}
+        known = [(v.metric("holdout"), v.version) for v in self.versions() if v.version in was]
+        known = [(auc, name) for auc, name in known if auc is not None]
+        if not known:
+            return None, None
+        auc, name = max(known)
+        return name, auc
+
+    def former_champions(self) -> list[str]:
+        """Versions that were champion before the current one, the most recent first (present on disk or not)."""
+        pointer = self.pointer()
+        seen: list[str] = []
+        for event in reversed(pointer.get("history", [])):
+            for name in (event.get("champion_before"), event.get("champion_after")):
+                if name and name != pointer.get("champion") and name not in seen and self._was_champion(name, pointer):
+                    seen.append(name)
+        return seen
+
     # --- writing ------------------------------------------------------------------------------
-    def register(self, model: Any, metadata: dict[str, Any]) -> ModelVersion:
-        """Store a model as a new version (status candidate); the folder appears whole or not at all."""
+    def register(self, model: Any, metadata: dict[str, Any], *, recent: pd.DataFrame | None = None) -> ModelVersion:
+        """Store a model as a new version (status candidate); the folder appears whole or not at all.
+
+        ``recent``: the recent production rows held out of its training; the gate scores the
+        champion and this model on them too.
+        """
         import joblib
+
+        from mindpulse import contract as c
+        from mindpulse.data import frame_sha256
 
         with self._locked():
             self._clean_leftovers()
@@ -371,8 +395,15 @@ class ModelRegistry:
                 joblib.dump(model, staging / MODEL_FILE, compress=3)
                 with open(staging / MODEL_FILE, "rb") as fh:
                     os.fsync(fh.fileno())
+                recent_record = None
+                if recent is not None and len(recent):
+                    rows = recent.reindex(columns=list(c.CANONICAL_COLUMNS)).reset_index(drop=True)
+                    atomic_write_csv(staging / RECENT_FILE, rows)
+                    recent_record = {"file": RECENT_FILE, "rows": len(rows), "sha256": frame_sha256(rows),
+                                     "positive_rate": float(rows[c.TARGET].astype(float).mean())}
                 full = {
                     **metadata,
+                    "recent_holdout": recent_record,
                     "version": version,
                     "created_at": _iso(created),
                     "model_file": MODEL_FILE,
@@ -392,11 +423,14 @@ class ModelRegistry:
 
     def promote(self, version: str, *, margin: float | None = None, force: bool = False,
                 reason: str | None = None) -> PromotionDecision:
-        """Make ``version`` champion if it passes the gate on the fixed holdout (or ``force``).
+        """Make ``version`` champion if it passes the gate (or ``force``); the champion it replaces becomes the backup.
 
-        Gate: challenger's holdout ROC-AUC >= champion's holdout ROC-AUC - margin. The first
-        model becomes champion without a gate. A refused challenger stays registered with
-        status ``refused`` and the reason. ``force`` bypasses the gate and needs a ``reason``.
+        The gate (:func:`mindpulse.gate.judge`) compares champion and challenger on the same
+        rows: the fixed holdout and the challenger's recent production slice, with a paired
+        bootstrap interval of the ROC-AUC difference; and it bounds the fixed-holdout ROC-AUC by
+        the best promoted model's minus the margin. The first model becomes champion without a
+        gate. A refused challenger stays registered with status ``refused`` and the reason.
+        ``force`` bypasses the gate and needs a ``reason``.
         """
         margin = self.margin if margin is None else float(margin)
         if force and not (reason and reason.strip()):
@@ -410,37 +444,38 @@ class ModelRegistry:
                 auc = challenger.metric("holdout")
                 return PromotionDecision(version, True, f"{version} is already the champion", version, version,
                                          auc, auc, margin, decided_at=_iso(_now()))
-            challenger_auc = self.score_holdout(version)["roc_auc"]
-            champion_auc = None
-            if champion_name is None:
-                promoted, why = True, "first model: no champion yet, so it becomes champion without a gate"
-            else:
+            recent = self.recent(version)
+            challenger_scores = self.scores(version, recent)
+            challenger_auc = float(gate.roc_auc(challenger_scores[gate.FIXED].y, challenger_scores[gate.FIXED].p))
+            champion_scores = None
+            if champion_name is not None:
                 try:
-                    champion_auc = self.score_holdout(champion_name)["roc_auc"]
+                    champion_scores = self.scores(champion_name, recent)
                 except ModelIntegrityError as exc:
                     if not force:
                         raise RegistryError(f"the champion cannot be scored, so the gate cannot compare: {exc}") from exc
-                    champion_auc = None
-                if champion_auc is None:
-                    promoted, why = False, "the champion could not be scored"
-                elif challenger_auc >= champion_auc - margin:
-                    promoted, why = True, (f"holdout ROC-AUC {challenger_auc:.4f} >= champion {champion_name}'s "
-                                           f"{champion_auc:.4f} - margin {margin:g}")
-                else:
-                    promoted, why = False, (f"holdout ROC-AUC {challenger_auc:.4f} is below champion {champion_name}'s "
-                                            f"{champion_auc:.4f} - margin {margin:g} = {champion_auc - margin:.4f}")
+            best_version, best_auc = self._best_promoted(pointer)
+            if champion_name is not None and champion_scores is None:
+                verdict = gate.Verdict(False, "refused: the champion could not be scored", margin=margin)
+            else:
+                verdict = gate.judge(champion_scores, challenger_scores, margin=margin,
+                                     best_promoted_auc=best_auc if champion_name else None)
+            promoted, why = verdict.promoted, verdict.reason
             if force and not promoted:
-                promoted, why = True, f"forced: {reason.strip()} (the gate would have refused: {why})"
+                promoted, why = True, f"forced: {reason.strip()} (the gate would have {why})"
             elif force:
-                why = f"forced: {reason.strip()} ({why})"
+                why = f"forced: {reason.strip()} (the gate would have {why})"
+            fixed = verdict.comparison(gate.FIXED)
             decided = _now()
             decision = PromotionDecision(
                 version=version, promoted=promoted, reason=why, champion_before=champion_name,
                 champion_after=version if promoted else champion_name, challenger_auc=challenger_auc,
-                champion_auc=champion_auc, margin=margin, forced=force, decided_at=_iso(decided),
+                champion_auc=fixed.champion_auc if fixed else None, margin=margin, forced=force,
+                decided_at=_iso(decided), comparisons=verdict.to_dict()["comparisons"],
+                best_promoted_auc=verdict.best_promoted_auc, floor=verdict.floor,
             )
             metadata = dict(challenger.metadata)
-            metadata["gate"] = asdict(decision)
+            metadata["gate"] = {**asdict(decision), "best_promoted_version": best_version}
             if not promoted:
                 metadata["refusal_reason"] = why
             atomic_write_json(challenger.path / METADATA_FILE, metadata)
@@ -448,8 +483,13 @@ class ModelRegistry:
             event = {"at": _iso(decided), "event": ("force_promote" if force else "promote") if promoted else "refuse",
                      "version": version, "champion_before": champion_name, "reason": why}
             if promoted:
+                # The one place the backup moves forward: it is the champion this promotion replaces.
                 pointer["backup"] = champion_name if champion_name else pointer.get("backup")
                 pointer["champion"] = version
+                if best_auc is None or challenger_auc > best_auc:
+                    pointer["best_promoted"] = {"version": version, "roc_auc": challenger_auc}
+                elif not pointer.get("best_promoted"):
+                    pointer["best_promoted"] = {"version": best_version, "roc_auc": best_auc}
             event["champion_after"] = pointer.get("champion")
             event["backup_after"] = pointer.get("backup")
             self._write_pointer(pointer, event)
@@ -484,28 +524,16 @@ class ModelRegistry:
             self._sync_statuses()
             return self.get(to)
 
-    def backup_champion(self) -> ModelVersion | None:
-        """Record the current champion as the backup (idempotent); returns it."""
-        with self._locked():
-            pointer = self.pointer()
-            champion = pointer.get("champion")
-            if champion and pointer.get("backup") != champion:
-                previous = pointer.get("backup")
-                pointer["backup"] = champion
-                self._write_pointer(pointer, {"at": _iso(_now()), "event": "backup", "version": champion,
-                                              "champion_before": champion, "champion_after": champion,
-                                              "backup_after": champion, "reason": f"replaces backup {previous}"})
-                self._sync_statuses()
-            return self.get(champion) if champion else None
-
-    def prune(self, keep: int | None = None) -> list[str]:
-        """Delete versions beyond the newest ``keep``; never the champion or its backup."""
+    def prune(self, keep: int | None = None, *, protect: Any = ()) -> list[str]:
+        """Delete versions beyond the newest ``keep``, except the champion, the backup, the last
+        ``former_keep`` former champions and the versions in ``protect``; returns those deleted."""
         keep = self.keep if keep is None else keep
         if keep < 1:
             raise RegistryError(f"keep: got {keep}, expected 1 or more")
         with self._locked():
             pointer = self.pointer()
-            protected = {pointer.get("champion"), pointer.get("backup")}
+            protected = {pointer.get("champion"), pointer.get("backup"), *self.former_champions()[:self.former_keep],
+                         *protect}
             versions = sorted(self.versions(), key=lambda v: v.number, reverse=True)
             removed = []
             for position, version in enumerate(versions):

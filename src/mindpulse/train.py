@@ -24,16 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (accuracy_score, brier_score_loss, f1_score, precision_score, recall_score,
-                             roc_auc_score)
+from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from mindpulse import contract as c
+from mindpulse.evaluation import THRESHOLD_METHOD, choose_threshold, classification_metrics, evaluate, labels_of
 from mindpulse.features import DEFAULT_MIN_FREQUENCY, CompiledFeatures, build_preprocessor, feature_frame
+# Re-exported: pickles written before the model had its own module name mindpulse.train.ScreeningModel.
+from mindpulse.model import (CALIBRATION_METHODS, PlattCalibrator, ScreeningModel, background_values,
+                             make_calibrator)
 
 if TYPE_CHECKING:
     from mindpulse.registry import ModelRegistry
@@ -41,13 +42,12 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 CANDIDATES: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
-CALIBRATION_METHODS: tuple[str, ...] = ("none", "sigmoid", "isotonic")
 CALIBRATION_MIN_GAIN = 5e-4
 CALIBRATION_MAX_AUC_LOSS = 5e-4
-THRESHOLD_METHOD = "max_f1_out_of_fold"
-#: Share of a category's training rows below which it is left out of the factor background.
-BACKGROUND_MIN_SHARE = 0.005
-BACKGROUND_QUANTILES = tuple(np.round(np.arange(0.05, 1.0, 0.1), 2))
+
+__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "GateOutcome", "PlattCalibrator", "ScreeningModel",
+           "TrainingResult", "build_model", "choose_threshold", "classification_metrics", "evaluate",
+           "labels_of", "make_calibrator", "make_estimator", "train_and_gate", "train_candidates"]
 
 
 def make_estimator(name: str, seed: int, n_jobs: int = 2) -> Any:
@@ -69,212 +69,6 @@ def make_estimator(name: str, seed: int, n_jobs: int = 2) -> Any:
                              colsample_bytree=0.8, min_child_weight=5, reg_lambda=1.0, tree_method="hist",
                              n_jobs=1, random_state=seed, eval_metric="logloss", verbosity=0)
     raise ValueError(f"candidate: got {name!r}, expected one of {', '.join(CANDIDATES)}")
-
-
-# --- Calibration ------------------------------------------------------------------------------
-
-class PlattCalibrator:
-    """Sigmoid calibration: a logistic regression on the logit of the model's probability."""
-
-    def fit(self, p: np.ndarray, y: np.ndarray) -> "PlattCalibrator":
-        self._lr = LogisticRegression(C=1e6, solver="lbfgs").fit(_logit(p)[:, None], y)
-        return self
-
-    def predict(self, p: np.ndarray) -> np.ndarray:
-        return self._lr.predict_proba(_logit(p)[:, None])[:, 1]
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def make_calibrator(method: str) -> PlattCalibrator | IsotonicRegression | None:
-    if method == "none":
-        return None
-    if method == "sigmoid":
-        return PlattCalibrator()
-    if method == "isotonic":
-        return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    raise ValueError(f"calibration: got {method!r}, expected one of {', '.join(CALIBRATION_METHODS)}")
-
-
-# --- The trained model ------------------------------------------------------------------------
-
-@dataclass
-class ScreeningModel:
-    """Everything needed to score canonical rows: pipeline, estimator, calibration, threshold.
-
-    ``preprocessor`` is the fitted ColumnTransformer of training; ``features`` is the same
-    transform compiled for serving (identical output, checked in :func:`build_model`).
-    ``background`` holds, per feature, typical training values and their weights: a factor's
-    contribution is the change of probability between the row's own value and those values.
-    """
-
-    name: str
-    preprocessor: Any
-    estimator: Any
-    calibrator: Any
-    calibration: str
-    threshold: float
-    features: CompiledFeatures
-    background: dict[str, tuple[list[Any], np.ndarray]]
-    parameters: dict[str, Any] = field(default_factory=dict)
-    _background_rows: np.ndarray | None = field(default=None, repr=False)
-    _background_mask: np.ndarray | None = field(default=None, repr=False)
-    _background_slices: dict[str, slice] = field(default_factory=dict, repr=False)
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(depression) of each canonical row."""
-        return self.proba_from_matrix(self.features.transform(frame))
-
-    def predict_proba_training_path(self, frame: pd.DataFrame) -> np.ndarray:
-        """The same probabilities through sklearn's own preprocessor and estimator (for skew checks)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unseen categories are expected and handled
-            matrix = self.preprocessor.transform(feature_frame(frame))
-        return self._calibrated(self.estimator.predict_proba(np.asarray(matrix, dtype=np.float64))[:, 1])
-
-    def proba_from_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        if isinstance(self.estimator, RandomForestClassifier):
-            return self._calibrated(_forest_positive_proba(self.estimator, matrix))
-        return self._calibrated(self.estimator.predict_proba(matrix)[:, 1])
-
-    def _calibrated(self, p: np.ndarray) -> np.ndarray:
-        if self.calibrator is not None:
-            p = self.calibrator.predict(p)
-        return np.asarray(p, dtype=np.float64)
-
-    def contributions(self, matrix: np.ndarray, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and, per feature, the change of log-odds against typical values.
-
-        Returns ``(p, contrib)`` with ``contrib[i, j] = logit(p[i]) - sum_k w_jk *
-        logit(p(row i with feature j set to background value k))``: positive values raise the
-        estimated risk. Log-odds rather than probability, because near 0 or 1 a probability
-        hardly moves and every factor would look negligible; for a logistic model this is
-        exactly coefficient x (value - typical value).
-        """
-        self._prepare_background()
-        rows, mask = self._background_rows, self._background_mask
-        n = len(matrix)
-        p = self.proba_from_matrix(matrix)
-        own = _logit(p)
-        contrib = np.zeros((n, len(c.FEATURES)))
-        for start in range(0, n, chunk):
-            part = matrix[start:start + chunk]
-            varied = np.where(mask[None, :, :], rows[None, :, :], part[:, None, :])
-            q = _logit(self.proba_from_matrix(varied.reshape(-1, matrix.shape[1]))).reshape(len(part), len(rows))
-            for j, name in enumerate(c.FEATURES):
-                sl = self._background_slices[name]
-                contrib[start:start + len(part), j] = own[start:start + len(part)] - q[:, sl] @ self.background[name][1]
-        return p, contrib
-
-    def _prepare_background(self) -> None:
-        """Transform the background values once (at build and load time, see ``__setstate__``)."""
-        if self._background_rows is not None:
-            return
-        blocks = self.features.blocks
-        baseline = {name: values[int(np.argmax(weights))] for name, (values, weights) in self.background.items()}
-        row_list, mask_list, slices, start = [], [], {}, 0
-        for name in c.FEATURES:
-            values, _ = self.background[name]
-            columns = {f: np.array([baseline[f]] * len(values), dtype=object) for f in c.FEATURES}
-            columns[name] = np.array(values, dtype=object)
-            matrix = self.features.transform(columns)
-            mask = np.zeros_like(matrix, dtype=bool)
-            mask[:, blocks[name]] = True
-            row_list.append(matrix)
-            mask_list.append(mask)
-            slices[name] = slice(start, start + len(values))
-            start += len(values)
-        # _background_rows is the "ready" flag, so it is set last (threads of a web server may
-        # read the model while another one prepares it).
-        self._background_slices = slices
-        self._background_mask = np.vstack(mask_list)
-        self._background_rows = np.vstack(row_list)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_background_rows"] = state["_background_mask"] = None  # derived: rebuilt on load
-        state["_background_slices"] = {}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._prepare_background()
-
-
-def _forest_positive_proba(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:
-    """The forest's P(class 1), as sklearn computes it (same sum, same order), without its
-    per-tree validation and thread dispatch: 4 ms instead of 22 ms for a 135-row explanation."""
-    rows = np.ascontiguousarray(matrix, dtype=np.float32)
-    total = np.zeros((len(rows), forest.n_classes_))
-    for tree in forest.estimators_:
-        total += tree.tree_.predict(rows)[:, : forest.n_classes_]
-    total /= len(forest.estimators_)
-    return total[:, 1]
-
-
-def background_values(frame: pd.DataFrame) -> dict[str, tuple[list[Any], np.ndarray]]:
-    """Typical values per feature: frequent categories with their shares, numeric deciles."""
-    out: dict[str, tuple[list[Any], np.ndarray]] = {}
-    for name in c.FEATURES:
-        column = frame[name]
-        if name in c.NUMERIC_FEATURES:
-            values = column.dropna().astype(float)
-            points = np.quantile(values, BACKGROUND_QUANTILES, method="nearest") if len(values) else np.zeros(1)
-            out[name] = ([float(v) for v in points], np.full(len(points), 1.0 / len(points)))
-        else:
-            shares = column.dropna().astype(str).value_counts(normalize=True)
-            shares = shares[shares >= BACKGROUND_MIN_SHARE] if (shares >= BACKGROUND_MIN_SHARE).any() else shares
-            out[name] = (list(shares.index), (shares / shares.sum()).to_numpy(dtype=float))
-    return out
-
-
-# --- Metrics ----------------------------------------------------------------------------------
-
-def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """ROC-AUC, Brier score, and accuracy/F1/precision/recall at ``threshold``."""
-    y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    labels = (p >= threshold).astype(int)
-    return {
-        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan"),
-        "accuracy": float(accuracy_score(y, labels)),
-        "f1": float(f1_score(y, labels, zero_division=0)),
-        "precision": float(precision_score(y, labels, zero_division=0)),
-        "recall": float(recall_score(y, labels, zero_division=0)),
-        "brier": float(brier_score_loss(y, p)),
-        "rows": int(len(y)),
-        "positive_rate": float(y.mean()) if len(y) else float("nan"),
-    }
-
-
-def evaluate(model: ScreeningModel, frame: pd.DataFrame) -> dict[str, float]:
-    """The model's metrics on labelled canonical rows, at its own threshold."""
-    y = labels_of(frame)
-    return classification_metrics(y, model.predict_proba(frame), model.threshold)
-
-
-def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The threshold that maximises F1 on out-of-fold probabilities (grid of 0.01)."""
-    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    positive = np.asarray(y, dtype=int) == 1
-    predicted = np.asarray(p, dtype=float)[None, :] >= grid[:, None]
-    tp = (predicted & positive).sum(axis=1)
-    f1 = 2 * tp / np.maximum(predicted.sum(axis=1) + positive.sum(), 1)
-    return float(grid[int(np.argmax(f1))])
-
-
-def labels_of(frame: pd.DataFrame) -> np.ndarray:
-    """The 0/1 target of a canonical frame; a clear error when labels are missing."""
-    if c.TARGET not in frame.columns:
-        raise ValueError(f"training data: no {c.TARGET!r} column (the 'Depression' label is needed to train)")
-    target = frame[c.TARGET]
-    missing = int(target.isna().sum())
-    if missing:
-        raise ValueError(f"training data: {missing} row(s) without a {c.TARGET!r} label; expected 0 or 1 in every row")
-    return target.astype(int).to_numpy()
 
 
 # --- Training ---------------------------------------------------------------------------------
@@ -496,12 +290,18 @@ def train_and_gate(
     progress: Progress | None = None,
     folds: int = 5,
     candidates: Sequence[str] = CANDIDATES,
+    recent: pd.DataFrame | None = None,
+    lineage: dict[str, Any] | None = None,
+    protect: Sequence[str] = (),
 ) -> GateOutcome:
     """Train on ``frame`` minus the fixed holdout, register the model, and gate its promotion.
 
-    The holdout is drawn from the first frame ever trained on (stratified, seeded) and scores
-    every later challenger and champion. If anything raises before the model is registered,
-    the registry (and its champion) is unchanged.
+    The fixed holdout is drawn from the first frame ever trained on (stratified, seeded) and
+    scores every later challenger and champion; ``recent`` (production rows held out of
+    ``frame`` by the caller) scores both too. ``lineage`` records exactly which data ``frame``
+    is (see :mod:`mindpulse.lineage`); without one, ``frame`` is recorded as reference data.
+    ``protect``: versions the prune after the gate must keep. If anything raises before the
+    model is registered, the registry (and its champion) is unchanged.
     """
     from mindpulse.data import frame_sha256
 
@@ -512,10 +312,16 @@ def train_and_gate(
     training = registry.exclude_holdout(frame)
     say(f"Fixed holdout: {len(holdout):,} rows; training on {len(training):,} of {len(frame):,} rows "
         f"({len(frame) - len(training):,} holdout row(s) excluded)")
+    if recent is not None and len(recent):
+        say(f"Recent slice: {len(recent):,} production rows held out of training, scored by both models")
     champion_before = registry.champion()
     result = train_candidates(training, seed=seed, folds=folds, progress=progress, candidates=candidates)
     holdout_metrics = evaluate(result.model, holdout)
+    recent_metrics = evaluate(result.model, recent) if recent is not None and len(recent) else None
     say(f"Holdout ROC-AUC {holdout_metrics['roc_auc']:.4f} ({len(holdout):,} rows)")
+    if lineage is None:
+        lineage = {"run": None, "reference": {"path": None, "sha256": frame_sha256(frame), "rows": len(frame)},
+                   "snapshots": [], "window": None}
     metadata = {
         "data": {
             "sha256": frame_sha256(training),
@@ -525,20 +331,22 @@ def train_and_gate(
             "positive_rate": float(labels_of(training).mean()),
             "source": data_source,
         },
+        "lineage": lineage,
         "model": {"name": result.best, "calibration": result.calibration["method"],
                   "threshold": result.threshold, "threshold_method": result.threshold_method},
         "parameters": {"estimator": result.model.parameters, "seed": seed, "folds": folds,
                        "min_frequency": DEFAULT_MIN_FREQUENCY},
         "cv": result.summary(),
         "holdout": holdout_metrics,
+        "recent": recent_metrics,
         "training_seconds": round(result.seconds, 2),
         "parent": champion_before.version if champion_before else None,
     }
-    version = registry.register(result.model, metadata)
+    version = registry.register(result.model, metadata, recent=recent)
     say(f"Registered {version.version}")
     decision = registry.promote(version.version, margin=margin)
-    say(("Promoted: " if decision.promoted else "Refused: ") + decision.reason)
-    pruned = registry.prune()
+    say(f"Gate: {decision.reason}")
+    pruned = registry.prune(protect=protect)
     if pruned:
         say(f"Pruned {len(pruned)} old version(s): {', '.join(pruned)}")
     metrics = {
@@ -548,12 +356,30 @@ def train_and_gate(
         "calibration": result.calibration["method"],
         **{f"cv_{k}": v for k, v in result.cv_metrics.items() if k not in ("rows", "positive_rate")},
         **{f"holdout_{k}": v for k, v in holdout_metrics.items()},
-        "challenger_holdout_roc_auc": decision.challenger_auc,
-        "champion_holdout_roc_auc": decision.champion_auc,
-        "margin": decision.margin,
+        **gate_metrics(decision),
         "training_seconds": round(result.seconds, 2),
     }
     return GateOutcome(
         version=version.version, promoted=decision.promoted, reason=decision.reason, metrics=metrics,
         champion_before=decision.champion_before, champion_after=decision.champion_after,
     )
+
+
+def gate_metrics(decision: Any) -> dict[str, Any]:
+    """The gate's figures, flat (for glued outputs and the run summary): both ROC-AUCs per slice and the interval."""
+    out: dict[str, Any] = {
+        "challenger_holdout_roc_auc": decision.challenger_auc,
+        "champion_holdout_roc_auc": decision.champion_auc,
+        "margin": decision.margin,
+        "best_promoted_roc_auc": decision.best_promoted_auc,
+        "gate_rule": decision.rule,
+    }
+    for item in decision.comparisons or []:
+        name = item["slice"]
+        out[f"gate_{name}_rows"] = item["rows"]
+        out[f"gate_{name}_challenger_roc_auc"] = item["challenger_auc"]
+        out[f"gate_{name}_champion_roc_auc"] = item["champion_auc"]
+        if item["interval"] is not None:
+            out[f"gate_{name}_difference"] = item["difference"]
+            out[f"gate_{name}_interval_low"], out[f"gate_{name}_interval_high"] = item["interval"]
+    return out

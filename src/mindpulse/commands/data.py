@@ -48,7 +48,7 @@ def generate(
 
 
 def ingest(
-    path: Path = typer.Argument(..., help="Your copy of the Student Depression Dataset CSV (unchanged)."),
+    path: Path = typer.Argument(..., help="Your copy of the Student Depression Dataset CSV (unchanged); - (or /dev/stdin) reads standard input."),
     strict: bool = typer.Option(False, "--strict", help="Reject the whole file if any row is bad (default: set bad rows aside)."),
 ) -> None:
     """Validate a real CSV and make it the reference data; bad rows go to data/rejects/."""

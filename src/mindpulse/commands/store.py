@@ -53,7 +53,7 @@ def feedback(
     outcome: Optional[str] = typer.Option(None, "--outcome", help="The true outcome for --prediction-id: 1 (depression) or 0."),
     correct: bool = typer.Option(False, "--correct", help="Replace an outcome already recorded (only while no retrain has claimed it)."),
     row: Optional[str] = typer.Option(None, "--row", help="One labelled row as a JSON object (real header or canonical names, with Depression)."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="A CSV of outcomes (prediction_id, Depression) or of labelled rows in the real file's format."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="A CSV of outcomes (prediction_id, Depression) or of labelled rows in the real file's format; - reads standard input."),
     strict: bool = typer.Option(False, "--strict", help="With --csv: store nothing if any row is bad (default: store the good rows, report the bad ones)."),
 ) -> None:
     """Record true outcomes: one (--prediction-id and --outcome), a labelled row (--row) or a CSV (--csv).
@@ -98,16 +98,11 @@ def feedback(
 def _row_frame(text: str) -> Any:
     import pandas as pd
 
-    from mindpulse.contract import validate_record
+    from mindpulse.commands import json_object
+    from mindpulse.contract import canonical_record
 
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"--row: not valid JSON ({exc.msg} at character {exc.pos}); expected an object such as "
-             '\'{"Gender": "Male", "Age": 21, ..., "Depression": 1}\'')
-    if not isinstance(record, dict):
-        fail(f"--row: got a JSON {type(record).__name__}, expected an object of column: value")
-    return pd.DataFrame([validate_record(record, require_target=True)])
+    record = json_object(text, "--row", '\'{"Gender": "Male", "Age": 21, ..., "Depression": 1}\'')
+    return pd.DataFrame([canonical_record(record, require_target=True)])
 
 
 def stats(as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON.")) -> None:

@@ -25,7 +25,7 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_frames, _reference, _store
+from mindpulse.pipeline.sources import _drift_inputs, _reference, _store, champion_reference
 
 
 def current_data(run: Run) -> pd.DataFrame:
@@ -84,12 +84,14 @@ _HEADLINES = {
 }
 
 
-def _report_result(run: Run, result: Any) -> StepResult:
+def _report_result(run: Run, result: Any, reference: dict | None = None) -> StepResult:
     summary = result.summary or {}
     flat = {**(summary.get("dataset") or {}), **summary}
     headline = {name: flat.get(name) for name in _HEADLINES.get(result.kind, ())}
     outputs = {"kind": result.kind, "html": _relative(result.html_path, run.dir),
                "json": _relative(result.json_path, run.dir), "headline": headline}
+    if reference is not None:
+        outputs["reference"] = reference
     table = pd.DataFrame([{k: (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in headline.items()}])
     return StepResult(_json_ready(outputs), table, f"{result.kind} report: {outputs['html']}")
 
@@ -98,27 +100,35 @@ def data_quality_report(run: Run) -> StepResult:
     """Evidently data summary of the production rows beside the reference."""
     from mindpulse import monitoring
 
-    result = monitoring.data_quality_report(_reference(run.settings), current_data(run), run.dir,
-                                            settings=run.settings)
-    return _report_result(run, result)
+    reference, described = champion_reference(run.settings)
+    result = monitoring.data_quality_report(reference, current_data(run), run.dir, settings=run.settings)
+    return _report_result(run, result, described)
 
 
 def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult:
     """Evidently data drift of the production rows against the reference."""
     from mindpulse import monitoring
 
-    reference, current = _drift_frames(run.settings, current_data(run))
+    reference, current, described = _drift_inputs(run.settings, current_data(run))
     result = monitoring.data_drift_report(reference, current, run.dir,
                                           threshold=threshold, settings=run.settings)
-    return _report_result(run, result)
+    return _report_result(run, result, described)
 
 
 def model_performance_report(run: Run) -> StepResult:
     """Evidently classification quality of the predictions that received feedback."""
     from mindpulse import monitoring
 
-    result = monitoring.model_performance_report(current_data(run), run.dir, settings=run.settings)
-    return _report_result(run, result)
+    from mindpulse.pipeline import estimation
+
+    current = current_data(run)
+    result = monitoring.model_performance_report(current, run.dir, settings=run.settings)
+    estimated = estimation.estimate_for_run(run, current)
+    estimation.attach(run, result.json_path, estimated)
+    step = _report_result(run, result)
+    step.outputs["estimated"] = estimation.headline(estimated)
+    step.message += "\n" + estimation.sentence(step.outputs["estimated"])
+    return step
 
 
 def clean_up_reports(run: Run, *, keep: int | None = None) -> StepResult:
@@ -156,7 +166,9 @@ def finish_reporting(run: Run) -> StepResult:
         "drift_status": drift_headline.get("status"),
         "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
         "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
+        "estimated": reports["model_performance_report"].get("estimated"),
         "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
+        "reference": next((out["reference"] for out in reports.values() if out.get("reference")), None),
         "removed_runs": runs.read_outputs(run.notebook("clean_up_reports")).get("removed", []),
         "steps": steps,
     }
@@ -164,9 +176,16 @@ def finish_reporting(run: Run) -> StepResult:
         f"Reporting run {run.run_id}: {outcome}.",
         "; ".join(summary["trigger"].get("reasons") or []) + ".",
         *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
+        *([_estimated_sentence(summary["estimated"])] if summary["estimated"] else []),
         *(["Failed step(s): " + ", ".join(failed)] if failed else []),
         f"Audit record: {run.dir}",
     ])
     return _close_run(run, summary, text)
 
 
+
+
+def _estimated_sentence(headline: dict[str, Any]) -> str:
+    from mindpulse.pipeline.estimation import sentence
+
+    return sentence(headline)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,7 +31,8 @@ from sqlalchemy.engine import URL
 from mindpulse import contract as c
 from mindpulse.io import atomic_write_csv
 from mindpulse.store import engine as db
-from mindpulse.store.records import canonical_record, csv_dtypes, export_frame, frame_to_rows, typed_frame
+from mindpulse.contract import canonical_record
+from mindpulse.store.records import csv_dtypes, export_frame, frame_to_rows, typed_frame
 from mindpulse.store.schema import (
     ARCHIVED,
     CLAIMED,
@@ -141,18 +142,15 @@ def _as_outcome(value: Any) -> int | None:
 
 
 def _as_id(value: Any) -> int | None:
-    """A positive whole number from an int, a whole float or its text; None otherwise."""
+    """A positive whole number up to 2**63 - 1 (the ids are BIGINT) from an int, a whole float or its text; None otherwise."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        value = value.strip()
-        try:
-            value = float(value) if any(ch in value for ch in ".eE") else int(value)
-        except ValueError:
-            return None
+        number = c.whole_number(value.strip())
+        return int(number) if number is not None and 0 < number <= c.ID_MAX else None
     if isinstance(value, Integral):
-        return int(value) if value > 0 else None
-    if isinstance(value, Real) and math.isfinite(float(value)) and float(value) % 1 == 0 and value > 0:
+        return int(value) if 0 < value <= c.ID_MAX else None
+    if isinstance(value, Real) and math.isfinite(float(value)) and float(value) % 1 == 0 and 0 < value <= c.ID_MAX:
         return int(value)
     return None
 
@@ -270,11 +268,20 @@ class Store:
             result = connection.execute(rows_t.insert(), row)
             return int(result.inserted_primary_key[0])
 
-    def log_predictions(self, frame: pd.DataFrame) -> list[int]:
-        """Record a batch of predictions (canonical columns + probability, prediction, model_version); ids in order."""
+    def log_predictions(self, frame: pd.DataFrame, *, chunk_rows: int | None = None,
+                        progress: Callable[[int], None] | None = None) -> list[int]:
+        """Record a batch of predictions (canonical columns + probability, prediction, model_version); ids in order.
+
+        The whole frame is validated first: when any row is bad nothing is stored. It is then
+        stored in one transaction, or with ``chunk_rows`` in one transaction per chunk of that
+        many rows (a large cohort does not hold the write lock for its whole length);
+        ``progress(n)`` is called after each commit with the rows it stored.
+        """
         missing = [name for name in ("probability", "prediction", "model_version") if name not in frame.columns]
         if missing:
             raise c.ContractError([_problem(m, "(missing)", f"a column named {m!r}", "header") for m in missing], "predictions")
+        if chunk_rows is not None and chunk_rows < 1:
+            raise ValueError(f"chunk_rows: got {chunk_rows}, expected a whole number of at least 1")
         result = c.validate_frame(frame, require_target=False, source="predictions")
         problems = list(result.problems)
         for index, prob, label, version in zip(frame.index, frame["probability"], frame["prediction"], frame["model_version"]):
@@ -288,10 +295,15 @@ class Store:
             row.update(created_at=now, source=SOURCE_PREDICTION, probability=float(prob), prediction=_as_outcome(label),
                        model_version=str(version), state=PENDING if labelled else UNLABELLED,
                        labelled_at=now if labelled else None)
-        if not rows:
-            return []
-        with self._write() as connection:
-            return self._insert_rows(connection, rows, return_ids=True)
+        ids: list[int] = []
+        step = chunk_rows or max(len(rows), 1)
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            with self._write() as connection:
+                ids += self._insert_rows(connection, chunk, return_ids=True)
+            if progress is not None:
+                progress(len(chunk))
+        return ids
 
     def _insert_rows(self, connection: sa.Connection, rows: list[dict[str, Any]], *, return_ids: bool) -> list[int]:
         """Insert many rows (same keys each) in the open transaction; their ids in order when asked."""
@@ -420,36 +432,35 @@ class Store:
         are stored, all in one transaction; ``strict=True`` stores nothing when any row is bad
         (raises ContractError). Outcomes follow :meth:`record_feedback`'s rule.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        try:
-            header = pd.read_csv(path, dtype=str, nrows=0).columns
-        except pd.errors.EmptyDataError as exc:
-            raise c.ContractError([_problem("(file)", "(empty file)", "a CSV with a header row", "header")], str(path)) from exc
-        if "prediction_id" in [str(name).strip().lower() for name in header]:
-            return self._import_outcomes(path, correct=correct, strict=strict)
-        result = c.read_csv(path, require_target=True)
+        raw, source = c.read_table(path)
+        names = [str(name).strip() for name in raw.columns]
+        if "prediction_id" in [name.lower() for name in names]:
+            return self._import_outcomes(raw, source, correct=correct, strict=strict)
+        result = c.validate_frame(raw, require_target=True, source=source)
         if strict:
-            result.raise_if_rejected(str(path))
+            result.raise_if_rejected(source)
         stored, duplicates = self._insert_labelled(result.valid, strict=strict)
         if strict and duplicates:
-            raise c.ContractError(duplicates, str(path))
-        return FeedbackReport(str(path), "labelled rows", rows_read=result.n_valid + result.n_rejected,
+            raise c.ContractError(duplicates, source)
+        return FeedbackReport(source, "labelled rows", rows_read=result.n_valid + result.n_rejected,
                               accepted=stored, rejected=_by_row(result.problems + duplicates))
 
-    def _import_outcomes(self, path: Path, *, correct: bool, strict: bool) -> FeedbackReport:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    def _import_outcomes(self, raw: pd.DataFrame, source: str, *, correct: bool, strict: bool) -> FeedbackReport:
+        raw = raw.copy()
         raw.columns = [str(name).strip() for name in raw.columns]
-        raw.index = pd.RangeIndex(2, len(raw) + 2)  # line numbers: the header is line 1
+        for field_name, alias in (("prediction_id", "prediction_id"), ("Depression", c.TARGET)):
+            found = [name for name in raw.columns if name.lower() == alias]
+            if len(found) != 1:
+                value = "(missing)" if not found else "(twice)"
+                raise c.ContractError([_problem(field_name, value, f"one column named {field_name!r} ("
+                                                + ("0 or 1" if alias == c.TARGET else "the id of a logged prediction")
+                                                + ")", "header")], source)
         id_column = next(name for name in raw.columns if name.lower() == "prediction_id")
         target_columns = [name for name in raw.columns if name.lower() == c.TARGET]
-        if len(target_columns) != 1:
-            value = "(missing)" if not target_columns else "(twice)"
-            raise c.ContractError([_problem("Depression", value, "one column named 'Depression' (or 'depression') with 0 or 1", "header")], str(path))
         problems: list[c.Problem] = []
         wanted: list[tuple[int, int, int]] = []  # (line, prediction id, outcome)
         for line, pid_text, outcome_text in zip(raw.index, raw[id_column], raw[target_columns[0]]):
+            pid_text, outcome_text = c.record_cell(pid_text) or "", c.record_cell(outcome_text) or ""
             pid, outcome = _as_id(pid_text), _as_outcome(outcome_text)
             if pid is None:
                 problems.append(_problem("prediction_id", pid_text, "the whole-number id of a logged prediction", line))
@@ -476,12 +487,12 @@ class Store:
                 else:
                     unchanged += 1
             if strict and problems:
-                raise c.ContractError(_by_row(problems), str(path))  # rolls the transaction back
+                raise c.ContractError(_by_row(problems), source)  # rolls the transaction back
             if updates:
                 now = utc_now()
                 connection.execute(_feedback_update(),
                                    [{"b_id": pid, "b_depression": o, "b_now": now} for pid, o in updates.items()])
-        return FeedbackReport(str(path), "outcomes", rows_read=len(raw), accepted=accepted, unchanged=unchanged,
+        return FeedbackReport(source, "outcomes", rows_read=len(raw), accepted=accepted, unchanged=unchanged,
                               rejected=_by_row(problems))
 
     # -- production data for the pipeline -----------------------------------------------

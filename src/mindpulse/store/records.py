@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -17,77 +14,6 @@ from mindpulse.store.schema import FEATURE_COLUMNS
 PRODUCTION_EXTRA_COLUMNS = ("prediction", "probability", "model_version", "created_at", "prediction_id")
 #: Columns of the archive export beyond the real CSV's 18.
 EXPORT_EXTRA_COLUMNS = ("prediction_id", "prediction", "probability", "model_version", "created_at")
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _fast_value(spec: c.FieldSpec, value: Any) -> tuple[bool, Any]:
-    """(True, canonical value) when ``value`` is already canonical and valid; else (False, None)."""
-    if isinstance(value, (bool, np.bool_)):
-        return False, None
-    if spec.kind == "category":
-        return (True, value) if isinstance(value, str) and value in spec.choices else (False, None)
-    if spec.kind == "text":
-        if isinstance(value, str) and value and value == value.strip().strip("'\"").strip():
-            return True, value
-        return False, None
-    if _missing(value):
-        if spec.kind == "number" and not spec.nullable:
-            return False, None
-        return True, None
-    if not isinstance(value, Real):
-        return False, None
-    number = float(value)
-    if not math.isfinite(number):
-        return False, None
-    if spec.kind == "number":
-        if not (spec.minimum <= number <= spec.maximum) or (spec.integer and number % 1 != 0):
-            return False, None
-        return True, number
-    if number % 1 != 0:
-        return False, None
-    if spec.kind == "target" and number not in (0, 1):
-        return False, None
-    return True, int(number)
-
-
-def _fast_canonical(record: Mapping[str, Any], require_target: bool) -> dict[str, Any] | None:
-    out: dict[str, Any] = {}
-    for spec in c.FIELDS:
-        if spec.name not in record:
-            if spec.raw in record:
-                return None
-            if spec.kind == "target":
-                if require_target:
-                    return None
-                out[spec.name] = None
-            elif spec.required:
-                return None
-            else:
-                out[spec.name] = spec.default
-            continue
-        ok, value = _fast_value(spec, record[spec.name])
-        if not ok or (spec.kind == "target" and require_target and value is None):
-            return None
-        out[spec.name] = value
-    return out
-
-
-def canonical_record(record: Mapping[str, Any], *, require_target: bool = False) -> dict[str, Any]:
-    """The canonical form of one record, missing values as None; ContractError names each bad field.
-
-    A record already in the canonical form with valid values (what the dashboard sends) is
-    checked field by field in microseconds; anything else (real header, quoted values, errors)
-    goes through :func:`mindpulse.contract.validate_record`, which gives the same result.
-    """
-    fast = _fast_canonical(record, require_target)
-    if fast is not None:
-        return fast
-    return c.validate_record(record, require_target=require_target)
 
 
 def frame_to_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

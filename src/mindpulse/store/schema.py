@@ -57,7 +57,8 @@ def utc_now() -> datetime:
 
 
 def _column_type(spec: c.FieldSpec) -> sa.types.TypeEngine:
-    return sa.Float() if spec.kind == "number" else sa.String(64)
+    # The contract declares each text field's maximum length, so every value it accepts fits.
+    return sa.Float() if spec.kind == "number" else sa.String(spec.max_length)
 
 
 metadata = sa.MetaData()

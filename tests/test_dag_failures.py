@@ -1,0 +1,96 @@
+"""A run fails whenever one of its steps failed, whatever its gate said, in a real Airflow 3.
+
+A gate (``short_circuit``) that says no skips the tasks right after it. The run must still end
+``failed`` when a later step that runs anyway (the retrain's ``notify``, the reporting's
+``send_summary``) fails. Each DAG runs with ``airflow dags test`` on a home with reference data
+and no production rows (so its gate says no), and a copy of the notebooks whose final step raises.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import airflow_support as af
+from mindpulse import runs
+from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
+from mindpulse.settings import Settings
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow-template")
+    af.migrate(af.airflow_env(home))
+    return home / "airflow.db"
+
+
+def _breaking(notebooks: Path, relative: str) -> None:
+    """Make one notebook of a copy of the notebooks raise right after its parameters cell."""
+    path = notebooks / relative
+    document = json.loads(path.read_text(encoding="utf-8"))
+    at = next(i for i, cell in enumerate(document["cells"]) if "parameters" in cell.get("metadata", {}).get("tags", []))
+    document["cells"].insert(at + 1, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                      "source": ["raise RuntimeError('this final step fails on purpose')"]})
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def _run(dag_id: str, final_step: str, migrated: Path, tmp_path: Path) -> tuple[dict[str, str], Settings]:
+    from mindpulse.data import generate_reference
+
+    settings = Settings(home=tmp_path / "home")
+    generate_reference(settings, rows=300, seed=3)  # reference data, no champion, no production rows
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(REPO / "notebooks", notebooks)
+    folder = "retrain" if dag_id == RETRAIN_DAG_ID else "reporting"
+    _breaking(notebooks, next(str(p.relative_to(notebooks)) for p in (notebooks / folder).glob(f"*_{final_step}.ipynb")))
+
+    airflow_home = tmp_path / "airflow"
+    airflow_home.mkdir()
+    shutil.copy(migrated, airflow_home / "airflow.db")
+    env = af.airflow_env(airflow_home)
+    for name in [k for k in env if k.startswith("MINDPULSE_")]:
+        del env[name]
+    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(notebooks),
+                "MINDPULSE_PIPELINE_RETRIES": "0"})
+    af.dags_test(env, dag_id)
+    return env, settings
+
+
+def _task_states(env: dict[str, str], dag_id: str) -> tuple[str, dict[str, str]]:
+    listed = af.run_cli(env, "dags", "list-runs", dag_id, "-o", "json")
+    run = json.loads(next(line for line in reversed(listed.stdout.splitlines()) if line.startswith("[")))[0]
+    states = af.run_cli(env, "tasks", "states-for-dag-run", dag_id, run["run_id"], "-o", "json")
+    table = json.loads(next(line for line in reversed(states.stdout.splitlines()) if line.startswith("[")))
+    return run["state"], {row["task_id"]: row["state"] for row in table}
+
+
+def test_a_retrain_run_whose_gate_says_no_fails_when_notify_fails(migrated_airflow: Path, tmp_path: Path) -> None:
+    env, settings = _run(RETRAIN_DAG_ID, "notify", migrated_airflow, tmp_path)
+    state, tasks = _task_states(env, RETRAIN_DAG_ID)
+
+    assert tasks["decide_retrain"] == "success" and tasks["train_and_gate"] == "skipped"  # the gate said no
+    assert tasks["notify"] == "failed"
+    assert tasks["fail_if_any_step_failed"] == "failed"
+    assert state == "failed"
+    folder = next((settings.reports_dir / RETRAIN_DAG_ID).iterdir())
+    assert json.loads((folder / "decide_retrain.json").read_text())["proceed"] is False
+    assert runs.notebook_error(folder / "notify.ipynb") == "RuntimeError: this final step fails on purpose"
+
+
+def test_a_reporting_run_with_not_enough_data_fails_when_send_summary_fails(migrated_airflow: Path,
+                                                                           tmp_path: Path) -> None:
+    env, settings = _run(REPORTING_DAG_ID, "send_summary", migrated_airflow, tmp_path)
+    state, tasks = _task_states(env, REPORTING_DAG_ID)
+
+    assert tasks["decide_reports"] == "success" and tasks["data_drift_report"] == "skipped"  # "not enough data"
+    assert tasks["clean_up_reports"] == "success"
+    assert tasks["send_summary"] == "failed"
+    assert tasks["fail_if_any_step_failed"] == "failed"
+    assert state == "failed"
