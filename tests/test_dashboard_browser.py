@@ -90,8 +90,43 @@ def test_an_invalid_field_shows_its_message(app: Page) -> None:
     age.fill("12")
     age.press("Tab")
     app.get_by_role("button", name="Predict", exact=True).click()
-    expect(app.get_by_text("Got 12; expected a number from 15 to 100.")).to_be_visible()
+    expect(app.get_by_text("Got 12; expected a whole number from 15 to 100.")).to_be_visible()
     expect(app.locator(".mp-result")).to_be_hidden()
+    # The field itself is marked (red frame), and the message at the button names it.
+    expect(age).to_have_css("border-top-color", "rgb(176, 0, 32)")
+    expect(app.get_by_text("Please correct the highlighted field(s): Age (years).")).to_be_visible()
+    expect(app.get_by_label("CGPA (0-10)")).not_to_have_css("border-top-color", "rgb(176, 0, 32)")
+
+    age.fill("30")
+    age.press("Tab")
+    predict(app)
+    expect(age).not_to_have_css("border-top-color", "rgb(176, 0, 32)")  # cleared once valid
+
+
+def test_age_takes_whole_years_only(app: Page, home: PreparedHome) -> None:
+    age = app.get_by_label("Age (years)")
+    age.fill("20.5")
+    age.press("Tab")
+    prediction_id = predict(app)
+    logged = store_for(home).recent_predictions(50)
+    stored = float(logged.loc[logged["prediction_id"] == prediction_id, "age"].iloc[0])
+    assert stored == int(stored), stored  # a whole number of years is what is stored
+
+
+def test_pressing_again_on_unchanged_answers_logs_nothing(app: Page, home: PreparedHome) -> None:
+    app.get_by_label("Age (years)").fill("23")
+    app.get_by_label("Age (years)").press("Tab")
+    first = predict(app)
+    before = len(store_for(home).recent_predictions(1000))
+    for _ in range(2):
+        assert predict(app) == first
+    expect(app.locator(".mp-result")).to_contain_text(f"already logged as prediction #{first}")
+    assert len(store_for(home).recent_predictions(1000)) == before
+
+
+def test_the_model_is_loaded_when_the_server_starts(server: DashboardServer, home: PreparedHome) -> None:
+    """The first press is as fast as later ones: the champion is loaded before any browser comes."""
+    assert any("warmed up" in line and home.champion in line for line in server.log), server.log[-20:]
 
 
 def test_feedback_submitted_in_the_page_is_in_the_store(app: Page, home: PreparedHome) -> None:
