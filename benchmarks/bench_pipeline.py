@@ -28,7 +28,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"retrain": 45.0, "step_overhead": 2.5}
 
 
@@ -110,10 +109,7 @@ def main() -> int:
     print(f"\n1. Per-step cost of a notebook task ({args.repeats} runs each)")
     costs = step_costs(base, args.repeats)
 
-    home = base / "home"
-    for name in ("dags", "notebooks"):
-        (home / name).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(REPO / name, home / name)
+    home = base / "home"  # data only: the DAGs and notebooks are the project's
     settings = Settings(home=home)
     print(f"\n2. Preparing {home}: {args.reference} reference rows, a champion, {args.production} labelled production rows ...",
           flush=True)
@@ -130,7 +126,8 @@ def main() -> int:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
     airflow_home = home / ".airflow"
-    env = airflow_environment(home, airflow_home, port=port, parallelism=4)
+    env = airflow_environment(home, airflow_home, port=port, parallelism=4, dags_dir=settings.dags_dir,
+                              notebooks_dir=settings.notebooks_dir)
     env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"  # only the runs triggered here
     airflow = Service("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env, cwd=home,
                       log=airflow_home / "logs" / "standalone.log", stop_signal=signal.SIGINT,

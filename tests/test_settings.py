@@ -41,3 +41,33 @@ def test_import_has_no_side_effects(tmp_path):
     code = "import mindpulse.settings, mindpulse.contract, mindpulse.synthetic, mindpulse.data, mindpulse.cli"
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, env={"PATH": "/usr/bin:/bin"})
     assert list(tmp_path.iterdir()) == []
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_code_folders_come_from_the_project_whatever_the_home(tmp_path):
+    s = Settings(home=tmp_path)  # an empty home outside the checkout
+    assert s.dags_dir == REPO / "dags"
+    assert s.notebooks_dir == REPO / "notebooks"
+    assert s.dashboard_app == REPO / "dashboard" / "app.py"
+
+
+def test_code_folders_have_their_own_settings(settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("MINDPULSE_DAGS_DIR", str(tmp_path / "my-dags"))
+    monkeypatch.setenv("MINDPULSE_NOTEBOOKS_DIR", str(tmp_path / "my-notebooks"))
+    get_settings.cache_clear()
+    s = get_settings()
+    assert (s.dags_dir, s.notebooks_dir) == (tmp_path / "my-dags", tmp_path / "my-notebooks")
+
+
+def test_without_a_project_beside_the_package_code_folders_default_inside_home(tmp_path, monkeypatch):
+    import mindpulse.settings as module
+
+    monkeypatch.setattr(module, "project_dir", lambda: None)  # as in an installed wheel (the image)
+    s = Settings(home=tmp_path)
+    assert (s.dags_dir, s.notebooks_dir) == (tmp_path / "dags", tmp_path / "notebooks")
+    with pytest.raises(FileNotFoundError) as err:
+        s.require_code_folder("dags_dir")
+    assert str(err.value) == (f"{tmp_path / 'dags'}: no such folder (the Airflow DAG files); set MINDPULSE_DAGS_DIR "
+                              "to the project's dags/ folder")

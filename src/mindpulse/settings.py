@@ -17,6 +17,29 @@ def _default_home() -> Path:
     return Path.cwd()
 
 
+def project_dir() -> Path | None:
+    """The project folder the package runs from (an editable install of a checkout), or None.
+
+    The code's folders (``dags/``, ``notebooks/``, ``dashboard/``) live there, apart from any
+    home: several homes can share one install. An installed wheel has no such folder.
+    """
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "mindpulse").is_dir() else None
+
+
+def _code_folder(name: str, home: Path) -> Path:
+    """``name`` in the project folder when it is there, else inside ``home`` (e.g. the image's /opt/mindpulse)."""
+    root = project_dir()
+    if root is not None and (root / name).is_dir():
+        return root / name
+    return home / name
+
+
+#: The code's folders: the setting that names each and what it holds (for errors).
+CODE_FOLDERS = {"dags_dir": ("MINDPULSE_DAGS_DIR", "dags", "the Airflow DAG files"),
+                "notebooks_dir": ("MINDPULSE_NOTEBOOKS_DIR", "notebooks", "the pipeline's notebooks")}
+
+
 class Settings(BaseSettings):
     """Platform settings. Every field reads ``MINDPULSE_<FIELD NAME>`` from the environment."""
 
@@ -31,7 +54,8 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(default=None, description="Reference, raw and archived data. Default: HOME/data.")
     artifacts_dir: Path | None = Field(default=None, description="The model registry. Default: HOME/artifacts.")
     reports_dir: Path | None = Field(default=None, description="Evidently reports and per-run audit records. Default: HOME/reports.")
-    notebooks_dir: Path | None = Field(default=None, description="The pipeline's notebooks. Default: HOME/notebooks.")
+    dags_dir: Path | None = Field(default=None, description="The Airflow DAG files. Default: the project's dags/ (the checkout the package is installed from), else HOME/dags.")
+    notebooks_dir: Path | None = Field(default=None, description="The pipeline's notebooks. Default: the project's notebooks/, else HOME/notebooks.")
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the production data store. Default: SQLite file DATA_DIR/mindpulse.db.",
@@ -70,12 +94,26 @@ class Settings(BaseSettings):
         self.data_dir = (self.data_dir or self.home / "data").expanduser().resolve()
         self.artifacts_dir = (self.artifacts_dir or self.home / "artifacts").expanduser().resolve()
         self.reports_dir = (self.reports_dir or self.home / "reports").expanduser().resolve()
-        self.notebooks_dir = (self.notebooks_dir or self.home / "notebooks").expanduser().resolve()
+        self.dags_dir = (self.dags_dir or _code_folder("dags", self.home)).expanduser().resolve()
+        self.notebooks_dir = (self.notebooks_dir or _code_folder("notebooks", self.home)).expanduser().resolve()
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir / 'mindpulse.db'}"
         return self
 
+    def require_code_folder(self, field: str) -> Path:
+        """The folder of ``field`` (``dags_dir`` or ``notebooks_dir``); FileNotFoundError naming its setting when missing."""
+        variable, name, what = CODE_FOLDERS[field]
+        folder: Path = getattr(self, field)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder ({what}); set {variable} to the project's {name}/ folder")
+        return folder
+
     # Well-known paths, so no caller builds them by hand.
+    @property
+    def dashboard_app(self) -> Path:
+        """The dashboard's Panel app (code, like the DAGs: the project's, else HOME's)."""
+        return _code_folder("dashboard", self.home) / "app.py"
+
     @property
     def reference_path(self) -> Path:
         """The clean reference data, in the canonical form."""

@@ -11,6 +11,11 @@ import typer
 from mindpulse.commands import fail
 
 
+#: Rows per transaction of ``predict --log``: large enough to be fast, small enough not to hold
+#: SQLite's write lock (other writers wait for it) for more than a moment.
+LOG_CHUNK_ROWS = 5_000
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
     app.command("train")(train)
@@ -82,6 +87,9 @@ def models() -> None:
     except _user_errors() as exc:
         fail(str(exc))
     if not versions:
+        problems = registry.check()
+        if problems:
+            fail(f"{registry.pointer_path}: " + "; ".join(problems), code=1)
         typer.echo(f"No model registered in {registry.root} yet; run 'mindpulse train'.")
         return
     rows = [("", "VERSION", "CREATED", "ROWS", "CV AUC", "HOLDOUT AUC", "MODEL", "STATUS")]
@@ -100,6 +108,9 @@ def models() -> None:
     for v in versions:
         if v.status == "refused":
             typer.echo(f"{v.version} refused: {v.metadata.get('refusal_reason', '')}")
+    problems = registry.check()
+    if problems:
+        fail(f"{registry.pointer_path}: " + "; ".join(problems) + " (see 'mindpulse rollback --to VERSION')", code=1)
 
 
 def _fmt(value: float | None) -> str:
@@ -143,6 +154,10 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the scored CSV (with --input)."),
     record: Optional[str] = typer.Option(None, "--record", help="One record as JSON, real-header or canonical keys."),
     factors: bool = typer.Option(False, "--factors", help="Add the top 3 factors of each row to the CSV."),
+    log: bool = typer.Option(False, "--log", help="Log each scored row in the production store and give its prediction_id "
+                             "(first column of the output), so outcomes known later can be fed back with 'feedback --csv'."),
+    log_chunk_rows: int = typer.Option(LOG_CHUNK_ROWS, "--log-chunk-rows", min=1,
+                                       help="With --log: rows stored per transaction."),
 ) -> None:
     """Screen students with the champion model (a screening aid, not a diagnosis)."""
     from mindpulse.predict import Predictor
@@ -154,23 +169,46 @@ def predict(
     try:
         predictor = Predictor.load(_registry())
         if record is not None:
-            typer.echo(json.dumps(_score_record(predictor, record), indent=2))
+            typer.echo(json.dumps(_score_record(predictor, record, log=log), indent=2))
         else:
-            typer.echo(_score_file(predictor, input, output, factors))
+            typer.echo(_score_file(predictor, input, output, factors, log_chunk_rows=log_chunk_rows if log else None))
     except _user_errors() as exc:
         fail(str(exc))
 
 
-def _score_record(predictor: Any, text: str) -> dict[str, Any]:
+def _score_record(predictor: Any, text: str, *, log: bool = False) -> dict[str, Any]:
     from mindpulse.commands import json_object
 
     mapping = json_object(text, "--record", "'{\"Gender\": \"Male\", \"Age\": 21, ...}'")
     prediction = predictor.predict_record(mapping)
     keys = ("probability", "label", "risk_band", "factors", "model_version", "threshold", "disclaimer")
-    return {k: getattr(prediction, k) for k in keys}
+    payload = {k: getattr(prediction, k) for k in keys}
+    if log:
+        from mindpulse.settings import get_settings
+        from mindpulse.store import Store
+
+        with Store.from_settings(get_settings()) as store:
+            payload = {"prediction_id": store.log_prediction(mapping, probability=prediction.probability,
+                                                             label=prediction.label, model_version=prediction.model_version),
+                       **payload}
+    return payload
 
 
-def _score_file(predictor: Any, source: Path, output: Path, factors: bool) -> str:
+def _log_scored(scored: Any, chunk_rows: int) -> tuple[list[int], str]:
+    """Log scored rows in the store, one transaction per chunk, with a progress bar on stderr; their ids and the store."""
+    import sys
+
+    from mindpulse.settings import get_settings
+    from mindpulse.store import Store
+
+    with Store.from_settings(get_settings()) as store, typer.progressbar(
+            length=len(scored), label="Logging predictions", file=sys.stderr, show_pos=True) as bar:
+        ids = store.log_predictions(scored, chunk_rows=chunk_rows, progress=bar.update)
+        where = store.describe_url()
+    return ids, where
+
+
+def _score_file(predictor: Any, source: Path, output: Path, factors: bool, *, log_chunk_rows: int | None = None) -> str:
     from mindpulse import contract as c
     from mindpulse.io import atomic_write_csv
 
@@ -182,11 +220,19 @@ def _score_file(predictor: Any, source: Path, output: Path, factors: bool) -> st
     table = c.to_raw(scored)
     for col in added:
         table[col] = scored[col].to_numpy()
+    logged = None
+    if log_chunk_rows is not None:
+        ids, store = _log_scored(scored, log_chunk_rows)
+        table.insert(0, "prediction_id", ids)
+        logged = (f"Logged {len(ids)} prediction(s) in {store} (ids {min(ids)}-{max(ids)}); when the outcomes are known, "
+                  f"'mindpulse feedback --csv FILE' with columns prediction_id,Depression records them")
     atomic_write_csv(output, table)
     bands = scored["risk_band"].value_counts()
     lines = [f"Scored {len(scored)} row(s) with {predictor.version} into {output} "
              f"(low {bands.get('low', 0)}, moderate {bands.get('moderate', 0)}, high {bands.get('high', 0)}); "
              "a screening aid, not a diagnosis"]
+    if logged:
+        lines.append(logged)
     if result.n_rejected:
         rejects = output.with_name(f"{output.stem}.rejects.csv")
         atomic_write_csv(rejects, result.rejected)

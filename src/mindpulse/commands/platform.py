@@ -1,8 +1,9 @@
 """``mindpulse platform``: run the platform on its embedded default (``make run``).
 
 ``platform run`` prepares the data (reference, first champion, a few days of production
-traffic with feedback), starts ``airflow standalone`` with its home in ``<project>/.airflow``
-(SQLite, LocalExecutor, low parallelism, ``dags/`` as the DAG folder), unpauses and triggers
+traffic with feedback), starts ``airflow standalone`` with its home in ``<MINDPULSE_HOME>/.airflow``
+(SQLite, LocalExecutor, low parallelism, the project's ``dags/`` or ``MINDPULSE_DAGS_DIR`` as
+the DAG folder; any folder, even an empty one, can be the home), unpauses and triggers
 both DAGs through the REST API, starts the Panel dashboard and JupyterLab, prints where to
 look, and stays in the foreground: Ctrl-C, or ``platform stop`` from another shell, stops
 everything it started.
@@ -143,14 +144,26 @@ class Service:
 
 
 # --- the embedded Airflow -----------------------------------------------------------------------
-def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelism: int) -> dict[str, str]:
-    """The environment of the embedded Airflow and of everything it runs (the notebooks see MINDPULSE_HOME)."""
+def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelism: int, dags_dir: Path | None = None,
+                        notebooks_dir: Path | None = None) -> dict[str, str]:
+    """The environment of the embedded Airflow and of everything it runs (the notebooks see MINDPULSE_HOME).
+
+    The code's folders (default: those of the settings for ``home``) are passed on by name, so
+    every task finds the same DAGs and notebooks whatever its working folder.
+    """
+    if dags_dir is None or notebooks_dir is None:
+        from mindpulse.settings import Settings
+
+        defaults = Settings(home=home)
+        dags_dir, notebooks_dir = dags_dir or defaults.dags_dir, notebooks_dir or defaults.notebooks_dir
     venv_bin = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update({
         "MINDPULSE_HOME": str(home),
+        "MINDPULSE_DAGS_DIR": str(dags_dir),
+        "MINDPULSE_NOTEBOOKS_DIR": str(notebooks_dir),
         "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Each running notebook task is a kernel of its own: a few at once on 2 cores.
@@ -219,9 +232,10 @@ def run(
     home = settings.home
     airflow_home = home / AIRFLOW_DIR
     logs = airflow_home / "logs"
-    for folder, what in ((home / "dags", "the DAG files"), (settings.notebooks_dir, "the notebooks")):
-        if not folder.is_dir():
-            fail(f"{folder}: no such folder ({what}); run from the project folder or set MINDPULSE_HOME to it")
+    try:
+        dags_dir, notebooks_dir = settings.require_code_folder("dags_dir"), settings.require_code_folder("notebooks_dir")
+    except FileNotFoundError as exc:
+        fail(str(exc))
     state = _read_state(airflow_home)
     if state and _pid_alive(int(state.get("pid", 0))):
         fail(f"MindPulse is already running (pid {state['pid']}, since {state.get('started_at')}); "
@@ -238,7 +252,8 @@ def run(
 
     _prepare_data(settings, seed)
 
-    env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism)
+    env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism, dags_dir=dags_dir,
+                              notebooks_dir=notebooks_dir)
     airflow_url = f"http://127.0.0.1:{airflow_port}"
     services: list[Service] = []
     # SIGTERM (platform stop) ends the run like Ctrl-C: through the finally below.
@@ -261,15 +276,18 @@ def run(
         app_env = {**env, "MINDPULSE_AIRFLOW_API_URL": airflow_url, "MINDPULSE_AIRFLOW_USERNAME": ADMIN_USER,
                    "MINDPULSE_AIRFLOW_PASSWORD": password or ""}
         urls = {"airflow": airflow_url}
-        app = home / "dashboard" / "app.py"
+        app = settings.dashboard_app
         if dashboard and app.is_file():
             settings.reports_dir.mkdir(parents=True, exist_ok=True)  # served as static files
-            services.append(Service("dashboard", [str(Path(sys.executable).parent / "panel"), "serve", "dashboard/app.py",
+            # The app imports its own package (dashboard.stores, ...): run it from the folder holding dashboard/.
+            code_root = app.parent.parent
+            dashboard_env = {**app_env, "PYTHONPATH": os.pathsep.join(filter(None, [str(code_root), app_env.get("PYTHONPATH")]))}
+            services.append(Service("dashboard", [str(Path(sys.executable).parent / "panel"), "serve", str(app),
                                                   "--address", "127.0.0.1", "--port", str(dashboard_port),
                                                   "--allow-websocket-origin", f"127.0.0.1:{dashboard_port}",
                                                   "--allow-websocket-origin", f"localhost:{dashboard_port}",
                                                   "--static-dirs", f"reports={settings.reports_dir}"],
-                                    env=app_env, cwd=home, log=logs / "dashboard.log").start())
+                                    env=dashboard_env, cwd=code_root, log=logs / "dashboard.log").start())
             urls["dashboard"] = f"http://127.0.0.1:{dashboard_port}"
         elif dashboard:
             typer.echo(f"No dashboard: {app} does not exist.")

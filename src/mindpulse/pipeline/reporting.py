@@ -119,8 +119,16 @@ def model_performance_report(run: Run) -> StepResult:
     """Evidently classification quality of the predictions that received feedback."""
     from mindpulse import monitoring
 
-    result = monitoring.model_performance_report(current_data(run), run.dir, settings=run.settings)
-    return _report_result(run, result)
+    from mindpulse.pipeline import estimation
+
+    current = current_data(run)
+    result = monitoring.model_performance_report(current, run.dir, settings=run.settings)
+    estimated = estimation.estimate_for_run(run, current)
+    estimation.attach(run, result.json_path, estimated)
+    step = _report_result(run, result)
+    step.outputs["estimated"] = estimation.headline(estimated)
+    step.message += "\n" + estimation.sentence(step.outputs["estimated"])
+    return step
 
 
 def clean_up_reports(run: Run, *, keep: int | None = None) -> StepResult:
@@ -158,6 +166,7 @@ def finish_reporting(run: Run) -> StepResult:
         "drift_status": drift_headline.get("status"),
         "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
         "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
+        "estimated": reports["model_performance_report"].get("estimated"),
         "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
         "reference": next((out["reference"] for out in reports.values() if out.get("reference")), None),
         "removed_runs": runs.read_outputs(run.notebook("clean_up_reports")).get("removed", []),
@@ -167,9 +176,16 @@ def finish_reporting(run: Run) -> StepResult:
         f"Reporting run {run.run_id}: {outcome}.",
         "; ".join(summary["trigger"].get("reasons") or []) + ".",
         *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
+        *([_estimated_sentence(summary["estimated"])] if summary["estimated"] else []),
         *(["Failed step(s): " + ", ".join(failed)] if failed else []),
         f"Audit record: {run.dir}",
     ])
     return _close_run(run, summary, text)
 
 
+
+
+def _estimated_sentence(headline: dict[str, Any]) -> str:
+    from mindpulse.pipeline.estimation import sentence
+
+    return sentence(headline)

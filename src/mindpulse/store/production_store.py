@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -268,11 +268,20 @@ class Store:
             result = connection.execute(rows_t.insert(), row)
             return int(result.inserted_primary_key[0])
 
-    def log_predictions(self, frame: pd.DataFrame) -> list[int]:
-        """Record a batch of predictions (canonical columns + probability, prediction, model_version); ids in order."""
+    def log_predictions(self, frame: pd.DataFrame, *, chunk_rows: int | None = None,
+                        progress: Callable[[int], None] | None = None) -> list[int]:
+        """Record a batch of predictions (canonical columns + probability, prediction, model_version); ids in order.
+
+        The whole frame is validated first: when any row is bad nothing is stored. It is then
+        stored in one transaction, or with ``chunk_rows`` in one transaction per chunk of that
+        many rows (a large cohort does not hold the write lock for its whole length);
+        ``progress(n)`` is called after each commit with the rows it stored.
+        """
         missing = [name for name in ("probability", "prediction", "model_version") if name not in frame.columns]
         if missing:
             raise c.ContractError([_problem(m, "(missing)", f"a column named {m!r}", "header") for m in missing], "predictions")
+        if chunk_rows is not None and chunk_rows < 1:
+            raise ValueError(f"chunk_rows: got {chunk_rows}, expected a whole number of at least 1")
         result = c.validate_frame(frame, require_target=False, source="predictions")
         problems = list(result.problems)
         for index, prob, label, version in zip(frame.index, frame["probability"], frame["prediction"], frame["model_version"]):
@@ -286,10 +295,15 @@ class Store:
             row.update(created_at=now, source=SOURCE_PREDICTION, probability=float(prob), prediction=_as_outcome(label),
                        model_version=str(version), state=PENDING if labelled else UNLABELLED,
                        labelled_at=now if labelled else None)
-        if not rows:
-            return []
-        with self._write() as connection:
-            return self._insert_rows(connection, rows, return_ids=True)
+        ids: list[int] = []
+        step = chunk_rows or max(len(rows), 1)
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            with self._write() as connection:
+                ids += self._insert_rows(connection, chunk, return_ids=True)
+            if progress is not None:
+                progress(len(chunk))
+        return ids
 
     def _insert_rows(self, connection: sa.Connection, rows: list[dict[str, Any]], *, return_ids: bool) -> list[int]:
         """Insert many rows (same keys each) in the open transaction; their ids in order when asked."""

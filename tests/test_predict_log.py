@@ -1,0 +1,121 @@
+"""Screening a cohort with logged predictions: ``predict --input … --log``, then ``feedback --csv``
+with ``prediction_id,Depression`` when the outcomes are known."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from fixtures_models import run_cli
+from mindpulse import contract as c
+from mindpulse import pipeline
+from mindpulse.data import generate_reference
+from mindpulse.settings import Settings
+from mindpulse.store import Store
+from mindpulse.synthetic import generate
+
+pytestmark = pytest.mark.slow  # trains a model (logistic regression, seconds) and starts the CLI
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A home with 2,500 reference rows and a logistic-regression champion, no production rows."""
+    home = tmp_path_factory.mktemp("predict-log-home")
+    settings = Settings(home=home)
+    generate_reference(settings, rows=2_500, seed=71)
+    pipeline.train_first_champion(settings, candidates=["logistic_regression"])
+    return home
+
+
+@pytest.fixture
+def home(template, tmp_path):
+    target = tmp_path / "home"
+    shutil.copytree(template, target)
+    return target
+
+
+def _cohort(rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    raw = generate(rows, seed=seed).raw
+    return raw.drop(columns=["Depression"]), raw["Depression"].astype(int)
+
+
+def test_predict_log_stores_every_scored_row_and_writes_its_id(home, tmp_path):
+    cohort, _ = _cohort(1_200, seed=5)
+    cohort = cohort.astype(object)
+    cohort.loc[7, "Age"] = "twenty"  # set aside, neither scored nor logged
+    source, output = tmp_path / "cohort.csv", tmp_path / "scored.csv"
+    cohort.to_csv(source, index=False)
+
+    result = run_cli("predict", "--input", str(source), "--output", str(output), "--log", "--log-chunk-rows", "500",
+                     home=home, check=True)
+
+    scored = pd.read_csv(output)
+    assert len(scored) == 1_199 and list(scored.columns[:1]) == ["prediction_id"]
+    assert scored["prediction_id"].is_unique
+    assert "Logged 1199 prediction(s)" in result.stdout and "feedback --csv" in result.stdout
+    assert "Logging predictions" in result.stderr  # progress, chunk by chunk
+    with Store.from_settings(Settings(home=home)) as store:
+        logged = store.recent_predictions(limit=5_000).set_index("prediction_id").loc[scored["prediction_id"]]
+        assert store.stats()["predictions_logged"] == 1_199 and store.pending_count() == 0
+    assert (logged["model_version"].to_numpy() == scored["model_version"].to_numpy()).all()
+    assert (logged["probability"].to_numpy() == pytest.approx(scored["probability"].to_numpy()))
+    assert (logged["age"].to_numpy() == scored["Age"].to_numpy()).all()
+    assert set(logged["state"]) == {"unlabelled"}
+
+
+def test_feedback_csv_of_prediction_ids_closes_the_loop(home, tmp_path):
+    cohort, outcomes = _cohort(300, seed=6)
+    source, output, feedback = tmp_path / "cohort.csv", tmp_path / "scored.csv", tmp_path / "outcomes.csv"
+    cohort.to_csv(source, index=False)
+    run_cli("predict", "--input", str(source), "--output", str(output), "--log", home=home, check=True)
+    scored = pd.read_csv(output)
+    pd.DataFrame({"prediction_id": scored["prediction_id"], "Depression": outcomes}).to_csv(feedback, index=False)
+
+    result = run_cli("feedback", "--csv", str(feedback), home=home, check=True)
+
+    assert "300 of 300 outcomes accepted" in result.stdout
+    with Store.from_settings(Settings(home=home)) as store:
+        pending = store.production_frame().set_index("prediction_id").loc[scored["prediction_id"]]
+    assert len(pending) == 300 and (pending[c.TARGET].to_numpy() == outcomes.to_numpy()).all()
+    again = run_cli("feedback", "--csv", str(feedback), home=home, check=True)  # a retried upload changes nothing
+    assert "0 of 300 outcomes accepted, 300 already recorded (unchanged)" in again.stdout
+
+
+def test_predict_without_log_stores_nothing_and_writes_no_id(home, tmp_path):
+    cohort, _ = _cohort(50, seed=8)
+    source, output = tmp_path / "cohort.csv", tmp_path / "scored.csv"
+    cohort.to_csv(source, index=False)
+    run_cli("predict", "--input", str(source), "--output", str(output), home=home, check=True)
+    assert "prediction_id" not in pd.read_csv(output).columns
+    with Store.from_settings(Settings(home=home)) as store:
+        assert store.stats()["predictions_logged"] == 0
+
+
+def test_predict_one_record_with_log_prints_its_id(home):
+    record = _cohort(1, seed=9)[0].iloc[0].to_dict()
+    payload = json.loads(run_cli("predict", "--record", json.dumps(record, default=str), "--log", home=home,
+                                 check=True).stdout)
+    with Store.from_settings(Settings(home=home)) as store:
+        logged = store.recent_predictions(limit=1)
+    assert payload["prediction_id"] == int(logged["prediction_id"].iloc[0])
+    assert payload["probability"] == pytest.approx(float(logged["probability"].iloc[0]))
+
+
+def test_log_predictions_commits_chunk_by_chunk_after_validating_the_whole_frame(tmp_path):
+    frame = generate(1_200, seed=4).canonical().assign(probability=0.4, prediction=0, model_version="v0001-test")
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.migrate()
+        bad = frame.copy()
+        bad.loc[1_150, "probability"] = 1.5  # in the last chunk: nothing at all is stored
+        with pytest.raises(c.ContractError, match="probability"):
+            store.log_predictions(bad, chunk_rows=500)
+        assert store.stats()["predictions_logged"] == 0
+
+        progress: list[int] = []
+        ids = store.log_predictions(frame, chunk_rows=500, progress=progress.append)
+        assert progress == [500, 500, 200]
+        assert ids == sorted(ids) and len(set(ids)) == 1_200
+        assert store.pending_count() == 1_200  # the rows carried their outcome
