@@ -64,8 +64,13 @@ class ModelsView(Viewer):
         self.refresh_button = pn.widgets.Button(label="Refresh", color="light", width=120)
         self.refresh_button.on_click(lambda event: self.refresh())
         self._layout = pn.Column(
-            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. A challenger becomes the "
-                             "champion only when it is at least as good; otherwise the reason is noted."),
+            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. The gate scores champion and "
+                             "challenger on the same rows (the fixed holdout and recent production rows neither "
+                             "trained on) and refuses the challenger when the 95 % interval of its ROC-AUC minus the "
+                             "champion's lies below minus the margin, or when it falls more than the margin below the "
+                             "best model ever promoted. The note gives both ROC-AUCs, the interval and the decision. "
+                             "Kept: the newest versions, the champion, its backup (the previous champion) and the "
+                             "last former champions."),
             self.refresh_button,
             self.cards,
             self.table,
