@@ -215,6 +215,11 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     assert table.loc[prepared.champion, "train_rows"] > 0 and 0.5 < table.loc[prepared.champion, "holdout_roc_auc"] <= 1
     assert view.target.options == [prepared.backup]  # only former champions
     assert view.target.value == prepared.backup
+    # Scores with 4 decimals; the backup is the previous champion; former champions have their own card.
+    assert f"holdout ROC-AUC {table.loc[prepared.champion, 'holdout_roc_auc']:.4f}" in view.cards.objects[0].object
+    assert prepared.backup in view.cards.objects[1].object
+    assert "Former champions" in view.cards.objects[2].object and "none besides the backup" in view.cards.objects[2].object
+    assert "95 % interval" in view._layout.objects[0].object and "best model ever promoted" in view._layout.objects[0].object
 
     click(view.rollback_button)
     assert view.confirmation.visible and prepared.backup in view.question.object
