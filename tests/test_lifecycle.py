@@ -35,9 +35,9 @@ def home(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Set
 
 def _retrain(settings: Settings, run_id: str, **gate: object) -> dict:
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, run_id, settings=settings)
-    pipeline.merge_training_data(run)
-    step = pipeline.train_and_gate(run, seed=7, candidates=FAST, **gate)
-    archived = pipeline.archive_production_data(run).outputs
+    pipeline.merge_training_data(run, commit=True)
+    step = pipeline.train_and_gate(run, seed=7, candidates=FAST, commit=True, **gate)
+    archived = pipeline.archive_production_data(run, commit=True).outputs
     return {"trained": step.outputs, "archived": archived, "table": step.table}
 
 
