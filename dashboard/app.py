@@ -65,7 +65,7 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
     sidebar = [
         pn.pane.Markdown("### About\nMindPulse screens students for depression risk from a short survey."),
         pn.pane.Alert(DISCLAIMER, alert_type="warning"),
-        pn.pane.Markdown(f"**Serving model:** `{serving}` (at page load)\n\n**Data:** `{store.settings.home}`"),
+        pn.pane.Markdown(f"**Serving model:** `{serving}` (at page load)"),  # no server paths on the page
     ]
     return pn.template.FastListTemplate(
         title="MindPulse · screening aid",

@@ -131,7 +131,7 @@ class PredictionStore(param.Parameterized):
 
         Returns the champion's version, or None when there is nothing to load yet.
         """
-        from mindpulse.predict import canonical_record
+        from mindpulse.contract import canonical_record
 
         production_store(self.settings)
         defaults = self.defaults()
