@@ -326,3 +326,39 @@ def test_the_fast_path_and_the_contract_agree_on_awkward_values():
 
 def test_binary_exists():
     assert shutil.which(MINDPULSE)
+
+
+# 8. registry.json of the wrong shape ---------------------------------------------------------
+
+POINTERS = {
+    "a list": b"[1, 2, 3]",
+    "a number as champion": b'{"champion": 5}',
+    "history as text": b'{"champion": null, "history": "oops"}',
+    "a history event that is no object": b'{"history": [1]}',
+    "not UTF-8": b'{"champion": "v0001-\xff"}',
+    "not JSON": b"{champion",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("kind", list(POINTERS))
+def test_registry_json_of_the_wrong_shape_gives_one_line_naming_the_file(tmp_path, kind):
+    pointer = Settings(home=tmp_path).artifacts_dir / "registry.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_bytes(POINTERS[kind])
+    for args in (("models",), ("rollback",), ("promote", "v0001-20260101T000000Z"),
+                 ("predict", "--record", json.dumps(RECORD))):
+        line = refused(cli(*args, home=tmp_path), str(pointer))
+        assert "Traceback" not in line and len(line) < 600
+    assert pointer.read_bytes() == POINTERS[kind]  # nothing rewritten
+
+
+def test_models_warns_and_fails_when_the_champion_points_at_a_missing_version(tmp_path, trained):
+    shutil.copytree(trained, tmp_path / "home")
+    pointer_path = Settings(home=tmp_path / "home").artifacts_dir / "registry.json"
+    pointer = json.loads(pointer_path.read_text())
+    pointer["champion"] = "v0042-20260101T000000Z"
+    pointer_path.write_text(json.dumps(pointer))
+    out = cli("models", home=tmp_path / "home")
+    assert out.code != 0 and "v0001-" in out.stdout  # the listing is still shown
+    assert "champion v0042-20260101T000000Z has no complete version folder" in out.stderr

@@ -52,3 +52,32 @@ def test_fifty_rows_are_not_enough_data(home: Settings) -> None:
     out = drift_of(home, 50, seed=13, scenario="exam_season")
     assert out["drift_status"] == "not_enough_data"
     assert out.get("drift_share") is None  # None values are not glued
+
+
+def test_after_a_drift_retrain_is_promoted_the_same_shifted_traffic_does_not_trigger_again(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exam season: drift triggers a retrain, it is promoted, and the next day's check stays quiet."""
+    settings = Settings(home=tmp_path_factory.mktemp("exam-home"))
+    data.generate_reference(settings, rows=6_000, seed=3)
+    pipeline.train_first_champion(settings, seed=3, candidates=["logistic_regression"])
+    store = Store.from_settings(settings)
+    store.add_labelled(generate(1_200, seed=11, scenario="exam_season", id_start=500_000).canonical())
+
+    day_one = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "scheduled__day-one", settings=settings)
+    drift = pipeline.detect_drift(day_one).outputs
+    assert drift["drift_status"] == "drift" and "reference data" in drift["reference"]["source"]
+    decision = pipeline.retrain_reasons(rows=1_200, min_rows=5_000, drift_status=drift["drift_status"],
+                                        drift_share=drift["drift_share"], drift_threshold=settings.drift_share_threshold,
+                                        force=False)
+    assert decision.proceed and "drifted share" in decision.reasons[0]
+    pipeline.merge_training_data(day_one)
+    trained = pipeline.train_and_gate(day_one, seed=3, candidates=["logistic_regression"]).outputs
+    assert trained["promoted"], trained["reason"]
+    pipeline.archive_production_data(day_one)
+
+    store.add_labelled(generate(1_200, seed=12, scenario="exam_season", id_start=600_000).canonical())
+    day_two = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "scheduled__day-two", settings=settings)
+    again = pipeline.detect_drift(day_two).outputs
+    assert again["reference"]["model_version"] == trained["version"]
+    assert again["reference"]["snapshots"] == [trained["snapshot_id"]]
+    assert again["drift_status"] == "no_drift", again

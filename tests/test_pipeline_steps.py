@@ -241,12 +241,15 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
 
     check = pipeline.check_production_data(run)
     assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
-    assert pipeline.backup_model(run).outputs == {"champion": before["champion"], "backup": before["champion"]}
+    # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
+    assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
 
     merged = pipeline.merge_training_data(run)
     again = pipeline.merge_training_data(run)  # a retry: the same snapshot, no new claim
     assert merged.outputs == again.outputs
-    assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 4200
+    # 3,000 reference rows + 1,200 production rows, of which 240 (20 %) are held out as the recent slice.
+    assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 3960
+    assert merged.outputs["recent_rows"] == 240
     assert Store.from_settings(home).pending_count() == 0
 
     trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
@@ -348,13 +351,13 @@ def _second_champion(settings: Settings) -> str:
 
 def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_rows(home: Settings) -> None:
     from mindpulse.monitoring.performance import classification_figures, labelled_rows
-    from mindpulse.pipeline.sources import drift_frames
+    from mindpulse.pipeline.sources import _drift_inputs
 
     first = ModelRegistry.from_settings(home).champion().version
     second = _second_champion(home)
     current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "before-traffic", settings=home))
     # After a promotion, every current row still comes from the first model: the reference is scored by it too.
-    reference, compared, models = drift_frames(home, current)
+    reference, compared, models = _drift_inputs(home, current)
     assert (models["reference_model"], models["current_rows_rescored"]) == (first, 0)
     assert models["reference_model_reason"] == "produced 1200 of the 1200 current rows' predictions"
     assert (compared["probability"].to_numpy() == current["probability"].to_numpy()).all()
@@ -380,7 +383,7 @@ def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_r
         assert by_version[version]["rows"] == expected["rows"]
         assert by_version[version]["roc_auc"] == pytest.approx(expected["roc_auc"])
     assert json.loads((run.dir / "model_performance.json").read_text())["by_model_version"] == by_version
-    assert f"per model version: {second} ROC-AUC" in run.notebook("model_performance_report").read_text()
+    assert f"Per model version: {second} ROC-AUC" in run.notebook("model_performance_report").read_text()
 
     _execute("reporting/06_send_summary.ipynb", run, "send_summary")
     summary = runs.read_summary(run.dir)

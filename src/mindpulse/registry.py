@@ -204,17 +204,13 @@ class ModelRegistry:
 
     # --- reading ------------------------------------------------------------------------------
     def pointer(self) -> dict[str, Any]:
-        """The champion pointer: champion, backup, updated_at and history."""
-        if not self.pointer_path.is_file():
-            return {"champion": None, "backup": None, "updated_at": None, "history": []}
+        """The champion pointer: champion, backup, updated_at and history (checked by its schema)."""
+        from mindpulse.registry_pointer import PointerFileError, load_pointer
+
         try:
-            data = json.loads(self.pointer_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{self.pointer_path}: unreadable champion pointer ({exc})") from exc
-        data.setdefault("champion", None)
-        data.setdefault("backup", None)
-        data.setdefault("history", [])
-        return data
+            return load_pointer(self.pointer_path)
+        except PointerFileError as exc:
+            raise RegistryError(str(exc)) from None
 
     def versions(self) -> list[ModelVersion]:
         """Every registered version, oldest first."""

@@ -67,8 +67,10 @@ class Settings(BaseSettings):
     drift_min_rows: int = Field(default=500, ge=1, description="Fewer current rows than this give 'not enough data' instead of a drift decision.")
     monitoring_sample_cap: int = Field(default=50_000, ge=1000, description="Rows sampled from larger inputs before Evidently runs.")
     reports_keep: int = Field(default=10, ge=1, description="Report runs kept; older ones are deleted whole.")
-    promotion_margin: float = Field(default=0.005, ge=0, le=1, description="A challenger is promoted when its holdout ROC-AUC >= champion's minus this margin.")
-    models_keep: int = Field(default=10, ge=2, description="Model versions kept; the champion and its backup are never pruned.")
+    promotion_margin: float = Field(default=0.005, ge=0, le=1, description="ROC-AUC a challenger may lose: refused when the 95 % interval of (challenger - champion) on the fixed holdout or the recent slice lies below -margin, or its fixed-holdout ROC-AUC is below the best promoted model's minus this margin.")
+    models_keep: int = Field(default=10, ge=2, description="Newest model versions kept; the champion, its backup, the last FORMER_CHAMPIONS_KEEP former champions and versions named by kept run records are kept too.")
+    former_champions_keep: int = Field(default=3, ge=1, description="Former champions pruning never deletes (the most recent ones), so a rollback always has somewhere to go.")
+    training_window_days: int | None = Field(default=None, ge=1, description="Only production snapshots claimed in the last N days join a retrain's training data (the reference always does). Unset: every archived snapshot.")
 
     webhook_url: str | None = Field(default=None, description="Optional URL that receives a JSON POST for each pipeline notification.")
     smtp_host: str | None = Field(default=None, description="Optional SMTP server for e-mail notifications.")

@@ -345,7 +345,7 @@ def train_and_gate(
     version = registry.register(result.model, metadata, recent=recent)
     say(f"Registered {version.version}")
     decision = registry.promote(version.version, margin=margin)
-    say(("Promoted: " if decision.promoted else "Refused: ") + decision.reason)
+    say(f"Gate: {decision.reason}")
     pruned = registry.prune(protect=protect)
     if pruned:
         say(f"Pruned {len(pruned)} old version(s): {', '.join(pruned)}")

@@ -87,6 +87,9 @@ def models() -> None:
     except _user_errors() as exc:
         fail(str(exc))
     if not versions:
+        problems = registry.check()
+        if problems:
+            fail(f"{registry.pointer_path}: " + "; ".join(problems), code=1)
         typer.echo(f"No model registered in {registry.root} yet; run 'mindpulse train'.")
         return
     rows = [("", "VERSION", "CREATED", "ROWS", "CV AUC", "HOLDOUT AUC", "MODEL", "STATUS")]
@@ -105,6 +108,9 @@ def models() -> None:
     for v in versions:
         if v.status == "refused":
             typer.echo(f"{v.version} refused: {v.metadata.get('refusal_reason', '')}")
+    problems = registry.check()
+    if problems:
+        fail(f"{registry.pointer_path}: " + "; ".join(problems) + " (see 'mindpulse rollback --to VERSION')", code=1)
 
 
 def _fmt(value: float | None) -> str:

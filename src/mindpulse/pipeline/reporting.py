@@ -25,7 +25,7 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _reference, _store, drift_frames
+from mindpulse.pipeline.sources import SCORING_KEYS, _drift_inputs, _reference, _store, champion_reference
 
 
 def current_data(run: Run) -> pd.DataFrame:
@@ -102,12 +102,14 @@ _HEADLINES = {
 }
 
 
-def _report_result(run: Run, result: Any) -> StepResult:
+def _report_result(run: Run, result: Any, reference: dict | None = None) -> StepResult:
     summary = result.summary or {}
     flat = {**(summary.get("dataset") or {}), **summary}
     headline = {name: flat.get(name) for name in _HEADLINES.get(result.kind, ())}
     outputs = {"kind": result.kind, "html": _relative(result.html_path, run.dir),
                "json": _relative(result.json_path, run.dir), "headline": headline}
+    if reference is not None:
+        outputs["reference"] = reference
     table = pd.DataFrame([{k: (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in headline.items()}])
     return StepResult(_json_ready(outputs), table, f"{result.kind} report: {outputs['html']}")
 
@@ -116,9 +118,9 @@ def data_quality_report(run: Run) -> StepResult:
     """Evidently data summary of the production rows beside the reference."""
     from mindpulse import monitoring
 
-    result = monitoring.data_quality_report(_reference(run.settings), current_data(run), run.dir,
-                                            settings=run.settings)
-    return _report_result(run, result)
+    reference, described = champion_reference(run.settings)
+    result = monitoring.data_quality_report(reference, current_data(run), run.dir, settings=run.settings)
+    return _report_result(run, result, described)
 
 
 def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult:
@@ -127,12 +129,13 @@ def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult
 
     from mindpulse.io import atomic_write_json
 
-    reference, current, models = drift_frames(run.settings, current_data(run))
+    reference, current, described = _drift_inputs(run.settings, current_data(run))
     result = monitoring.data_drift_report(reference, current, run.dir,
                                           threshold=threshold, settings=run.settings)
+    models = {key: described[key] for key in SCORING_KEYS}
     result.summary.update(models)  # which model's outputs were compared
     atomic_write_json(result.json_path, _json_ready(result.summary))
-    step = _report_result(run, result)
+    step = _report_result(run, result, described)
     step.outputs.update(_json_ready({k: v for k, v in models.items() if v is not None}))
     step.table["reference_model"] = models["reference_model"]
     if models["reference_model"]:
@@ -145,8 +148,15 @@ def model_performance_report(run: Run) -> StepResult:
     """Evidently classification quality of the predictions that received feedback."""
     from mindpulse import monitoring
 
-    result = monitoring.model_performance_report(current_data(run), run.dir, settings=run.settings)
+    from mindpulse.pipeline import estimation
+
+    current = current_data(run)
+    result = monitoring.model_performance_report(current, run.dir, settings=run.settings)
+    estimated = estimation.estimate_for_run(run, current)
+    estimation.attach(run, result.json_path, estimated)
     step = _report_result(run, result)
+    step.outputs["estimated"] = estimation.headline(estimated)
+    step.message += "\n" + estimation.sentence(step.outputs["estimated"])
     return _with_versions(step, result.summary)
 
 
@@ -161,7 +171,7 @@ def _with_versions(step: StepResult, summary: dict[str, Any]) -> StepResult:
                  **{k: figures.get(k) for k in ("accuracy", "precision", "recall", "f1", "roc_auc")}}
                 for version, figures in by_version.items()]
         step.table = pd.concat([step.table, pd.DataFrame(rows)], ignore_index=True)
-        step.message += "; per model version: " + ", ".join(
+        step.message += "\nPer model version: " + ", ".join(
             f"{v} ROC-AUC {_fmt(f.get('roc_auc'))} on {f['rows']} rows" for v, f in by_version.items())
     return step
 
@@ -220,7 +230,9 @@ def finish_reporting(run: Run) -> StepResult:
         "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
         "models": _models_record(availability, reports),
         "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
+        "estimated": reports["model_performance_report"].get("estimated"),
         "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
+        "reference": next((out["reference"] for out in reports.values() if out.get("reference")), None),
         "removed_runs": runs.read_outputs(run.notebook("clean_up_reports")).get("removed", []),
         "steps": steps,
     }
@@ -230,9 +242,16 @@ def finish_reporting(run: Run) -> StepResult:
         *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
         *([f"Predictions by {describe_versions(summary['models']['current_rows_by_version'])}; reference scored by "
            f"{summary['models']['reference_scored_by']}."] if summary["models"]["reference_scored_by"] else []),
+        *([_estimated_sentence(summary["estimated"])] if summary["estimated"] else []),
         *(["Failed step(s): " + ", ".join(failed)] if failed else []),
         f"Audit record: {run.dir}",
     ])
     return _close_run(run, summary, text)
 
 
+
+
+def _estimated_sentence(headline: dict[str, Any]) -> str:
+    from mindpulse.pipeline.estimation import sentence
+
+    return sentence(headline)

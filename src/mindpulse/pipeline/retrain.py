@@ -23,7 +23,7 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_frames, _reference, _registry, _store
+from mindpulse.pipeline.sources import _drift_inputs, _reference, _registry, _store
 
 
 # --- retrain: checks and the gate ---------------------------------------------------------------
@@ -56,7 +56,7 @@ def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | No
 
     settings = run.settings
     threshold = settings.drift_share_threshold if threshold is None else float(threshold)
-    reference, current = _drift_frames(settings, _store(settings).production_frame())
+    reference, current, described = _drift_inputs(settings, _store(settings).production_frame())
     html = None
     if current.empty:  # nothing to show; the decision alone needs no Evidently run
         decision = monitoring.detect_drift(reference, current, threshold=threshold, min_rows=min_rows,
@@ -69,7 +69,7 @@ def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | No
         "drift_status": decision["status"], "drift_share": decision["share"], "drift_threshold": threshold,
         "drifted": decision["status"] == "drift", "n_rows": decision["n_rows"], "n_drifted": decision["n_drifted"],
         "n_features": decision["n_features"], "drifted_columns": list(decision.get("drifted_columns") or []),
-        "reason": decision["reason"], "report_html": html,
+        "reason": decision["reason"], "report_html": html, "reference": described,
     }
     table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "drift_share", "drift_threshold", "n_rows",
                                                     "n_drifted", "n_features")}])
@@ -127,10 +127,12 @@ def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float
 
 # --- retrain: the steps that change something ---------------------------------------------------
 def _versions_table(registry: Any) -> pd.DataFrame:
+    from mindpulse import lineage
+
     rows = [{"version": v.version, "status": v.status, "holdout_roc_auc": v.metric("holdout"),
-             "created_at": v.created_at, "data_source": (v.metadata.get("data") or {}).get("source")}
+             "created_at": v.created_at, "training_data": lineage.describe(v.metadata.get("lineage"))}
             for v in registry.versions()]
-    return pd.DataFrame(rows, columns=["version", "status", "holdout_roc_auc", "created_at", "data_source"])
+    return pd.DataFrame(rows, columns=["version", "status", "holdout_roc_auc", "created_at", "training_data"])
 
 
 def backup_model(run: Run) -> StepResult:
@@ -153,34 +155,52 @@ def backup_model(run: Run) -> StepResult:
 
 
 def training_frame(reference: pd.DataFrame, production: pd.DataFrame) -> pd.DataFrame:
-    """Reference rows followed by the snapshot's production rows, in the canonical columns."""
+    """Reference rows followed by production rows, in the canonical columns."""
     from mindpulse.contract import CANONICAL_COLUMNS
 
     columns = list(CANONICAL_COLUMNS)
     return pd.concat([reference[columns], production[columns]], ignore_index=True)
 
 
-def _claimed_training_frame(run: Run) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
-    store = _store(run.settings)
+def _training_data(run: Run) -> tuple[Any, Any]:
+    """This run's snapshot (claimed once per run id) and the accumulated training data around it."""
+    from mindpulse import lineage
+
+    settings = run.settings
+    store = _store(settings)
     snapshot = store.claim_snapshot(run.run_id)  # the same snapshot on every call of this run
-    production = store.snapshot_frame(snapshot.id)
-    reference = _reference(run.settings)
-    return snapshot, reference, production
+    data = lineage.assemble(settings, store, _reference(settings), snapshot,
+                            run={"dag_id": run.dag_id, "run_id": run.run_id}, seed=settings.seed,
+                            window_days=settings.training_window_days)
+    return snapshot, data
+
+
+def _unchanged_since_champion(registry: Any, snapshot: Any, data: Any) -> Any:
+    """The champion, when this run brings no new rows and would train on exactly the champion's data."""
+    from mindpulse import lineage
+
+    champion = registry.champion()
+    if champion is None or snapshot.n_rows:
+        return None
+    return champion if lineage.same_data(champion.metadata.get("lineage"), data.lineage) else None
 
 
 def merge_training_data(run: Run) -> StepResult:
-    """Claim this run's snapshot of pending production rows and merge it with the reference data."""
-    snapshot, reference, production = _claimed_training_frame(run)
-    frame = training_frame(reference, production)
-    table = pd.DataFrame({
-        "source": ["reference", "production snapshot", "training data"],
-        "rows": [len(reference), len(production), len(frame)],
-        "depression_rate": [_rate(reference), _rate(production), _rate(frame)],
-    })
-    outputs = {"snapshot_id": snapshot.id, "production_rows": len(production), "reference_rows": len(reference),
-               "training_rows": len(frame), "positive_rate": _rate(frame)}
-    return StepResult(_json_ready(outputs), table,
-                      f"Snapshot {snapshot.id}: {len(production)} production rows + {len(reference)} reference rows.")
+    """Claim this run's snapshot and gather all labelled data so far: reference + archived snapshots + this one."""
+    from mindpulse import lineage
+
+    snapshot, data = _training_data(run)
+    same = _unchanged_since_champion(_registry(run.settings), snapshot, data)
+    earlier = [p for p in data.parts if p.id != snapshot.id]
+    outputs = {"snapshot_id": snapshot.id, "production_rows": snapshot.n_rows, "reference_rows": len(data.reference),
+               "archived_snapshots": [p.id for p in earlier], "archived_rows": sum(len(p.rows) for p in earlier),
+               "recent_rows": len(data.recent), "training_rows": len(data.frame), "positive_rate": _rate(data.frame),
+               "window_days": run.settings.training_window_days, "same_as_champion": same is not None}
+    message = (f"Snapshot {snapshot.id}: {snapshot.n_rows} new production rows; training data "
+               f"{lineage.describe(data.lineage)} = {len(data.frame)} rows, {len(data.recent)} recent rows held out for the gate.")
+    if same is not None:
+        message += f" No new rows and the same data as champion {same.version}: nothing to train."
+    return StepResult(_json_ready(outputs), data.table(), message)
 
 
 def _rate(frame: pd.DataFrame) -> float | None:
@@ -188,62 +208,105 @@ def _rate(frame: pd.DataFrame) -> float | None:
 
 
 def _data_source_key(run: Run) -> str:
-    """How a model's metadata names the run it was trained for (the start of its data source)."""
+    """How models registered before lineage records named the run they were trained for."""
     return f"{run.dag_id}/{run.run_id}:"
 
 
 def _version_trained_for(registry: Any, run: Run) -> Any:
-    """The model version registered by this run's training, or None."""
+    """The model version registered by this run's training, or None (the one lookup of it)."""
+    wanted = {"dag_id": run.dag_id, "run_id": run.run_id}
     key = _data_source_key(run)
     for version in reversed(registry.versions()):
-        if str((version.metadata.get("data") or {}).get("source", "")).startswith(key):
+        recorded = (version.metadata.get("lineage") or {}).get("run")
+        if recorded is not None:
+            if {k: recorded.get(k) for k in wanted} == wanted:
+                return version
+        elif str((version.metadata.get("data") or {}).get("source", "")).startswith(key):
             return version
     return None
 
 
+def _versions_in_run_records(settings: Any) -> set[str]:
+    """Model versions named by the run records kept under the reports folder (pruning keeps them)."""
+    import json
+
+    named: set[str] = set()
+    if not settings.reports_dir.is_dir():
+        return named
+    for path in settings.reports_dir.glob(f"*/*/{runs.SUMMARY_NAME}"):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for key in ("challenger", "model_before", "model_after", "model_version"):
+            if isinstance(summary.get(key), str):
+                named.add(summary[key])
+    return named
+
+
 def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] | None = None,
                    margin: float | None = None) -> StepResult:
-    """Train a challenger on reference + this run's snapshot and promote it only if it passes the gate.
+    """Train a challenger on all labelled data so far and promote it only if it passes the gate.
 
+    Nothing is trained when the run brings no new rows and the data equals the champion's.
     A retry after the model was registered does not train again: it puts the same version
     through the gate once more (promoting the champion again is a no-op).
     """
-    from mindpulse import train
+    from mindpulse import lineage, train
 
     settings = run.settings
     seed = settings.seed if seed is None else int(seed)
     margin = settings.promotion_margin if margin is None else float(margin)
     registry = _registry(settings)
-    snapshot, reference, production = _claimed_training_frame(run)
-    frame = training_frame(reference, production)
+    snapshot, data = _training_data(run)
     existing = _version_trained_for(registry, run)
+    same = None if existing is not None else _unchanged_since_champion(registry, snapshot, data)
+    common = {"snapshot_id": snapshot.id, "snapshot_rows": snapshot.n_rows, "training_rows": len(data.frame),
+              "recent_rows": len(data.recent), "lineage": data.lineage}
+    if same is not None:
+        reason = (f"nothing trained: no new production rows, and the training data ({lineage.describe(data.lineage)}) "
+                  f"equals champion {same.version}'s; no version registered")
+        outputs = {"version": None, "skipped": True, "reason": reason, "metrics": {},
+                   "champion_before": same.version, "champion_after": same.version, **common}
+        return StepResult(_json_ready(outputs), pd.DataFrame([{"version": None, "skipped": True}]),
+                          f"No challenger: {reason}.")
     if existing is None:
-        data_source = (f"{_data_source_key(run)} reference ({len(reference)} rows) + snapshot {snapshot.id} "
-                       f"({len(production)} rows)")
+        data_source = (f"{_data_source_key(run)} {lineage.describe(data.lineage)}")
         kwargs: dict[str, Any] = {"candidates": list(candidates)} if candidates else {}
-        gate = train.train_and_gate(frame, registry, seed=seed, margin=margin, data_source=data_source,
-                                    progress=print, **kwargs)
+        gate = train.train_and_gate(data.frame, registry, seed=seed, margin=margin, data_source=data_source,
+                                    progress=print, recent=data.recent, lineage=data.lineage,
+                                    protect=sorted(_versions_in_run_records(settings)), **kwargs)
         version, promoted, reason, metrics = gate.version, gate.promoted, gate.reason, gate.metrics
         champion_before, champion_after = gate.champion_before, gate.champion_after
     else:
         print(f"{existing.version} was already trained for this run: gating it again instead of retraining")
         decision = registry.promote(existing.version, margin=margin)
         version, promoted, reason = existing.version, decision.promoted, decision.reason
-        metrics = {f"holdout_{k}": v for k, v in (existing.metadata.get("holdout") or {}).items()}
+        metrics = {**{f"holdout_{k}": v for k, v in (existing.metadata.get("holdout") or {}).items()},
+                   **train.gate_metrics(decision)}
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
     outputs = {"version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
-               "champion_before": champion_before, "champion_after": champion_after, "snapshot_id": snapshot.id,
-               "snapshot_rows": len(production), "training_rows": len(frame)}
+               "champion_before": champion_before, "champion_after": champion_after, **common}
     shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     table = pd.DataFrame([{"version": version, "promoted": promoted, **shown}])
     verdict = "promoted to champion" if promoted else "refused"
-    return StepResult(outputs, table, f"Challenger {version} {verdict}: {reason}")
+    return StepResult(_json_ready(outputs), table, f"Challenger {version} {verdict}: {reason}")
 
 
 def archive_production_data(run: Run) -> StepResult:
-    """Export the snapshot this run trained on and mark its rows as used (only once its model is registered)."""
+    """Export the snapshot this run trained on and mark its rows as used (only once its model is registered).
+
+    An empty snapshot writes no file: its claim is released instead.
+    """
     store = _store(run.settings)
     snapshots = [s for s in store.snapshots() if s.run_id == run.run_id and s.state in ("claimed", "archived")]
+    if snapshots and snapshots[0].n_rows == 0:
+        snapshot = snapshots[0]
+        if snapshot.state == "claimed":
+            store.release_snapshot(snapshot.id)
+        outputs = {"archived": False, "rows": 0, "snapshot_id": snapshot.id}
+        return StepResult(outputs, pd.DataFrame([outputs]),
+                          f"Nothing archived: snapshot {snapshot.id} holds no rows, so no file is written.")
     trained = _version_trained_for(_registry(run.settings), run)
     if not snapshots or trained is None:
         missing = "no snapshot was claimed" if not snapshots else "no model was trained on it"
@@ -294,6 +357,8 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "challenger": trained.get("version"), "gate_reason": trained.get("reason"),
         "metrics": trained.get("metrics") or {}, "snapshot": snapshot,
         "reports": {"data_drift": drift.get("report_html")},
+        "reference": drift.get("reference"),
+        "lineage": trained.get("lineage"),
         "steps": steps,
     }
     return _close_run(run, summary, _retrain_text(summary))

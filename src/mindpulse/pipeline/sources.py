@@ -25,9 +25,44 @@ def _reference(settings: Settings) -> pd.DataFrame:
     return load_reference(settings)
 
 
+def champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
+    """The drift and quality reference: the champion's training data, and a description for the report summary.
+
+    The data the champion learned most recently: the trained rows of the newest production
+    snapshots in its lineage, once they hold ``drift_min_rows`` rows; otherwise its whole
+    training data (the reference plus any snapshots). After a lasting shift was retrained on,
+    the shifted traffic is what the champion knows, and it no longer counts as drift. With no
+    champion, or one without a lineage record (registered before lineage existed), the
+    reference data. Monitoring samples it to ``monitoring_sample_cap`` rows when larger.
+    """
+    from mindpulse import lineage
+
+    reference = _reference(settings)
+    champion = _registry(settings).champion()
+    record = champion.metadata.get("lineage") if champion is not None else None
+    described = {"model_version": champion.version if champion is not None else None,
+                 "sample_cap": settings.monitoring_sample_cap}
+    if not record or not any(s.get("rows") for s in record.get("snapshots") or []):
+        why = ("no champion yet" if champion is None else
+               "the champion's training data" if record else "the champion has no lineage record")
+        return reference, {**described, "source": f"reference data ({why})", "rows": len(reference), "snapshots": []}
+    store = _store(settings)
+    newest, ids = lineage.recent_training_rows(store, record, min_rows=settings.drift_min_rows)
+    if len(newest):
+        return newest, {**described, "source": "the champion's newest training rows (production snapshots)",
+                        "rows": len(newest), "snapshots": ids}
+    parts = [reference]
+    for item in record.get("snapshots") or []:
+        if item.get("rows"):
+            parts.append(lineage.snapshot_part(store, store.get_snapshot(item["id"]), seed=int(record.get("seed") or 0)).trained)
+    frame = pd.concat(parts, ignore_index=True)
+    return frame, {**described, "source": "the champion's training data (reference + snapshots)", "rows": len(frame),
+                   "snapshots": [i["id"] for i in record.get("snapshots") or [] if i.get("rows")]}
+
+
 def _drift_frames(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`drift_frames`)."""
-    reference, current, _ = drift_frames(settings, current)
+    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`_drift_inputs`)."""
+    reference, current, _ = _drift_inputs(settings, current)
     return reference, current
 
 
@@ -52,21 +87,29 @@ def reference_model(registry, current: pd.DataFrame) -> tuple[str | None, str]: 
     return champion.version, f"the champion ({why})"
 
 
-def drift_frames(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Reference and current rows, both with the same model's outputs, and which model that is.
+#: What :func:`_drift_inputs` adds to the reference's description: whose outputs were compared.
+SCORING_KEYS = ("reference_model", "reference_model_reason", "current_rows_rescored")
+
+
+def _drift_inputs(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Reference (:func:`champion_reference`) and current rows, both with the same model's outputs, and a description.
 
     As in Evidently's own preset, prediction drift counts beside feature and target drift. The
     reference is scored by :func:`reference_model` (the model behind most current rows), and
     current rows that another model scored, or that arrived labelled without a prediction, are
     scored by it too, so prediction drift compares one model on two sets of data rather than
-    two models. With no model yet, features and target alone.
+    two models. The description names that model (``SCORING_KEYS``). With no model yet,
+    features and target alone.
     """
-    reference = _reference(settings)
+    from mindpulse.contract import CANONICAL_COLUMNS
+
+    reference, described = champion_reference(settings)
+    reference = reference.reindex(columns=list(CANONICAL_COLUMNS)).reset_index(drop=True)
     registry = _registry(settings)
     version, reason = reference_model(registry, current)
-    info = {"reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
+    described = {**described, "reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
     if version is None or current.empty:
-        return reference, current, info
+        return reference, current, described
     from mindpulse.predict import Predictor
 
     predictor = Predictor.load(registry, version)
@@ -80,8 +123,8 @@ def drift_frames(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFram
             scored = predictor.predict_frame(current.loc[other])
             current.loc[other, "probability"] = scored["probability"].to_numpy()
             current.loc[other, "prediction"] = scored["prediction"].to_numpy()
-        info["current_rows_rescored"] = int(other.sum())
+        described["current_rows_rescored"] = int(other.sum())
     else:
         current = predictor.predict_frame(current)[[*current.columns, "prediction", "probability"]]
-        info["current_rows_rescored"] = len(current)
-    return reference, current, info
+        described["current_rows_rescored"] = len(current)
+    return reference, current, described
