@@ -128,7 +128,7 @@ class PredictionStore(param.Parameterized):
 
         Raises ``contract.ContractError`` naming each bad field, or ``DashboardError``.
         """
-        from mindpulse.predict import canonical_record
+        from mindpulse.contract import canonical_record
 
         record = canonical_record(values)  # the contract's rules; bad fields raise first
         prediction = self._predictor().predict_record(record)
