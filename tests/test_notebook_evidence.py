@@ -97,6 +97,8 @@ def test_reporting_notebooks_show_figures_and_whole_tables(home: Settings, monke
     assert performance["estimated"]["unlabelled"]["rows"] == 300
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert summary["estimated"]["rows"] == 300 and summary["estimated"]["accuracy"]["estimate"] is not None
+    printed = "".join("".join(o.get("text", "")) for o in _outputs(run_dir / "send_summary.ipynb"))
+    assert "Estimated performance of the newest 300 unlabelled predictions (CBPE): ROC-AUC " in printed  # the notification
 
 
 @pytest.mark.slow

@@ -333,3 +333,63 @@ def test_reporting_steps_write_three_reports_and_prune_old_runs(home: Settings) 
     removed = pipeline.clean_up_reports(run, keep=1, commit=True)  # this run, in progress, has no summary: kept
     assert removed.outputs["removed"] == [f"{pipeline.REPORTING_DAG_ID}/old-1"]
     assert run.dir.is_dir() and (dag_folder / "old-2").is_dir()
+
+
+# --- which model produced what ----------------------------------------------------------------------
+def _second_champion(settings: Settings) -> str:
+    """A second model, made champion by force (as after a promotion), trained on the same reference."""
+    from mindpulse.data import load_reference
+    from mindpulse.train import train_and_gate
+
+    registry = ModelRegistry.from_settings(settings)
+    outcome = train_and_gate(load_reference(settings), registry, seed=8, margin=1.0, data_source="test",
+                             candidates=["logistic_regression"], folds=2)
+    if not outcome.promoted:
+        registry.promote(outcome.version, force=True, reason="a second champion for the test")
+    return outcome.version
+
+
+def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_rows(home: Settings) -> None:
+    from mindpulse.monitoring.performance import classification_figures, labelled_rows
+    from mindpulse.pipeline.sources import _drift_inputs
+
+    first = ModelRegistry.from_settings(home).champion().version
+    second = _second_champion(home)
+    current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "before-traffic", settings=home))
+    # After a promotion, every current row still comes from the first model: the reference is scored by it too.
+    reference, compared, models = _drift_inputs(home, current)
+    assert (models["reference_model"], models["current_rows_rescored"]) == (first, 0)
+    assert models["reference_model_reason"] == "produced 1200 of the 1200 current rows' predictions"
+    assert (compared["probability"].to_numpy() == current["probability"].to_numpy()).all()
+
+    pipeline.simulate_production_traffic(home, days=1, rows_per_day=1_500, drift_days=0, seed=21)  # by the second
+    run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__mixed", settings=home)
+    # Through Papermill, as the DAG runs them: the executed notebooks show it too.
+    _execute("reporting/01_check_data_availability.ipynb", run, "check_data_availability")
+    _execute("reporting/03_data_drift_report.ipynb", run, "data_drift_report")
+    _execute("reporting/04_model_performance_report.ipynb", run, "model_performance_report")
+    available = runs.read_outputs(run.notebook("check_data_availability"))
+    assert available["model_versions"] == {second: 1500, first: 1200}
+    assert f"Predictions made by {second} (1500 rows), {first} (1200 rows)" in run.notebook("check_data_availability").read_text()
+
+    drift = runs.read_outputs(run.notebook("data_drift_report"))
+    assert drift["reference_model"] == second and drift["current_rows_rescored"] == 1200
+    assert json.loads((run.dir / "data_drift.json").read_text())["reference_model"] == second
+
+    by_version = runs.read_outputs(run.notebook("model_performance_report"))["by_model_version"]
+    rows, _ = labelled_rows(pipeline.current_data(run))
+    for version in (first, second):
+        expected = classification_figures(rows[rows["model_version"] == version])
+        assert by_version[version]["rows"] == expected["rows"]
+        assert by_version[version]["roc_auc"] == pytest.approx(expected["roc_auc"])
+    assert json.loads((run.dir / "model_performance.json").read_text())["by_model_version"] == by_version
+    assert f"Per model version: {second} ROC-AUC" in run.notebook("model_performance_report").read_text()
+
+    _execute("reporting/06_send_summary.ipynb", run, "send_summary")
+    summary = runs.read_summary(run.dir)
+    assert summary["models"] == {
+        "current_rows_by_version": {second: 1500, first: 1200}, "reference_scored_by": second,
+        "reference_model_reason": "produced 1500 of the 2700 current rows' predictions",
+        "current_rows_rescored_for_drift": 1200,
+        "performance_by_version": by_version,
+    }

@@ -26,7 +26,7 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_inputs, _reference, _store, champion_reference
+from mindpulse.pipeline.sources import SCORING_KEYS, _drift_inputs, _reference, _store, champion_reference
 
 
 def current_data(run: Run) -> pd.DataFrame:
@@ -61,12 +61,30 @@ def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepRes
         problems.append(f"{len(current)} labelled production rows < min_rows {min_rows}")
     available = not problems
     first, last = (current["created_at"].min(), current["created_at"].max()) if len(current) else (None, None)
+    versions = version_counts(current)
     outputs = {"available": available, "reference_rows": reference_rows, "current_rows": len(current),
                "min_rows": min_rows, "first_prediction_at": first, "last_prediction_at": last,
+               "model_versions": versions,
                "reason": "; ".join(problems) or f"{len(current)} labelled production rows >= min_rows {min_rows}"}
     table = pd.DataFrame([{k: outputs[k] for k in ("reference_rows", "current_rows", "min_rows",
                                                     "first_prediction_at", "last_prediction_at")}])
-    return StepResult(_json_ready(outputs), table, ("Reports will run: " if available else "No reports: ") + outputs["reason"] + ".")
+    table["model_versions"] = describe_versions(versions)
+    message = ("Reports will run: " if available else "No reports: ") + outputs["reason"] + "."
+    if versions:
+        message += f" Predictions made by {describe_versions(versions)}."
+    return StepResult(_json_ready(outputs), table, message)
+
+
+def version_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per model version behind their predictions, most rows first."""
+    from mindpulse.monitoring.performance import version_counts as counts
+
+    return counts(frame)
+
+
+def describe_versions(counts: dict[str, int]) -> str:
+    """'v0002-… (900 rows), v0001-… (300 rows)'."""
+    return ", ".join(f"{version} ({rows} rows)" for version, rows in counts.items()) or "no model"
 
 
 def decide_reports(run_dir: str | Path) -> bool:
@@ -110,10 +128,21 @@ def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult
     """Evidently data drift of the production rows against the reference."""
     from mindpulse import monitoring
 
+    from mindpulse.io import atomic_write_json
+
     reference, current, described = _drift_inputs(run.settings, current_data(run))
     result = monitoring.data_drift_report(reference, current, run.dir,
                                           threshold=threshold, settings=run.settings)
-    return _report_result(run, result, described)
+    models = {key: described[key] for key in SCORING_KEYS}
+    result.summary.update(models)  # which model's outputs were compared
+    atomic_write_json(result.json_path, _json_ready(result.summary))
+    step = _report_result(run, result, described)
+    step.outputs.update(_json_ready({k: v for k, v in models.items() if v is not None}))
+    step.table["reference_model"] = models["reference_model"]
+    if models["reference_model"]:
+        step.message += (f"; the model's outputs compared are those of {models['reference_model']} "
+                         f"({models['reference_model_reason']}; {models['current_rows_rescored']} current rows rescored by it)")
+    return step
 
 
 def model_performance_report(run: Run) -> StepResult:
@@ -129,7 +158,27 @@ def model_performance_report(run: Run) -> StepResult:
     step = _report_result(run, result)
     step.outputs["estimated"] = estimation.headline(estimated)
     step.message += "\n" + estimation.sentence(step.outputs["estimated"])
+    return _with_versions(step, result.summary)
+
+
+def _with_versions(step: StepResult, summary: dict[str, Any]) -> StepResult:
+    """Performance per model version beside the overall figures, when the rows mix versions."""
+    versions, by_version = summary.get("model_versions") or {}, summary.get("by_model_version")
+    step.outputs.update(_json_ready({"model_versions": versions, "by_model_version": by_version}))
+    step.outputs = {k: v for k, v in step.outputs.items() if v is not None}
+    step.table.insert(0, "model_version", "all" if by_version else describe_versions(versions))
+    if by_version:
+        rows = [{"model_version": version, "labelled_rows": figures["rows"],
+                 **{k: figures.get(k) for k in ("accuracy", "precision", "recall", "f1", "roc_auc")}}
+                for version, figures in by_version.items()]
+        step.table = pd.concat([step.table, pd.DataFrame(rows)], ignore_index=True)
+        step.message += "\nPer model version: " + ", ".join(
+            f"{v} ROC-AUC {_fmt(f.get('roc_auc'))} on {f['rows']} rows" for v, f in by_version.items())
     return step
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 # Outcomes whose run records are audit records of a change (or of a failure): never deleted.
@@ -220,6 +269,20 @@ def clean_up_reports(run: Run, *, keep: int | None = None, commit: bool = False)
                                       f"each DAG; removed {len(names)}.")
 
 
+def _models_record(availability: dict[str, Any], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Which model produced what: the versions behind the current rows' predictions (rows each),
+    the model that scored the reference for the drift comparison, and performance per version."""
+    drift = reports.get("data_drift_report") or {}
+    performance = reports.get("model_performance_report") or {}
+    return {
+        "current_rows_by_version": availability.get("model_versions") or {},
+        "reference_scored_by": drift.get("reference_model"),
+        "reference_model_reason": drift.get("reference_model_reason"),
+        "current_rows_rescored_for_drift": drift.get("current_rows_rescored"),
+        "performance_by_version": performance.get("by_model_version"),
+    }
+
+
 def finish_reporting(run: Run) -> StepResult:
     """Close a reporting run: write run_summary.json and send the summary."""
     steps = _step_statuses(run, REPORTING_STEPS, own="send_summary")
@@ -241,6 +304,7 @@ def finish_reporting(run: Run) -> StepResult:
         "rows": availability.get("current_rows"), "drift_share": drift_headline.get("share"),
         "drift_status": drift_headline.get("status"),
         "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
+        "models": _models_record(availability, reports),
         "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
         "estimated": reports["model_performance_report"].get("estimated"),
         "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
@@ -252,6 +316,8 @@ def finish_reporting(run: Run) -> StepResult:
         f"Reporting run {run.run_id}: {outcome}.",
         "; ".join(summary["trigger"].get("reasons") or []) + ".",
         *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
+        *([f"Predictions by {describe_versions(summary['models']['current_rows_by_version'])}; reference scored by "
+           f"{summary['models']['reference_scored_by']}."] if summary["models"]["reference_scored_by"] else []),
         *([_estimated_sentence(summary["estimated"])] if summary["estimated"] else []),
         *(["Failed step(s): " + ", ".join(failed)] if failed else []),
         f"Audit record: {run.dir}",

@@ -334,10 +334,36 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
     outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, **common}
-    shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    table = pd.DataFrame([{"version": version, "promoted": promoted, **shown}])
+    table = gate_table(registry.get(version).metadata.get("gate") or {})
     verdict = "promoted to champion" if promoted else "refused"
     return StepResult(_json_ready(outputs), table, f"Challenger {version} {verdict}: {reason}")
+
+
+def gate_table(gate: dict[str, Any]) -> pd.DataFrame:
+    """The gate's comparison, one row per slice: both ROC-AUCs (4 decimals), the difference, its interval, the verdict."""
+    rows = []
+    for item in gate.get("comparisons") or []:
+        interval = item.get("interval")
+        rows.append({
+            "slice": item["slice"].replace("_", " "), "rows": item["rows"],
+            "challenger ROC-AUC": _four(item.get("challenger_auc")), "champion ROC-AUC": _four(item.get("champion_auc")),
+            "difference": _four(item.get("difference")),
+            "95 % interval": f"[{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval else "not compared",
+            "verdict": ("passes" if item["passed"] else "fails") if item["judged"] else "not judged",
+        })
+    if gate.get("best_promoted_auc") is not None:
+        rows.append({"slice": "best promoted model (fixed holdout)", "rows": None,
+                     "challenger ROC-AUC": _four(gate.get("challenger_auc")),
+                     "champion ROC-AUC": _four(gate.get("best_promoted_auc")), "difference": None,
+                     "95 % interval": f"floor {gate['floor']:.4f}" if gate.get("floor") is not None else "",
+                     "verdict": "passes" if gate.get("floor") is None or gate["challenger_auc"] >= gate["floor"] else "fails"})
+    rows.append({"slice": "decision", "rows": None, "challenger ROC-AUC": None, "champion ROC-AUC": None,
+                 "difference": None, "95 % interval": "", "verdict": gate.get("reason", "")})
+    return pd.DataFrame(rows)
+
+
+def _four(value: Any) -> float | None:
+    return None if value is None else round(float(value), 4)
 
 
 def _train_preview(run: Run, *, seed: int, candidates: list[str] | None, margin: float) -> StepResult:
