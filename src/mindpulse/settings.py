@@ -63,7 +63,9 @@ class Settings(BaseSettings):
 
     seed: int = Field(default=42, description="Default random seed for generation, splits and models.")
     retrain_min_rows: int = Field(default=1000, ge=1, description="Labelled production rows that trigger a retrain.")
-    drift_share_threshold: float = Field(default=0.3, gt=0, le=1, description="Share of drifted features above which a retrain is triggered.")
+    feature_drift_threshold: float = Field(default=0.3, gt=0, le=1, description="Retrain trigger: share of the 13 model features that drifted, above which a retrain is triggered (more than 30 % by default).")
+    prediction_drift_threshold: float = Field(default=0.1, gt=0, description="Retrain trigger: drift score of the champion's predicted probability (Wasserstein distance normed by the reference's std) at or above which a retrain is triggered.")
+    drift_share_threshold: float = Field(default=0.3, gt=0, le=1, description="Drift reports: share of the compared columns (features, label, model outputs) above which a report says dataset drift.")
     drift_min_rows: int = Field(default=500, ge=1, description="Fewer current rows than this give 'not enough data' instead of a drift decision.")
     monitoring_sample_cap: int = Field(default=50_000, ge=1000, description="Rows sampled from larger inputs before Evidently runs.")
     reports_keep: int = Field(default=10, ge=1, description="Report runs kept; older ones are deleted whole.")
