@@ -183,7 +183,7 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     before = registry.champion().version
     open_page(app, "Models")
     app.get_by_role("button", name="Roll back…").click()
-    expect(app.get_by_text("Make")).to_be_visible()
+    expect(app.get_by_text("the champion instead of")).to_be_visible()
     assert registry.champion().version == before  # not until confirmed
     app.get_by_role("button", name="Confirm rollback").click()
     expect(app.get_by_text("The champion is now")).to_be_visible()
