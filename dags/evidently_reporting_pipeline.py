@@ -63,7 +63,7 @@ with pipeline_dag(
     ]
     clean_up_reports = notebook_task(
         "clean_up_reports", "reporting/05_clean_up_reports.ipynb",
-        parameters={"keep": "{{ params.keep }}"},
+        parameters={"keep": "{{ params.keep }}", "commit": True},  # run by hand, it only previews
         trigger_rule=TriggerRule.ALL_DONE,
     )
     send_summary = notebook_task("send_summary", "reporting/06_send_summary.ipynb", trigger_rule=TriggerRule.ALL_DONE)

@@ -26,7 +26,8 @@ DOC = """
    (Evidently report in the run folder).
 2. **decide_retrain**: goes on when rows ≥ `min_rows`, OR drifted share > `drift_threshold`,
    OR the run's conf says `{"force": true}`; otherwise every later step is skipped and no
-   model, data or archive changes.
+   model, data or archive changes. A forced run goes on even when drift could not be
+   measured (too few rows, or the drift step failed); the reason is in `run_summary.json`.
 3. **backup_model** and **merge_training_data** (snapshot of the production rows, claimed for
    this run), then **train_and_gate**: train a challenger on reference + production and
    promote it only if it is at least as good as the champion.
@@ -61,7 +62,8 @@ with pipeline_dag(
         parameters={"drift_threshold": "{{ params.drift_threshold }}"},
     )
 
-    @task.short_circuit(task_id="decide_retrain", ignore_downstream_trigger_rules=False)
+    # all_done: a forced run goes on when the drift step failed (the decision records why).
+    @task.short_circuit(task_id="decide_retrain", ignore_downstream_trigger_rules=False, trigger_rule=TriggerRule.ALL_DONE)
     def decide_retrain(params: dict[str, Any] | None = None, run_id: str | None = None, dag: Any = None) -> bool:
         """Read the glued outputs of the two checks and decide whether this run retrains."""
         from mindpulse import pipeline
@@ -75,12 +77,15 @@ with pipeline_dag(
         return decision.proceed
 
     backup_model = notebook_task("backup_model", "retrain/03_backup_model.ipynb")
-    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb")
+    # The steps that change live state do so only with commit=True; run by hand they preview.
+    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb",
+                                        parameters={"commit": True})
     train_and_gate = notebook_task(
         "train_and_gate", "retrain/05_train_and_gate.ipynb",
-        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}"},
+        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}", "commit": True},
     )
-    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb")
+    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb",
+                                            parameters={"commit": True})
     notify = notebook_task(
         "notify", "retrain/07_notify.ipynb",
         parameters={"force": "{{ params.force }}"},

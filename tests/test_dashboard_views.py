@@ -94,6 +94,30 @@ def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(s
     assert not view.errors["age"].visible and view.result_card.visible
 
 
+def test_pressing_again_on_unchanged_answers_shows_the_same_prediction_and_logs_nothing(store: DashboardStore) -> None:
+    view = PredictView(store=store.predictions)
+    click(view.predict_button)
+    first = store.predictions.last
+    click(view.predict_button)
+    click(view.predict_button)
+    assert f"already logged as prediction **#{first.prediction_id}**" in view.result.object
+    assert len(production_store(store.settings).recent_predictions(10)) == 1
+
+    view.inputs["age"].value = int(view.inputs["age"].value) + 1  # a changed answer is a new prediction
+    click(view.predict_button)
+    assert store.predictions.last.prediction_id != first.prediction_id
+    assert len(production_store(store.settings).recent_predictions(10)) == 2
+
+
+def test_warm_up_loads_the_champion_and_logs_nothing(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    from dashboard.stores import predict
+
+    predict._predictors.clear()
+    assert store.predictions.warm_up() == prepared.champion
+    assert (str(store.settings.artifacts_dir), prepared.champion) in predict._predictors
+    assert len(production_store(store.settings).recent_predictions(5)) == 0
+
+
 def test_without_a_model_the_page_says_what_to_do(settings: Settings) -> None:
     view = PredictView(store=DashboardStore.from_settings(settings).predictions)
     click(view.predict_button)
@@ -136,7 +160,8 @@ def test_feedback_by_id_names_a_missing_outcome_and_an_unknown_id(store: Dashboa
 def test_csv_upload_stores_good_rows_and_lists_each_rejection(store: DashboardStore) -> None:
     predict = PredictView(store=store.predictions)
     ids = []
-    for _ in range(2):
+    for age in (20, 21):  # two different answers: two logged predictions
+        predict.inputs["age"].value = age
         click(predict.predict_button)
         ids.append(store.predictions.last.prediction_id)
     feedback = FeedbackView(store=store.feedback, predictions=store.predictions)
@@ -190,6 +215,11 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     assert table.loc[prepared.champion, "train_rows"] > 0 and 0.5 < table.loc[prepared.champion, "holdout_roc_auc"] <= 1
     assert view.target.options == [prepared.backup]  # only former champions
     assert view.target.value == prepared.backup
+    # Scores with 4 decimals; the backup is the previous champion; former champions have their own card.
+    assert f"holdout ROC-AUC {table.loc[prepared.champion, 'holdout_roc_auc']:.4f}" in view.cards.objects[0].object
+    assert prepared.backup in view.cards.objects[1].object
+    assert "Former champions" in view.cards.objects[2].object and "none besides the backup" in view.cards.objects[2].object
+    assert "95 % interval" in view._layout.objects[0].object and "best model ever promoted" in view._layout.objects[0].object
 
     click(view.rollback_button)
     assert view.confirmation.visible and prepared.backup in view.question.object

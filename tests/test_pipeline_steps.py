@@ -244,32 +244,32 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
     # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
     assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
 
-    merged = pipeline.merge_training_data(run)
-    again = pipeline.merge_training_data(run)  # a retry: the same snapshot, no new claim
+    merged = pipeline.merge_training_data(run, commit=True)
+    again = pipeline.merge_training_data(run, commit=True)  # a retry: the same snapshot, no new claim
     assert merged.outputs == again.outputs
     # 3,000 reference rows + 1,200 production rows, of which 240 (20 %) are held out as the recent slice.
     assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 3960
     assert merged.outputs["recent_rows"] == 240
     assert Store.from_settings(home).pending_count() == 0
 
-    trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
-    retried = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
+    trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"], commit=True)
+    retried = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"], commit=True)
     assert retried.outputs["version"] == trained.outputs["version"]  # gated again, not trained again
     assert len(_state(home)["versions"]) == len(before["versions"]) + 1
     assert trained.outputs["champion_before"] == before["champion"]
 
-    archived = pipeline.archive_production_data(run)
+    archived = pipeline.archive_production_data(run, commit=True)
     assert archived.outputs["archived"] is True and archived.outputs["rows"] == 1200
-    assert pipeline.archive_production_data(run).outputs["archive_path"] == archived.outputs["archive_path"]
+    assert pipeline.archive_production_data(run, commit=True).outputs["archive_path"] == archived.outputs["archive_path"]
     assert Path(archived.outputs["archive_path"]).is_file()
     assert _state(home)["snapshots"] == [(merged.outputs["snapshot_id"], "archived")]
 
 
 def test_archive_refuses_a_snapshot_no_model_was_trained_on(home: Settings) -> None:
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__untrained", settings=home)
-    pipeline.merge_training_data(run)
-    result = pipeline.archive_production_data(run)
-    assert result.outputs == {"archived": False, "rows": 0}
+    pipeline.merge_training_data(run, commit=True)
+    result = pipeline.archive_production_data(run, commit=True)
+    assert result.outputs == {"committed": True, "archived": False, "rows": 0}
     assert _state(home)["archive"] == []
 
 
@@ -299,10 +299,10 @@ def test_failed_training_leaves_its_notebook_changes_no_model_and_releases_the_s
     before = _state(home)
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__failing", settings=home)
     (run.dir / "decide_retrain.json").write_text(json.dumps({"proceed": True, "reasons": ["forced"]}))
-    _execute("retrain/04_merge_training_data.ipynb", run, "merge_training_data")
+    _execute("retrain/04_merge_training_data.ipynb", run, "merge_training_data", commit=True)
     assert Store.from_settings(home).pending_count() == 0
     with pytest.raises(pm.PapermillExecutionError, match="candidate: got 'no_such_model'"):
-        _execute("retrain/05_train_and_gate.ipynb", run, "train_and_gate", candidates=["no_such_model"])
+        _execute("retrain/05_train_and_gate.ipynb", run, "train_and_gate", candidates=["no_such_model"], commit=True)
     assert runs.notebook_error(run.notebook("train_and_gate")).startswith("ValueError: candidate: got 'no_such_model'")
 
     with WebhookReceiver() as hook:
@@ -330,7 +330,7 @@ def test_reporting_steps_write_three_reports_and_prune_old_runs(home: Settings) 
     for step in (pipeline.data_quality_report, pipeline.data_drift_report, pipeline.model_performance_report):
         result = step(run)
         assert (run.dir / result.outputs["html"]).is_file() and (run.dir / result.outputs["json"]).is_file()
-    removed = pipeline.clean_up_reports(run, keep=2)
+    removed = pipeline.clean_up_reports(run, keep=1, commit=True)  # this run, in progress, has no summary: kept
     assert removed.outputs["removed"] == [f"{pipeline.REPORTING_DAG_ID}/old-1"]
     assert run.dir.is_dir() and (dag_folder / "old-2").is_dir()
 

@@ -115,16 +115,24 @@ class ReportStore(param.Parameterized):
 
 
 def render_notebook(notebook: Path) -> Path:
-    """Render an executed notebook to HTML beside it, once (again only when it changed)."""
+    """Render an executed notebook to HTML beside it, once (again only when it changed).
+
+    The page needs nothing from outside hosts (``dashboard.offline``); a rendering made before
+    that template is redone.
+    """
+    from dashboard.offline import RENDER_MARKER
+
     target = notebook.with_suffix(".html")
     if target.is_file() and target.stat().st_mtime >= notebook.stat().st_mtime:
-        return target
+        with target.open(encoding="utf-8", errors="replace") as existing:
+            if RENDER_MARKER in existing.read(4096):
+                return target
     import nbformat
-    from nbconvert import HTMLExporter
 
+    from dashboard.offline import notebook_exporter
     from mindpulse.io import atomic_write_text
 
     node = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)
+    body, _ = notebook_exporter().from_notebook_node(node)
     atomic_write_text(target, body)
     return target

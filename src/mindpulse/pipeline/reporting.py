@@ -11,6 +11,7 @@ from mindpulse import runs
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.pipeline.records import (
     CURRENT_DATA_NAME,
+    PREVIEW_NOTE,
     REPORT_STEPS,
     REPORTING_STEPS,
     Run,
@@ -180,17 +181,92 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def clean_up_reports(run: Run, *, keep: int | None = None) -> StepResult:
-    """Delete whole run folders beyond the newest ``keep`` of each DAG (a run in progress is the newest)."""
-    from mindpulse import monitoring
+# Outcomes whose run records are audit records of a change (or of a failure): never deleted.
+KEPT_OUTCOMES = ("promoted", "refused", "failed")
+
+
+def _runs_models_refer_to(settings: Any) -> set[tuple[str, str]]:
+    """(dag_id, safe run id) of each run a kept model version was trained in.
+
+    Read from the version's lineage (``metadata["lineage"]["run"]``), else from the start of its
+    data source (``"<dag_id>/<run_id>: ..."``, how older versions name their run).
+    """
+    from mindpulse.pipeline.sources import _registry
+
+    referred: set[tuple[str, str]] = set()
+    for version in _registry(settings).versions():
+        run = (version.metadata.get("lineage") or {}).get("run") or {}
+        dag_id, run_id = run.get("dag_id"), run.get("run_id")
+        if not (dag_id and run_id):
+            source = str((version.metadata.get("data") or {}).get("source") or "")
+            head, sep, _ = source.partition(": ")
+            dag_id, slash, run_id = head.partition("/")
+            if not (sep and slash and dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID) and run_id):
+                continue
+        referred.add((runs.safe_run_id(dag_id), runs.safe_run_id(run_id)))
+    return referred
+
+
+def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
+    """Every run folder of the two DAGs with ``keep`` True or False and the reason, by outcome.
+
+    Never deleted: a pipeline run that promoted, refused or failed, or has no summary yet (in
+    progress, or died before its last step), and any run a kept model version was trained in.
+    Skipped and reported runs keep the newest ``keep`` of each DAG; hand runs
+    (``interactive__...``) keep the newest ``keep`` of each DAG among themselves.
+    """
+    from mindpulse.monitoring.index import _run_time, run_folders
+    from mindpulse.pipeline.records import is_hand_run
+
+    if int(keep) != keep or keep < 1:
+        raise ValueError(f"keep: got {keep!r}, expected a whole number of at least 1")
+    referred = _runs_models_refer_to(settings)
+    plan: list[dict[str, Any]] = []
+    for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
+        pools: dict[str, list[tuple[float, str, Path, str | None]]] = {"pipeline": [], "hand": []}
+        dag_folder = settings.reports_dir / dag_id
+        for folder in run_folders(dag_folder):
+            if folder.parent != dag_folder:
+                continue
+            summary = runs.read_summary(folder) if (folder / runs.SUMMARY_NAME).is_file() else None
+            outcome = (summary or {}).get("outcome")
+            entry = {"dag_id": dag_id, "run": folder.name, "path": folder, "outcome": outcome}
+            if (runs.safe_run_id(dag_id), folder.name) in referred:
+                plan.append({**entry, "keep": True, "reason": "a kept model version was trained in it"})
+            elif not is_hand_run(folder.name) and (outcome in KEPT_OUTCOMES or summary is None):
+                plan.append({**entry, "keep": True, "reason": f"outcome {outcome or 'not written yet'}: always kept"})
+            else:
+                pool = "hand" if is_hand_run(folder.name) else "pipeline"
+                pools[pool].append((_run_time(folder, summary)[0], folder.name, folder, outcome))
+        for pool, members in pools.items():
+            members.sort(reverse=True)
+            label = "hand runs" if pool == "hand" else "skipped/reported runs"
+            for rank, (_, name, folder, outcome) in enumerate(members):
+                kept = rank < int(keep)
+                plan.append({"dag_id": dag_id, "run": name, "path": folder, "outcome": outcome, "keep": kept,
+                             "reason": f"{'among' if kept else 'beyond'} the newest {keep} {label}"})
+    return plan
+
+
+def clean_up_reports(run: Run, *, keep: int | None = None, commit: bool = False) -> StepResult:
+    """Delete the run folders :func:`retention_plan` does not keep (with ``commit=False``, only list them)."""
+    from mindpulse.monitoring.index import _remove
 
     keep = run.settings.reports_keep if keep is None else int(keep)
-    removed: list[Path] = []
-    for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
-        removed += [Path(p) for p in monitoring.prune_report_runs(run.settings.reports_dir / dag_id, keep)]
-    outputs = {"keep": keep, "removed": [f"{p.parent.name}/{p.name}" for p in removed]}
-    table = pd.DataFrame({"removed run folder": outputs["removed"]})
-    return StepResult(outputs, table, f"Kept the newest {keep} runs of each DAG; removed {len(removed)}.")
+    plan = retention_plan(run.settings, keep)
+    doomed = [entry for entry in plan if not entry["keep"] and entry["path"] != run.dir]
+    if commit:
+        for entry in doomed:
+            _remove(entry["path"])
+    names = [f"{entry['dag_id']}/{entry['run']}" for entry in doomed]
+    outputs = {"committed": bool(commit), "keep": keep, "removed": names if commit else [],
+               "would_remove": [] if commit else names}
+    table = pd.DataFrame([{"run folder": f"{e['dag_id']}/{e['run']}", "outcome": e["outcome"],
+                           "kept": e["keep"] or e["path"] == run.dir, "why": e["reason"]} for e in plan])
+    if not commit:
+        return StepResult(outputs, table, f"Would remove {len(names)} run folder(s). " + PREVIEW_NOTE)
+    return StepResult(outputs, table, f"Kept promoted, refused and failed runs and the newest {keep} others of "
+                                      f"each DAG; removed {len(names)}.")
 
 
 def _models_record(availability: dict[str, Any], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from mindpulse import runs
 from mindpulse.pipeline.records import (
+    PREVIEW_NOTE,
     RETRAIN_STEPS,
     Run,
     StepResult,
@@ -88,10 +89,11 @@ class RetrainDecision:
     drift_status: str | None
     drift_share: float | None
     drift_threshold: float
+    drift_not_measured: str | None = None  # why drift could not be measured (a forced run goes on regardless)
 
 
 def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, drift_share: float | None,
-                    drift_threshold: float, force: bool) -> RetrainDecision:
+                    drift_threshold: float, force: bool, drift_not_measured: str | None = None) -> RetrainDecision:
     """The trigger rule: rows >= min_rows OR drifted share > drift_threshold OR force."""
     drift_measured = drift_status not in (None, "not_enough_data") and drift_share is not None
     met, unmet = [], []
@@ -110,7 +112,27 @@ def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, drift
     proceed = bool(met)
     return RetrainDecision(proceed=proceed, reasons=met if proceed else unmet, force=bool(force), rows=int(rows),
                            min_rows=int(min_rows), drift_status=drift_status, drift_share=drift_share,
-                           drift_threshold=float(drift_threshold))
+                           drift_threshold=float(drift_threshold),
+                           drift_not_measured=None if drift_measured else drift_not_measured)
+
+
+def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str | None]:
+    """The drift step's glued values, and why drift was not measured (None when it was).
+
+    A failed drift step stops the gate, unless the run is forced: a forced retrain goes on
+    without a drift figure, and the reason is kept in its decision.
+    """
+    notebook = runs.notebook_path(run_dir, "detect_drift")
+    drift = runs.read_outputs(notebook)
+    if "drift_status" not in drift:
+        error = runs.notebook_error(notebook)
+        why = f"the detect_drift step failed: {error}" if error else "the detect_drift step did not finish in this run"
+        if not force:
+            raise RuntimeError(f"{notebook}: {why}; no retrain decision without it unless the run is forced")
+        return {}, why
+    if drift["drift_status"] == "not_enough_data" or drift.get("drift_share") is None:
+        return drift, str(drift.get("reason") or "not enough data to measure drift")
+    return drift, None
 
 
 def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float, force: bool) -> RetrainDecision:
@@ -118,9 +140,10 @@ def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float
     run_dir = Path(run_dir)
     with _decision_record(run_dir, "decide_retrain") as record:
         check = _glued(run_dir, "check_production_data", "rows")
-        drift = _glued(run_dir, "detect_drift", "drift_status")
-        decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift["drift_status"],
-                                   drift_share=drift.get("drift_share"), drift_threshold=drift_threshold, force=force)
+        drift, not_measured = _drift_outputs(run_dir, force=force)
+        decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift.get("drift_status"),
+                                   drift_share=drift.get("drift_share"), drift_threshold=drift_threshold, force=force,
+                                   drift_not_measured=not_measured)
         record.update(asdict(decision))
     return decision
 
@@ -185,14 +208,34 @@ def _unchanged_since_champion(registry: Any, snapshot: Any, data: Any) -> Any:
     return champion if lineage.same_data(champion.metadata.get("lineage"), data.lineage) else None
 
 
-def merge_training_data(run: Run) -> StepResult:
-    """Claim this run's snapshot and gather all labelled data so far: reference + archived snapshots + this one."""
+def _pending_training_frame(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a claim would take now, without claiming it (a preview)."""
+    return _reference(run.settings), _store(run.settings).production_frame()
+
+
+def merge_training_data(run: Run, *, commit: bool = False) -> StepResult:
+    """Claim this run's snapshot and gather all labelled data so far: reference + archived snapshots + this one.
+
+    With ``commit=False`` (a notebook run by hand) nothing is claimed: it shows the pending rows
+    a claim would take now.
+    """
     from mindpulse import lineage
 
+    if not commit:
+        reference, production = _pending_training_frame(run)
+        frame = training_frame(reference, production)
+        outputs = {"committed": False, "production_rows": len(production), "reference_rows": len(reference),
+                   "training_rows": len(frame), "positive_rate": _rate(frame)}
+        table = pd.DataFrame({"source": ["reference", "pending production rows (not claimed)", "reference + pending"],
+                              "rows": [len(reference), len(production), len(frame)],
+                              "depression_rate": [_rate(reference), _rate(production), _rate(frame)]})
+        return StepResult(_json_ready(outputs), table,
+                          f"Would claim {len(production)} pending production rows (training adds them to the reference "
+                          "and the archived snapshots). " + PREVIEW_NOTE)
     snapshot, data = _training_data(run)
     same = _unchanged_since_champion(_registry(run.settings), snapshot, data)
     earlier = [p for p in data.parts if p.id != snapshot.id]
-    outputs = {"snapshot_id": snapshot.id, "production_rows": snapshot.n_rows, "reference_rows": len(data.reference),
+    outputs = {"committed": True, "snapshot_id": snapshot.id, "production_rows": snapshot.n_rows, "reference_rows": len(data.reference),
                "archived_snapshots": [p.id for p in earlier], "archived_rows": sum(len(p.rows) for p in earlier),
                "recent_rows": len(data.recent), "training_rows": len(data.frame), "positive_rate": _rate(data.frame),
                "window_days": run.settings.training_window_days, "same_as_champion": same is not None}
@@ -245,18 +288,22 @@ def _versions_in_run_records(settings: Any) -> set[str]:
 
 
 def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] | None = None,
-                   margin: float | None = None) -> StepResult:
+                   margin: float | None = None, commit: bool = False) -> StepResult:
     """Train a challenger on all labelled data so far and promote it only if it passes the gate.
 
     Nothing is trained when the run brings no new rows and the data equals the champion's.
     A retry after the model was registered does not train again: it puts the same version
-    through the gate once more (promoting the champion again is a no-op).
+    through the gate once more (promoting the champion again is a no-op). With
+    ``commit=False`` (a notebook run by hand) nothing is claimed, trained or registered: it
+    shows what a committed run would train on.
     """
     from mindpulse import lineage, train
 
     settings = run.settings
     seed = settings.seed if seed is None else int(seed)
     margin = settings.promotion_margin if margin is None else float(margin)
+    if not commit:
+        return _train_preview(run, seed=seed, candidates=candidates, margin=margin)
     registry = _registry(settings)
     snapshot, data = _training_data(run)
     existing = _version_trained_for(registry, run)
@@ -285,37 +332,84 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         metrics = {**{f"holdout_{k}": v for k, v in (existing.metadata.get("holdout") or {}).items()},
                    **train.gate_metrics(decision)}
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
-    outputs = {"version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
+    outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, **common}
-    shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    table = pd.DataFrame([{"version": version, "promoted": promoted, **shown}])
+    table = gate_table(registry.get(version).metadata.get("gate") or {})
     verdict = "promoted to champion" if promoted else "refused"
     return StepResult(_json_ready(outputs), table, f"Challenger {version} {verdict}: {reason}")
 
 
-def archive_production_data(run: Run) -> StepResult:
+def gate_table(gate: dict[str, Any]) -> pd.DataFrame:
+    """The gate's comparison, one row per slice: both ROC-AUCs (4 decimals), the difference, its interval, the verdict."""
+    rows = []
+    for item in gate.get("comparisons") or []:
+        interval = item.get("interval")
+        rows.append({
+            "slice": item["slice"].replace("_", " "), "rows": item["rows"],
+            "challenger ROC-AUC": _four(item.get("challenger_auc")), "champion ROC-AUC": _four(item.get("champion_auc")),
+            "difference": _four(item.get("difference")),
+            "95 % interval": f"[{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval else "not compared",
+            "verdict": ("passes" if item["passed"] else "fails") if item["judged"] else "not judged",
+        })
+    if gate.get("best_promoted_auc") is not None:
+        rows.append({"slice": "best promoted model (fixed holdout)", "rows": None,
+                     "challenger ROC-AUC": _four(gate.get("challenger_auc")),
+                     "champion ROC-AUC": _four(gate.get("best_promoted_auc")), "difference": None,
+                     "95 % interval": f"floor {gate['floor']:.4f}" if gate.get("floor") is not None else "",
+                     "verdict": "passes" if gate.get("floor") is None or gate["challenger_auc"] >= gate["floor"] else "fails"})
+    rows.append({"slice": "decision", "rows": None, "challenger ROC-AUC": None, "champion ROC-AUC": None,
+                 "difference": None, "95 % interval": "", "verdict": gate.get("reason", "")})
+    return pd.DataFrame(rows)
+
+
+def _four(value: Any) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _train_preview(run: Run, *, seed: int, candidates: list[str] | None, margin: float) -> StepResult:
+    reference, production = _pending_training_frame(run)
+    frame = training_frame(reference, production)
+    champion = _current_champion(run.settings)
+    outputs = {"committed": False, "champion_before": champion, "snapshot_rows": len(production),
+               "training_rows": len(frame), "seed": seed, "margin": margin,
+               "candidates": list(candidates) if candidates else None}
+    table = pd.DataFrame([{k: outputs[k] for k in ("champion_before", "snapshot_rows", "training_rows", "seed", "margin")}])
+    return StepResult(_json_ready(outputs), table,
+                      f"Would train a challenger on {len(frame)} rows ({len(production)} pending production rows, not "
+                      f"claimed) and gate it against champion {champion}. " + PREVIEW_NOTE)
+
+
+def archive_production_data(run: Run, *, commit: bool = False) -> StepResult:
     """Export the snapshot this run trained on and mark its rows as used (only once its model is registered).
 
-    An empty snapshot writes no file: its claim is released instead.
+    An empty snapshot writes no file: its claim is released instead. With ``commit=False`` (a
+    notebook run by hand) it only says what it would archive.
     """
     store = _store(run.settings)
     snapshots = [s for s in store.snapshots() if s.run_id == run.run_id and s.state in ("claimed", "archived")]
     if snapshots and snapshots[0].n_rows == 0:
         snapshot = snapshots[0]
-        if snapshot.state == "claimed":
+        if snapshot.state == "claimed" and commit:
             store.release_snapshot(snapshot.id)
-        outputs = {"archived": False, "rows": 0, "snapshot_id": snapshot.id}
+        outputs = {"committed": bool(commit), "archived": False, "rows": 0, "snapshot_id": snapshot.id}
         return StepResult(outputs, pd.DataFrame([outputs]),
                           f"Nothing archived: snapshot {snapshot.id} holds no rows, so no file is written.")
     trained = _version_trained_for(_registry(run.settings), run)
     if not snapshots or trained is None:
         missing = "no snapshot was claimed" if not snapshots else "no model was trained on it"
-        outputs = {"archived": False, "rows": 0}
+        outputs = {"committed": bool(commit), "archived": False, "rows": 0}
         return StepResult(outputs, pd.DataFrame([outputs]),
                           f"Nothing archived: in this run {missing}, so its rows stay where they are.")
     snapshot = snapshots[0]
+    if not commit:
+        outputs = {"committed": False, "archived": False, "rows": snapshot.n_rows, "snapshot_id": snapshot.id,
+                   "model_version": trained.version}
+        return StepResult(outputs, pd.DataFrame([outputs]),
+                          f"Would archive snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into "
+                          f"{trained.version}). " + PREVIEW_NOTE)
     path = store.archive_snapshot(snapshot.id, run.settings.archive_dir)
-    outputs = {"archived": True, "archive_path": str(path), "rows": snapshot.n_rows, "snapshot_id": snapshot.id,
+    outputs = {"committed": True, "archived": True, "archive_path": str(path), "rows": snapshot.n_rows,
+               "snapshot_id": snapshot.id,
                "model_version": trained.version}
     return StepResult(outputs, pd.DataFrame([outputs]),
                       f"Snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into {trained.version}) archived to {path}.")
@@ -333,7 +427,10 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
     archived = runs.read_outputs(run.notebook("archive_production_data"))
 
     failed = [name for name, step in steps.items() if step["status"] in ("failed", "incomplete")]
-    if failed:
+    # A forced run goes on without a drift figure: its drift step's failure is listed, and the
+    # Airflow run fails, but the outcome is what happened to the model.
+    forced_past = {"detect_drift"} if decision and decision.get("proceed") and decision.get("drift_not_measured") else set()
+    if set(failed) - forced_past:
         outcome = "failed"
     elif "promoted" in trained:
         outcome = "promoted" if trained["promoted"] else "refused"
