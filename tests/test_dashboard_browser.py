@@ -167,6 +167,15 @@ def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: Prepar
     expect(inner.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I), timeout=30_000)
 
 
+def test_the_reports_page_opens_on_the_run_its_picker_names(app: Page) -> None:
+    open_page(app, "Reports")
+    picker = app.get_by_label("Report run")
+    expect(picker.locator("option:checked")).to_contain_text("scheduled__2026-11-25")  # not blank
+    expect(app.get_by_text(re.compile(r"evidently_reporting_pipeline / scheduled__2026-11-25.* rows 600 "))).to_be_visible()
+    expect(app.frame_locator("iframe").first.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I),
+                                                                           timeout=30_000)
+
+
 def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
@@ -174,7 +183,7 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     before = registry.champion().version
     open_page(app, "Models")
     app.get_by_role("button", name="Roll back…").click()
-    expect(app.get_by_text("Make")).to_be_visible()
+    expect(app.get_by_text("the champion instead of")).to_be_visible()
     assert registry.champion().version == before  # not until confirmed
     app.get_by_role("button", name="Confirm rollback").click()
     expect(app.get_by_text("The champion is now")).to_be_visible()
