@@ -246,7 +246,7 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
     check = pipeline.check_production_data(run)
     assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
     # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
-    assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
+    assert pipeline.backup_model(run).outputs == {"has_champion": True, "champion": before["champion"]}  # no backup yet
 
     merged = pipeline.merge_training_data(run, commit=True)
     again = pipeline.merge_training_data(run, commit=True)  # a retry: the same snapshot, no new claim

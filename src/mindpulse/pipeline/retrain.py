@@ -214,7 +214,9 @@ def backup_model(run: Run) -> StepResult:
     """
     registry = _registry(run.settings)
     champion, backup = registry.champion(), registry.backup()
-    outputs = {"champion": champion.version if champion else None, "backup": backup.version if backup else None}
+    # has_champion is always glued: with no champion the step still records that it finished.
+    outputs = {"has_champion": champion is not None, "champion": champion.version if champion else None,
+               "backup": backup.version if backup else None}
     if champion is None:
         message = "No champion yet: the challenger will become the first champion."
     elif backup is None:
