@@ -156,6 +156,37 @@ def test_an_uploaded_csv_gets_a_validation_summary(app: Page, home: PreparedHome
     assert pending.loc[pending["prediction_id"] == prediction_id, "depression"].tolist() == [0]
 
 
+def test_a_wrong_csv_header_names_both_accepted_forms_and_what_the_file_has(app: Page, home: PreparedHome) -> None:
+    open_page(app, "Feedback")
+    app.locator("input[type=file]").set_input_files(
+        files=[{"name": "mine.csv", "mimeType": "text/csv", "buffer": b"id,outcome\n1,0\n"}])
+    expect(app.get_by_text(re.compile(r"mine.csv \(\d+ bytes\) is ready"))).to_be_visible()
+    app.get_by_role("button", name="Import outcomes").click()
+    message = app.get_by_text("mine.csv: its header has id, outcome, which fits neither accepted form")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("prediction_id,Depression")
+    expect(message).to_contain_text("labelled survey rows")
+    expect(app.get_by_text("expected a column named exactly 'Study Satisfaction'")).to_have_count(0)  # no wall of red
+
+
+def test_a_conflicting_outcome_points_to_the_pages_own_checkbox_and_the_bar_shows_pending_rows(
+        app: Page, home: PreparedHome) -> None:
+    prediction_id = predict(app)
+    open_page(app, "Feedback")
+    app.get_by_role("button", name="Depressed (1)").click()
+    app.get_by_role("button", name="Save outcome").click()
+    expect(app.get_by_text(f"Saved: prediction #{prediction_id}")).to_be_visible()
+    bar = app.get_by_role("progressbar")
+    expect(bar).to_contain_text(re.compile(r"^[1-9]\d* of 1,000$"))
+    fill = app.locator(".mp-pending-fill")
+    assert fill.bounding_box()["width"] > 0  # not an empty grey box
+
+    app.get_by_role("button", name="Not depressed (0)").click()
+    app.get_by_role("button", name="Save outcome").click()
+    expect(app.get_by_text("tick “This corrects an outcome recorded before” and save again")).to_be_visible()
+    expect(app.get_by_text("--correct")).to_have_count(0)
+
+
 def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: PreparedHome, server: DashboardServer) -> None:
     open_page(app, "Reports")
     app.get_by_label("Report run").select_option(index=0)
