@@ -207,6 +207,19 @@ def test_the_reports_page_opens_on_the_run_its_picker_names(app: Page) -> None:
                                                                            timeout=30_000)
 
 
+def test_the_models_page_shows_four_decimals_and_the_whole_data_column(app: Page, home: PreparedHome) -> None:
+    from mindpulse.registry import ModelRegistry
+
+    open_page(app, "Models")
+    champion = ModelRegistry.from_settings(home.settings).champion()
+    expect(app.locator(".mp-champion")).to_contain_text(f"holdout ROC-AUC {champion.metric('holdout', 'roc_auc'):.4f}")
+    expect(app.get_by_role("gridcell", name=f"{champion.metric('holdout', 'roc_auc'):.4f}").first).to_be_visible()
+    cell = app.get_by_role("gridcell", name="shuffled labels (demonstrates a refusal)")
+    expect(cell).to_be_visible()
+    cut = cell.evaluate("e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth")
+    assert not cut, "the data column is cut off"
+
+
 def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
