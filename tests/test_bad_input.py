@@ -284,7 +284,7 @@ def test_error_lines_cut_long_values(tmp_path, trained):
 # 11. one validation fast path ----------------------------------------------------------------
 
 def test_one_fast_path_for_a_single_record():
-    import dashboard.stores
+    import dashboard.stores.predict
     from mindpulse import predict
     from mindpulse.store import production_store, records
 
@@ -292,7 +292,7 @@ def test_one_fast_path_for_a_single_record():
     assert production_store.canonical_record is c.canonical_record
     assert not hasattr(predict, "_fast_canonical_record") and not hasattr(records, "_fast_canonical")
     assert not hasattr(records, "canonical_record")
-    assert "mindpulse.contract import canonical_record" in Path(dashboard.stores.__file__).read_text()
+    assert "mindpulse.contract import canonical_record" in Path(dashboard.stores.predict.__file__).read_text()
 
 
 # Ages are whole numbers ----------------------------------------------------------------------
@@ -322,10 +322,6 @@ def test_the_fast_path_and_the_contract_agree_on_awkward_values():
             assert [p.field for p in fast.value.problems] == [p.field for p in exc.problems], (field, value)
         else:
             assert c.canonical_record(record) == slow, (field, value)
-
-
-def test_binary_exists():
-    assert shutil.which(MINDPULSE)
 
 
 # 8. registry.json of the wrong shape ---------------------------------------------------------

@@ -215,6 +215,11 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     assert table.loc[prepared.champion, "train_rows"] > 0 and 0.5 < table.loc[prepared.champion, "holdout_roc_auc"] <= 1
     assert view.target.options == [prepared.backup]  # only former champions
     assert view.target.value == prepared.backup
+    # Scores with 4 decimals; the backup is the previous champion; former champions have their own card.
+    assert f"holdout ROC-AUC {table.loc[prepared.champion, 'holdout_roc_auc']:.4f}" in view.cards.objects[0].object
+    assert prepared.backup in view.cards.objects[1].object
+    assert "Former champions" in view.cards.objects[2].object and "none besides the backup" in view.cards.objects[2].object
+    assert "95 % interval" in view._layout.objects[0].object and "best model ever promoted" in view._layout.objects[0].object
 
     click(view.rollback_button)
     assert view.confirmation.visible and prepared.backup in view.question.object
@@ -287,6 +292,34 @@ def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(st
     view.picker.value = str(folder)
     titles = [t for t in _tab_titles(view.detail) if t.startswith("Notebook")]
     assert titles == ["Notebook: check production data", "Notebook: backup model", "Notebook: archive production data"]
+
+
+def test_reports_say_which_model_made_the_predictions_and_judge_each_version(store: DashboardStore,  # noqa: F811
+                                                                           prepared: PreparedHome) -> None:
+    from mindpulse import runs
+
+    newest = Path(prepared.report_runs[-1])
+    by_version = {prepared.champion: {"rows": 900, "accuracy": 0.81, "precision": 0.8, "recall": 0.85, "f1": 0.82,
+                                      "roc_auc": 0.9},
+                  prepared.backup: {"rows": 300, "accuracy": 0.7, "precision": 0.7, "recall": 0.7, "f1": 0.7,
+                                    "roc_auc": 0.8}}
+    summary = runs.read_summary(newest)
+    summary["models"] = {"current_rows_by_version": {prepared.champion: 900, prepared.backup: 300},
+                         "reference_scored_by": prepared.champion, "performance_by_version": by_version}
+    runs.write_summary(newest, summary)
+
+    view = ReportsView(store=store.reports)
+    listed = view.table.value.set_index("created_at")
+    assert listed["models"].tolist() == [f"{prepared.champion} (900 rows), {prepared.backup} (300 rows)", ""]
+
+    view.picker.value = str(newest)
+    click(view.open_button)
+    text = " ".join(str(pane.object) for pane in _panes(view.detail) if isinstance(getattr(pane, "object", None), str))
+    assert f"Predictions by {prepared.champion} (900 rows), {prepared.backup} (300 rows); reference scored by " \
+           f"{prepared.champion}" in text
+    tables = [pane.value for pane in _panes(view.detail) if hasattr(pane, "value") and isinstance(pane.value, pd.DataFrame)]
+    assert tables and tables[0].set_index("model_version")["roc_auc"].to_dict() == {prepared.champion: 0.9,
+                                                                                    prepared.backup: 0.8}
 
 
 def _panes(layout):

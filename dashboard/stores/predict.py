@@ -131,7 +131,7 @@ class PredictionStore(param.Parameterized):
 
         Returns the champion's version, or None when there is nothing to load yet.
         """
-        from mindpulse.predict import canonical_record
+        from mindpulse.contract import canonical_record
 
         production_store(self.settings)
         defaults = self.defaults()
@@ -150,7 +150,7 @@ class PredictionStore(param.Parameterized):
 
         Raises ``contract.ContractError`` naming each bad field, or ``DashboardError``.
         """
-        from mindpulse.predict import canonical_record
+        from mindpulse.contract import canonical_record
 
         record = canonical_record(values)  # the contract's rules; bad fields raise first
         predictor = self._predictor()

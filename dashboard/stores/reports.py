@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +34,14 @@ class ReportRun:
     roc_auc: float | None
     reports: dict[str, str]  # title -> static URL of the Evidently HTML
     notebooks: list[Path]  # executed notebooks in the run folder
+    model_versions: dict[str, int] = field(default_factory=dict)  # rows per model behind their predictions
+    reference_model: str | None = None  # the model that scored the reference for the drift comparison
+    performance_by_version: dict[str, dict[str, Any]] | None = None  # when the rows mix model versions
+
+    @property
+    def models(self) -> str:
+        """'v0002-… (900 rows), v0001-… (300 rows)', or '' when the run does not say."""
+        return ", ".join(f"{version} ({rows} rows)" for version, rows in self.model_versions.items())
 
     @property
     def label(self) -> str:
@@ -82,6 +90,7 @@ class ReportStore(param.Parameterized):
             if folder / relative not in listed:
                 reports[Path(relative).stem.replace("_", " ").capitalize()] = self.url_for(folder / relative)
         rows = entry.get("rows")
+        models = (entry.get("run_summary") or {}).get("models") or {}
         return ReportRun(
             run_id=str(entry["run_id"]),
             dag_id=str(entry["dag_id"]),
@@ -95,6 +104,10 @@ class ReportStore(param.Parameterized):
             roc_auc=_number(entry.get("roc_auc")),
             reports=reports,
             notebooks=[folder / relative for relative in entry["notebooks"]],
+            model_versions=dict(sorted(((str(k), int(v)) for k, v in (models.get("current_rows_by_version") or {}).items()),
+                                       key=lambda item: (-item[1], item[0]))),  # most rows first
+            reference_model=models.get("reference_scored_by"),
+            performance_by_version=models.get("performance_by_version"),
         )
 
     def notebook_pages(self, run: ReportRun) -> dict[str, str]:

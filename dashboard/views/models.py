@@ -33,6 +33,15 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
                             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
 
 
+def former_card(versions: list[Any]) -> pn.pane.Markdown:
+    """The former champions kept beside the backup (pruning never deletes them)."""
+    lines = ["### Former champions", "kept beside the backup; a rollback can return to any of them"]
+    lines += [f"`{v.version}` · holdout ROC-AUC {v.metric('holdout'):.4f}" if v.metric("holdout") is not None
+              else f"`{v.version}`" for v in versions] or ["none besides the backup"]
+    return pn.pane.Markdown("\n\n".join(lines), width=420, css_classes=["mp-former"],
+                            styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
+
+
 class ModelsView(Viewer):
     """Shows the registry; a rollback asks for confirmation before it changes the champion."""
 
@@ -66,8 +75,13 @@ class ModelsView(Viewer):
         self.refresh_button = pn.widgets.Button(label="Refresh", color="light", width=120)
         self.refresh_button.on_click(lambda event: self.refresh())
         self._layout = pn.Column(
-            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. A challenger becomes the "
-                             "champion only when it is at least as good; otherwise the reason is noted."),
+            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. The gate scores champion and "
+                             "challenger on the same rows (the fixed holdout and recent production rows neither "
+                             "trained on) and refuses the challenger when the 95 % interval of its ROC-AUC minus the "
+                             "champion's lies below minus the margin, or when it falls more than the margin below the "
+                             "best model ever promoted. The note gives both ROC-AUCs, the interval and the decision. "
+                             "Kept: the newest versions, the champion, its backup (the previous champion) and the "
+                             "last former champions."),
             self.refresh_button,
             self.cards,
             self.table,
@@ -89,7 +103,8 @@ class ModelsView(Viewer):
         except Exception as error:
             show_status(self.status, message_for(error), "danger")
             return
-        self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup)]
+        self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup),
+                              former_card(self.store.former_champions())]
         self.table.value = table
         targets = self.store.rollback_targets()
         self.target.options = targets

@@ -15,7 +15,9 @@ from panel.viewable import Viewer
 from dashboard.stores.reports import ReportRun, ReportStore
 from dashboard.views.common import message_for, percent, show_status, status_alert
 
-RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "drift_share", "drift_status", "accuracy", "roc_auc"]
+RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "models", "drift_share", "drift_status", "accuracy",
+               "roc_auc"]
+VERSION_FIGURES = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
 
 def iframe(url: str, title: str, height: int = 900) -> pn.pane.HTML:
@@ -78,7 +80,7 @@ class ReportsView(Viewer):
         self._runs = {str(run.folder): run for run in runs}
         self.table.value = pd.DataFrame(
             [{"created_at": r.created_at, "dag_id": r.dag_id, "run_id": r.run_id, "outcome": r.outcome or "",
-              "rows": r.rows, "drift_share": percent(r.drift_share), "drift_status": r.drift_status or "",
+              "rows": r.rows, "models": r.models, "drift_share": percent(r.drift_share), "drift_status": r.drift_status or "",
               "accuracy": None if r.accuracy is None else round(r.accuracy, 3),
               "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3)} for r in runs],
             columns=RUN_COLUMNS,
@@ -137,12 +139,16 @@ class ReportsView(Viewer):
                    f"rows {f'{run.rows:,}' if run.rows is not None else '–'}"
                    f" · drift share {percent(run.drift_share)} ({run.drift_status or '–'})"
                    f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
+        if run.model_versions:
+            figures += f"\n\nPredictions by {run.models}"
+            if run.reference_model:
+                figures += f"; reference scored by {run.reference_model} (drift compares that model's outputs)"
         tabs = pn.Tabs(*[(title, iframe(url, title)) for title, url in run.reports.items()],
                        dynamic=True, sizing_mode="stretch_width")
         spinner = pn.indicators.LoadingSpinner(value=True, size=20, color="primary", align="center")
         pending = pn.Row(spinner, pn.pane.Markdown("Rendering the run's notebooks…", align="center"),
                          visible=bool(run.notebooks))
-        self.detail.objects = [pn.pane.Markdown(figures), pending, tabs]
+        self.detail.objects = [pn.pane.Markdown(figures), *self._by_version(run), pending, tabs]
         if not run.reports and not run.notebooks:
             self.detail.append(pn.pane.Markdown("This run has no HTML report and no notebook."))
         if not run.notebooks:
@@ -156,6 +162,18 @@ class ReportsView(Viewer):
         for title, url in notebooks.items():
             tabs.append((f"Notebook: {title}", iframe(url, title)))
         pending.visible = False
+
+    @staticmethod
+    def _by_version(run: ReportRun) -> list[pn.viewable.Viewable]:
+        """Performance per model version, when the run's rows mix versions."""
+        if not run.performance_by_version:
+            return []
+        table = pd.DataFrame([{"model_version": version, "labelled_rows": figures.get("rows"),
+                               **{k: None if figures.get(k) is None else round(figures[k], 3) for k in VERSION_FIGURES}}
+                              for version, figures in run.performance_by_version.items()])
+        return [pn.pane.Markdown("**Performance per model version** (the rows mix versions)"),
+                pn.widgets.Tabulator(table, show_index=False, disabled=True, sizing_mode="stretch_width",
+                                     layout="fit_data_stretch")]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

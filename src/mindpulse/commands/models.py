@@ -44,6 +44,8 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for folds, models and the first holdout (default: MINDPULSE_SEED)."),
     margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0, help="Gate margin on holdout ROC-AUC (default: MINDPULSE_PROMOTION_MARGIN)."),
     folds: int = typer.Option(5, "--folds", min=2, max=10, help="Folds of the stratified cross-validation."),
+    candidates: Optional[str] = typer.Option(None, "--candidates", help="Comma-separated candidates to compare "
+                                             "(default: all three), e.g. logistic_regression for a fast first model."),
 ) -> None:
     """Train the three candidates on the reference data, register the best, and gate its promotion."""
     import pandas as pd
@@ -72,6 +74,7 @@ def train(
             frame, _registry(), seed=settings.seed if seed is None else seed,
             margin=settings.promotion_margin if margin is None else margin,
             data_source=source, progress=typer.echo, folds=folds,
+            **({"candidates": [name.strip() for name in candidates.split(",") if name.strip()]} if candidates else {}),
         )
     except _user_errors() as exc:
         fail(str(exc))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mindpulse import plots
 from mindpulse.pipeline.records import Run
-from mindpulse.pipeline.sources import _reference, _registry, _store
+from mindpulse.pipeline.sources import _reference, _registry
 
 STATE_NAMES = {"unlabelled": "unlabelled (awaiting feedback)", "pending": "labelled, waiting for training",
                "claimed": "labelled, claimed by a retrain", "archived": "labelled, used by a retrain"}
@@ -63,9 +63,16 @@ def rows_by_day_and_state(frame: pd.DataFrame) -> pd.DataFrame:
     return counts[[name for name in STATE_NAMES.values() if name in counts.columns]]
 
 
+def _read_store(run: Run):  # noqa: ANN202 - the store class is imported lazily
+    """The store, without the migration check the step itself has just made (evidence only reads)."""
+    from mindpulse.store import Store
+
+    return Store.from_settings(run.settings, migrate=False)
+
+
 def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evidence:
     """Predictions by day and state, and the rows the step counts against its threshold."""
-    frame = _store(run.settings).recent_predictions(limit=run.settings.monitoring_sample_cap)
+    frame = _read_store(run).recent_predictions(limit=run.settings.monitoring_sample_cap)
     counts = rows_by_day_and_state(frame)
     if reporting:
         counted, label, threshold_label = [v for k, v in STATE_NAMES.items() if k != "unlabelled"], \
@@ -97,7 +104,7 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
     figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(drifted)} of {len(columns)} drifted")]
     if drifted:
         reference = _reference(run.settings)
-        current = _store(run.settings).production_frame() if current is None else current
+        current = _read_store(run).production_frame() if current is None else current
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
             from mindpulse.pipeline.sources import _drift_frames
 
