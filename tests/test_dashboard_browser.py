@@ -261,8 +261,8 @@ def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, server: D
     box = icon.bounding_box()
     assert box is not None and box["width"] >= 12 and box["height"] >= 12, box
 
-    for name, heading in (("Feedback", "Outcomes"), ("Models", "Models"), ("Pipelines", "Pipelines"),
-                          ("Reports", "Reports")):
+    for name, heading in (("Feedback", "Outcomes"), ("Trends", "Trends"), ("Models", "Models"),
+                          ("Pipelines", "Pipelines"), ("Reports", "Reports")):
         open_page(page, name)
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     page.get_by_label("Report run").select_option(index=0)
