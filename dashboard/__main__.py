@@ -16,6 +16,8 @@ from pathlib import Path
 from dashboard import REPORTS_ROUTE
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
+#: Run once at server start: loads the model so the first prediction is as fast as the others.
+WARMUP_PATH = Path(__file__).resolve().parent / "warmup.py"
 
 
 def serve_command(reports_dir: Path, *, address: str = "127.0.0.1", port: int = 5006,
@@ -26,6 +28,9 @@ def serve_command(reports_dir: Path, *, address: str = "127.0.0.1", port: int = 
         "--address", address,
         "--port", str(port),
         "--static-dirs", f"{REPORTS_ROUTE}={reports_dir}",
+        "--setup", str(WARMUP_PATH),
+        # Host allow-list, security headers and bad paths on every route (dashboard/http_policy.py)
+        "--plugins", "dashboard.http_policy",
     ]
     if address in ("127.0.0.1", "localhost") and port:
         command += ["--allow-websocket-origin", f"localhost:{port}",
@@ -51,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports_dir = Path(get_settings().reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)  # panel refuses to serve a missing folder
     command = serve_command(reports_dir, address=args.address, port=args.port, extra=extra)
-    os.execv(command[0], command)
+    # panel imports the plugin before the app: the dashboard package must be importable from anywhere
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APP_PATH.parents[1]), env.get("PYTHONPATH")]))
+    os.execve(command[0], command, env)
     return 0  # not reached
 
 

@@ -324,10 +324,6 @@ def test_the_fast_path_and_the_contract_agree_on_awkward_values():
             assert c.canonical_record(record) == slow, (field, value)
 
 
-def test_binary_exists():
-    assert shutil.which(MINDPULSE)
-
-
 # 8. registry.json of the wrong shape ---------------------------------------------------------
 
 POINTERS = {

@@ -39,7 +39,7 @@ MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 
 
 def examples(base: int) -> int:
-    """``base`` cases in the default profile, scaled by the profile in force (``long``: 30 times)."""
+    """``base`` cases in the default profile, scaled by the profile in force (``long``: 14 times)."""
     return max(3, base * settings.default.max_examples // 100)
 
 
