@@ -19,7 +19,7 @@ if importlib.util.find_spec("dashboard") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import REPORTS_ROUTE  # noqa: E402
-from dashboard.offline import SYSTEM_FONTS, OfflineFast  # noqa: E402
+from dashboard.offline import SYSTEM_FONTS, OfflineFast, pin_panel_files_to_this_server  # noqa: E402
 from dashboard.stores.session import DashboardStore  # noqa: E402
 from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView  # noqa: E402
 from dashboard.views.common import DISCLAIMER  # noqa: E402
@@ -44,9 +44,9 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
         "Models": ModelsView(store=store.models),
         "Pipelines": PipelinesView(store=store.pipelines),
     }
-    # Every page is rendered with the first one: with dynamic tabs, a page updated after it was
-    # left (a refresh still running) linked Panel's CSS from its CDN instead of this server.
-    tabs = pn.Tabs(*[(name, views[name]) for name in PAGES], dynamic=False, sizing_mode="stretch_width")
+    tabs = pn.Tabs(*[(name, views[name]) for name in PAGES], dynamic=True, sizing_mode="stretch_width")
+    if pn.state.curdoc is not None:
+        pn.state.onload(pin_panel_files_to_this_server)
 
     # A page shows fresh figures each time it is opened (another session may have changed them).
     async def refresh_opened(event: Any) -> None:

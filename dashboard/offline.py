@@ -6,6 +6,8 @@ left are three outside requests, removed here:
 * the Fast design's Google font (Open Sans): the page uses the system's own sans-serif fonts;
 * Bokeh's tabler icon font (jsdelivr), loaded whenever a widget names a tabler icon: buttons get
   their icon as inline SVG instead (:data:`ICONS`, from Tabler Icons, MIT licence);
+* Panel's own CSS from its CDN, linked when a component that left the page is updated:
+  :func:`pin_panel_files_to_this_server` keeps the links on this server;
 * nbconvert's require.js, MathJax and Mermaid from cdnjs in a rendered notebook: the notebook
   pages use a template without them (the pipeline's notebooks have no JavaScript outputs, LaTeX
   or diagrams that would need them).
@@ -13,6 +15,8 @@ left are three outside requests, removed here:
 
 from __future__ import annotations
 
+import panel as pn
+from panel.io.resources import LOCAL_DIST, patch_stylesheet
 from panel.theme.fast import Fast
 
 #: Fonts the operating system already has, in the order a browser should try them.
@@ -32,6 +36,22 @@ def _tabler(paths: str) -> str:
     return ('<svg xmlns="http://www.w3.org/2000/svg" class="icon icon-tabler" width="24" height="24" '
             'viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" '
             f'stroke-linejoin="round"><path stroke="none" d="M0 0h24v24H0z" fill="none"/>{paths}</svg>')
+
+
+def pin_panel_files_to_this_server() -> None:
+    """Make the session's Panel stylesheet links relative (``./static/extensions/panel/...``).
+
+    Panel rewrites a shared stylesheet link to its CDN (``cdn.holoviz.org``) when a component that
+    has left the page (a tab closed while its refresh still ran) is updated; a link that starts
+    with ``./`` is left alone by that rewrite. Call it once the page is loaded (``pn.state.onload``).
+    """
+    doc = pn.state.curdoc
+    if doc is None:
+        return
+    dist_url = f"{pn.state.rel_path or '.'}/{LOCAL_DIST}"
+    doc._template_variables["dist_url"] = dist_url  # what Panel links new components' CSS to
+    for stylesheet in list(pn.state._stylesheets.get(doc, {}).values()):
+        patch_stylesheet(stylesheet, dist_url)
 
 
 #: Inline SVG icons for buttons (``pn.widgets.Button(icon=ICONS["activity"])``): a tabler icon

@@ -41,7 +41,7 @@ def _breaking(notebooks: Path, relative: str) -> None:
     path.write_text(json.dumps(document), encoding="utf-8")
 
 
-def _run(dag_id: str, final_step: str, migrated: Path, tmp_path: Path,
+def _run(dag_id: str, broken_step: str, migrated: Path, tmp_path: Path,
          conf: dict | None = None) -> tuple[dict[str, str], Settings]:
     from mindpulse.data import generate_reference
 
@@ -50,7 +50,7 @@ def _run(dag_id: str, final_step: str, migrated: Path, tmp_path: Path,
     notebooks = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks)
     folder = "retrain" if dag_id == RETRAIN_DAG_ID else "reporting"
-    _breaking(notebooks, next(str(p.relative_to(notebooks)) for p in (notebooks / folder).glob(f"*_{final_step}.ipynb")))
+    _breaking(notebooks, next(str(p.relative_to(notebooks)) for p in (notebooks / folder).glob(f"*_{broken_step}.ipynb")))
 
     airflow_home = tmp_path / "airflow"
     airflow_home.mkdir()

@@ -156,6 +156,37 @@ def test_an_uploaded_csv_gets_a_validation_summary(app: Page, home: PreparedHome
     assert pending.loc[pending["prediction_id"] == prediction_id, "depression"].tolist() == [0]
 
 
+def test_a_wrong_csv_header_names_both_accepted_forms_and_what_the_file_has(app: Page, home: PreparedHome) -> None:
+    open_page(app, "Feedback")
+    app.locator("input[type=file]").set_input_files(
+        files=[{"name": "mine.csv", "mimeType": "text/csv", "buffer": b"id,outcome\n1,0\n"}])
+    expect(app.get_by_text(re.compile(r"mine.csv \(\d+ bytes\) is ready"))).to_be_visible()
+    app.get_by_role("button", name="Import outcomes").click()
+    message = app.get_by_text("mine.csv: its header has id, outcome, which fits neither accepted form")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("prediction_id,Depression")
+    expect(message).to_contain_text("labelled survey rows")
+    expect(app.get_by_text("expected a column named exactly 'Study Satisfaction'")).to_have_count(0)  # no wall of red
+
+
+def test_a_conflicting_outcome_points_to_the_pages_own_checkbox_and_the_bar_shows_pending_rows(
+        app: Page, home: PreparedHome) -> None:
+    prediction_id = predict(app)
+    open_page(app, "Feedback")
+    app.get_by_role("button", name="Depressed (1)").click()
+    app.get_by_role("button", name="Save outcome").click()
+    expect(app.get_by_text(f"Saved: prediction #{prediction_id}")).to_be_visible()
+    bar = app.get_by_role("progressbar")
+    expect(bar).to_contain_text(re.compile(r"^[1-9]\d* of 1,000$"))
+    fill = app.locator(".mp-pending-fill")
+    assert fill.bounding_box()["width"] > 0  # not an empty grey box
+
+    app.get_by_role("button", name="Not depressed (0)").click()
+    app.get_by_role("button", name="Save outcome").click()
+    expect(app.get_by_text("tick “This corrects an outcome recorded before” and save again")).to_be_visible()
+    expect(app.get_by_text("--correct")).to_have_count(0)
+
+
 def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: PreparedHome, server: DashboardServer) -> None:
     open_page(app, "Reports")
     app.get_by_label("Report run").select_option(index=0)
@@ -167,6 +198,28 @@ def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: Prepar
     expect(inner.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I), timeout=30_000)
 
 
+def test_the_reports_page_opens_on_the_run_its_picker_names(app: Page) -> None:
+    open_page(app, "Reports")
+    picker = app.get_by_label("Report run")
+    expect(picker.locator("option:checked")).to_contain_text("scheduled__2026-11-25")  # not blank
+    expect(app.get_by_text(re.compile(r"evidently_reporting_pipeline / scheduled__2026-11-25.* rows 600 "))).to_be_visible()
+    expect(app.frame_locator("iframe").first.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I),
+                                                                           timeout=30_000)
+
+
+def test_the_models_page_shows_four_decimals_and_the_whole_data_column(app: Page, home: PreparedHome) -> None:
+    from mindpulse.registry import ModelRegistry
+
+    open_page(app, "Models")
+    champion = ModelRegistry.from_settings(home.settings).champion()
+    expect(app.locator(".mp-champion")).to_contain_text(f"holdout ROC-AUC {champion.metric('holdout', 'roc_auc'):.4f}")
+    expect(app.get_by_role("gridcell", name=f"{champion.metric('holdout', 'roc_auc'):.4f}").first).to_be_visible()
+    cell = app.get_by_role("gridcell", name="shuffled labels (demonstrates a refusal)")
+    expect(cell).to_be_visible()
+    cut = cell.evaluate("e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth")
+    assert not cut, "the data column is cut off"
+
+
 def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
@@ -174,7 +227,7 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     before = registry.champion().version
     open_page(app, "Models")
     app.get_by_role("button", name="Roll back…").click()
-    expect(app.get_by_text("Make")).to_be_visible()
+    expect(app.get_by_text("the champion instead of")).to_be_visible()
     assert registry.champion().version == before  # not until confirmed
     app.get_by_role("button", name="Confirm rollback").click()
     expect(app.get_by_text("The champion is now")).to_be_visible()
@@ -208,8 +261,8 @@ def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, server: D
     box = icon.bounding_box()
     assert box is not None and box["width"] >= 12 and box["height"] >= 12, box
 
-    for name, heading in (("Feedback", "Outcomes"), ("Models", "Models"), ("Pipelines", "Pipelines"),
-                          ("Reports", "Reports")):
+    for name, heading in (("Feedback", "Outcomes"), ("Trends", "Trends"), ("Models", "Models"),
+                          ("Pipelines", "Pipelines"), ("Reports", "Reports")):
         open_page(page, name)
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     page.get_by_label("Report run").select_option(index=0)

@@ -262,6 +262,38 @@ def test_reports_are_listed_newest_first_and_open_through_static_urls(store: Das
     assert list(reports_dir.rglob("*.html"))
 
 
+def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    """A newer retrain run with notebooks only: the page shows the newest run with an Evidently
+    report, says why, and lists the retrain run's notebooks in step order when picked."""
+    import nbformat
+
+    from mindpulse import runs
+    from tests.dashboard_support import write_executed_notebook
+
+    folder = runs.run_dir(store.settings.reports_dir, "ml_retrain_pipeline", "manual__2026-11-28T10:00:00+00:00")
+    steps = [("check_production_data", "01_check_production_data"), ("backup_model", "03_backup_model"),
+             ("archive_production_data", "06_archive_production_data")]
+    for step, source in steps:  # alphabetical order (archive, backup, check) is not the step order
+        path = write_executed_notebook(runs.notebook_path(folder, step), {"status": step})
+        notebook = nbformat.read(path, as_version=4)
+        notebook.metadata["papermill"] = {"input_path": f"notebooks/retrain/{source}.ipynb"}
+        nbformat.write(notebook, str(path))
+    runs.write_summary(folder, {"dag_id": "ml_retrain_pipeline", "run_id": "manual__2026-11-28T10:00:00+00:00",
+                                "created_at": "2026-11-28T10:00:00+00:00", "outcome": "skipped"})
+
+    view = ReportsView(store=store.reports)
+    newest_with_report = prepared.report_runs[-1]
+    assert list(view.picker.options.values())[0] == str(folder)  # newest first in the list
+    assert view.picker.value == newest_with_report  # the picker names the run on display
+    assert any("Data drift" in title for title in _tab_titles(view.detail))
+    assert "newest run with an Evidently report" in view.status.object and view.status.visible
+    assert str(view.table.value["rows"].dtype) == "Int64"  # 600, not 600.0
+
+    view.picker.value = str(folder)
+    titles = [t for t in _tab_titles(view.detail) if t.startswith("Notebook")]
+    assert titles == ["Notebook: check production data", "Notebook: backup model", "Notebook: archive production data"]
+
+
 def test_reports_say_which_model_made_the_predictions_and_judge_each_version(store: DashboardStore,  # noqa: F811
                                                                            prepared: PreparedHome) -> None:
     from mindpulse import runs

@@ -30,7 +30,7 @@ def test_a_forced_run_goes_on_when_the_drift_step_failed(tmp_path: Path) -> None
     _executed(tmp_path, "check_production_data", {"rows": 40})
     _executed(tmp_path, "detect_drift", error=("ValueError", "Evidently could not compare the columns"))
 
-    decision = pipeline.decide_retrain(tmp_path, min_rows=1000, drift_threshold=0.3, force=True)
+    decision = pipeline.decide_retrain(tmp_path, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=True)
     assert decision.proceed is True
     assert decision.reasons == ["forced by the run's conf (force=true)"]
     assert decision.drift_not_measured == "the detect_drift step failed: ValueError: Evidently could not compare the columns"
@@ -42,14 +42,14 @@ def test_an_unforced_run_still_fails_its_gate_when_the_drift_step_failed(tmp_pat
     _executed(tmp_path, "check_production_data", {"rows": 40})
     _executed(tmp_path, "detect_drift", error=("ValueError", "boom"))
     with pytest.raises(RuntimeError, match="the detect_drift step failed: ValueError: boom"):
-        pipeline.decide_retrain(tmp_path, min_rows=1000, drift_threshold=0.3, force=False)
+        pipeline.decide_retrain(tmp_path, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=False)
 
 
 def test_a_forced_run_with_too_few_rows_for_drift_records_why_in_its_summary(tmp_path: Path) -> None:
     _executed(tmp_path, "check_production_data", {"rows": 40})
     reason = "not enough data: the current data has 40 rows; a drift decision needs at least 500 (drift_min_rows)"
     _executed(tmp_path, "detect_drift", {"drift_status": "not_enough_data", "n_rows": 40, "reason": reason})
-    decision = pipeline.decide_retrain(tmp_path, min_rows=1000, drift_threshold=0.3, force=True)
+    decision = pipeline.decide_retrain(tmp_path, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=True)
     assert decision.proceed and decision.drift_not_measured == reason
 
     run = pipeline.open_run(RETRAIN, "manual__forced", run_dir=tmp_path, settings=Settings(home=tmp_path / "home"))

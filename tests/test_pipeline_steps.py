@@ -82,17 +82,21 @@ def test_glue_refuses_what_json_cannot_hold() -> None:
 
 
 # --- the trigger rule -------------------------------------------------------------------------------
-@pytest.mark.parametrize("rows, status, share, force, proceed, reason", [
-    (1200, "no_drift", 0.1, False, True, "1200 labelled production rows >= min_rows 1000"),
-    (999, "no_drift", 0.1, False, False, "999 labelled production rows < min_rows 1000"),
-    (600, "drift", 0.45, False, True, "drifted share 0.45 > drift_threshold 0.30"),
-    (600, "no_drift", 0.30, False, False, "drifted share 0.30 <= drift_threshold 0.30"),
-    (10, "not_enough_data", None, False, False, "drift not measured (not enough production rows)"),
-    (0, "not_enough_data", None, True, True, "forced by the run's conf (force=true)"),
+@pytest.mark.parametrize("rows, status, share, score, force, proceed, reason", [
+    (1200, "no_drift", 0.1, 0.02, False, True, "1200 labelled production rows >= min_rows 1000"),
+    (999, "no_drift", 0.1, 0.02, False, False, "999 labelled production rows < min_rows 1000"),
+    (600, "drift", 0.46, 0.02, False, True, "feature drift share 0.46 > feature_drift_threshold 0.30"),
+    (600, "no_drift", 0.30, 0.02, False, False, "feature drift share 0.30 <= feature_drift_threshold 0.30"),
+    (600, "no_drift", 0.08, 0.12, False, True, "prediction drift score 0.120 >= prediction_drift_threshold 0.10"),
+    (600, "no_drift", 0.08, 0.05, False, False, "prediction drift score 0.050 < prediction_drift_threshold 0.10"),
+    (10, "not_enough_data", None, None, False, False, "drift not measured (not enough production rows)"),
+    (0, "not_enough_data", None, None, True, True, "forced by the run's conf (force=true)"),
 ])
-def test_retrain_trigger_rule(rows: int, status: str, share: float | None, force: bool, proceed: bool, reason: str) -> None:
-    decision = pipeline.retrain_reasons(rows=rows, min_rows=1000, drift_status=status, drift_share=share,
-                                        drift_threshold=0.3, force=force)
+def test_retrain_trigger_rule(rows: int, status: str, share: float | None, score: float | None, force: bool,
+                              proceed: bool, reason: str) -> None:
+    decision = pipeline.retrain_reasons(rows=rows, min_rows=1000, drift_status=status, feature_drift_share=share,
+                                        feature_drift_threshold=0.3, prediction_drift_score=score,
+                                        prediction_drift_threshold=0.1, force=force)
     assert decision.proceed is proceed
     assert reason in decision.reasons
 
@@ -242,7 +246,7 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
     check = pipeline.check_production_data(run)
     assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
     # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
-    assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
+    assert pipeline.backup_model(run).outputs == {"has_champion": True, "champion": before["champion"]}  # no backup yet
 
     merged = pipeline.merge_training_data(run, commit=True)
     again = pipeline.merge_training_data(run, commit=True)  # a retry: the same snapshot, no new claim
@@ -276,13 +280,13 @@ def test_archive_refuses_a_snapshot_no_model_was_trained_on(home: Settings) -> N
 def test_gate_decides_from_the_glued_outputs_of_the_executed_check_notebooks(home: Settings) -> None:
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__gate", settings=home)
     _execute("retrain/01_check_production_data.ipynb", run, "check_production_data", min_rows=1000)
-    _execute("retrain/02_detect_drift.ipynb", run, "detect_drift", drift_threshold=0.3)
+    _execute("retrain/02_detect_drift.ipynb", run, "detect_drift", feature_drift_threshold=0.3)
     assert runs.read_outputs(run.notebook("check_production_data"))["rows"] == 1200
     assert (run.dir / "data_drift.html").is_file()
 
-    go = pipeline.decide_retrain(run.dir, min_rows=1000, drift_threshold=0.3, force=False)
+    go = pipeline.decide_retrain(run.dir, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=False)
     assert go.proceed and go.reasons[0] == "1200 labelled production rows >= min_rows 1000"
-    stay = pipeline.decide_retrain(run.dir, min_rows=5000, drift_threshold=0.99, force=False)
+    stay = pipeline.decide_retrain(run.dir, min_rows=5000, feature_drift_threshold=0.99, prediction_drift_threshold=5.0, force=False)
     assert not stay.proceed and "not forced" in stay.reasons
     recorded = json.loads((run.dir / "decide_retrain.json").read_text())
     assert recorded["proceed"] is False and recorded["min_rows"] == 5000
@@ -290,7 +294,7 @@ def test_gate_decides_from_the_glued_outputs_of_the_executed_check_notebooks(hom
 
 def test_gate_fails_loudly_and_records_why_when_a_check_did_not_finish(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="no glued value 'rows'; the step check_production_data did not finish"):
-        pipeline.decide_retrain(tmp_path, min_rows=1000, drift_threshold=0.3, force=False)
+        pipeline.decide_retrain(tmp_path, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=False)
     assert json.loads((tmp_path / "decide_retrain.json").read_text())["error"].startswith("RuntimeError")
 
 

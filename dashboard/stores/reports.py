@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,8 +111,26 @@ class ReportStore(param.Parameterized):
         )
 
     def notebook_pages(self, run: ReportRun) -> dict[str, str]:
-        """Each executed notebook of a run rendered to HTML beside it: title -> static URL."""
-        return {nb.stem.replace("_", " "): self.url_for(render_notebook(nb)) for nb in run.notebooks}
+        """Each executed notebook of a run rendered to HTML beside it, in step order: title -> static URL."""
+        return {nb.stem.replace("_", " "): self.url_for(render_notebook(nb))
+                for nb in sorted(run.notebooks, key=step_order)}
+
+
+def step_order(notebook: Path) -> tuple[str, str, float]:
+    """Sort key putting a run's executed notebooks in the order the pipeline ran them.
+
+    Papermill records the source notebook (``notebooks/retrain/01_check_production_data.ipynb``:
+    its number is the step's place) and the start time; a notebook without them goes by its
+    modification time.
+    """
+    try:
+        with notebook.open(encoding="utf-8") as handle:
+            papermill = (json.load(handle).get("metadata") or {}).get("papermill") or {}
+        mtime = notebook.stat().st_mtime
+    except (OSError, ValueError):
+        return ("~", "~", 0.0)
+    source = Path(str(papermill.get("input_path") or "")).name
+    return (source or "~", str(papermill.get("start_time") or "~"), mtime)
 
 
 def render_notebook(notebook: Path) -> Path:

@@ -22,6 +22,7 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
         lines = [f"### {title}", f"**`{row['version']}`** · {row['model'] or 'model'}"]
         if row["holdout_roc_auc"] is not None:
             accuracy = row["holdout_accuracy"]
+            # Four decimals: the promotion gate compares figures that differ in the fourth.
             lines.append(f"holdout ROC-AUC {row['holdout_roc_auc']:.4f}"
                          + (f" · accuracy {accuracy:.4f}" if accuracy is not None else ""))
         if row["train_rows"] is not None:
@@ -52,10 +53,11 @@ class ModelsView(Viewer):
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(columns=VERSION_COLUMNS), show_index=False, disabled=True, sizing_mode="stretch_width",
             max_height=420, layout="fit_data_stretch",
-            formatters={"note": {"type": "textarea"},
+            # Four decimals where the gate's decision depends on them; long texts wrap instead of being cut.
+            formatters={"note": {"type": "textarea"}, "data_source": {"type": "textarea"},
                         "holdout_roc_auc": {"type": "money", "precision": 4, "thousand": ""},
                         "holdout_accuracy": {"type": "money", "precision": 4, "thousand": ""}},
-            widths={"note": 380},
+            widths={"note": 380, "data_source": 240},
             titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
                     "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
         )

@@ -29,6 +29,13 @@ def iframe(url: str, title: str, height: int = 900) -> pn.pane.HTML:
     )
 
 
+def default_run(runs: list[ReportRun]) -> str | None:
+    """The run to show first: the newest with an Evidently report, else the newest (None without runs)."""
+    with_report = [run for run in runs if run.reports]
+    chosen = (with_report or runs or [None])[0]
+    return None if chosen is None else str(chosen.folder)
+
+
 class ReportsView(Viewer):
     """Lists report runs, newest first; opening one shows its reports and notebooks."""
 
@@ -37,6 +44,7 @@ class ReportsView(Viewer):
     def __init__(self, **params: Any):
         super().__init__(**params)
         self._runs: dict[str, ReportRun] = {}
+        self._shown: str | None = None  # the folder of the run on display
         self.table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), show_index=False, disabled=True,
                                           selectable=1, sizing_mode="stretch_width", max_height=320,
                                           layout="fit_data_stretch")
@@ -76,17 +84,29 @@ class ReportsView(Viewer):
               "accuracy": None if r.accuracy is None else round(r.accuracy, 3),
               "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3)} for r in runs],
             columns=RUN_COLUMNS,
-        )
+        ).astype({"rows": "Int64"})  # whole numbers, not 1200.0 beside a run without a count
         self._refreshing = True  # new options change the value; that is not the user's choice
         try:
             self.picker.options = {run.label: str(run.folder) for run in runs}
+            shown = self._shown if self._shown in self._runs else default_run(runs)
+            self.picker.value = shown
         finally:
             self._refreshing = False
         if not runs:
+            self._shown = None
+            self.detail.objects = []
             show_status(self.status, "No report runs yet: they appear after the reporting pipeline has run "
                                      "(Pipelines page).", "info")
+            return
+        newest = runs[0]
+        if self._shown is None and shown != str(newest.folder):
+            show_status(self.status, f"Showing the newest run with an Evidently report. Newer runs (the newest is "
+                                     f"{newest.dag_id} / {newest.run_id}) have no report, only their notebooks: "
+                                     "pick one above to see them.", "info")
         else:
             show_status(self.status, None)
+        if shown != self._shown:
+            pn.state.execute(partial(self.open, shown))
 
     def _on_table_selection(self, event: Any) -> None:
         if event.new:
@@ -95,6 +115,7 @@ class ReportsView(Viewer):
     def _on_pick(self, event: Any) -> None:
         # Decided now, while ``_refreshing`` tells a refresh from a choice; the opening runs later.
         if not self._refreshing and event.new:
+            show_status(self.status, None)
             pn.state.execute(partial(self.open, event.new))
 
     async def _on_open(self, event: Any = None) -> None:
@@ -106,9 +127,16 @@ class ReportsView(Viewer):
         if run is None:
             show_status(self.status, "Choose a report run first.", "warning")
             return
-        show_status(self.status, None)
+        if folder == self._shown:  # already on display (Open pressed after picking it)
+            return
+        self._shown = folder
+        self._refreshing = True
+        try:
+            self.picker.value = folder  # the picker always names the run on display
+        finally:
+            self._refreshing = False
         figures = (f"**{run.dag_id} / {run.run_id}** ({run.created_at}, {run.outcome or 'no outcome'}) · "
-                   f"rows {run.rows if run.rows is not None else '–'}"
+                   f"rows {f'{run.rows:,}' if run.rows is not None else '–'}"
                    f" · drift share {percent(run.drift_share)} ({run.drift_status or '–'})"
                    f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
         if run.model_versions:

@@ -57,6 +57,7 @@ from mindpulse.pipeline.retrain import (
     train_and_gate,
     training_frame,
 )
+from mindpulse.pipeline.sweep import sweep_before_run, sweep_stale_claims
 
 __all__ = [
     "CURRENT_DATA_NAME", "DAG_IDS", "DECISION_FILES", "INTERACTIVE_PREFIX", "INTERACTIVE_RUN_ID", "REPORTING_DAG_ID", "REPORTING_STEPS",
@@ -65,5 +66,5 @@ __all__ = [
     "clean_up_reports", "current_data", "data_drift_report", "data_quality_report", "decide_reports",
     "decide_retrain", "detect_drift", "finish_reporting", "finish_retrain", "interactive_run_id", "is_hand_run", "merge_training_data",
     "model_performance_report", "open_run", "prepare_demo_home", "retrain_reasons", "simulate_production_traffic",
-    "train_and_gate", "train_first_champion", "training_frame",
+    "sweep_before_run", "sweep_stale_claims", "train_and_gate", "train_first_champion", "training_frame",
 ]

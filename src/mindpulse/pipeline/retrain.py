@@ -51,30 +51,61 @@ def _production_table(frame: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
 
 
-def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | None = None) -> StepResult:
-    """Share of features whose production distribution drifted from the reference; HTML report in the run folder."""
+def detect_drift(run: Run, *, feature_threshold: float | None = None, prediction_threshold: float | None = None,
+                 min_rows: int | None = None) -> StepResult:
+    """The two drift trigger figures of the pending production rows against the reference; HTML report in the run folder.
+
+    * feature drift: the share of the 13 model features whose distribution drifted, against
+      ``feature_threshold`` (a retrain when more than 30 % of features drifted, by default);
+    * prediction drift: the drift score of the champion's predicted probability (Wasserstein
+      distance normed by the reference's std), flagged at or above ``prediction_threshold``.
+
+    The report itself also compares the label and the model's outputs, as Evidently's preset
+    does: its dataset status and ``columns_drift_share`` count those columns too.
+    """
     from mindpulse import monitoring
 
     settings = run.settings
-    threshold = settings.drift_share_threshold if threshold is None else float(threshold)
+    feature_threshold = settings.feature_drift_threshold if feature_threshold is None else float(feature_threshold)
+    prediction_threshold = (settings.prediction_drift_threshold if prediction_threshold is None
+                            else float(prediction_threshold))
     reference, current, described = _drift_inputs(settings, _store(settings).production_frame())
     html = None
     if current.empty:  # nothing to show; the decision alone needs no Evidently run
-        decision = monitoring.detect_drift(reference, current, threshold=threshold, min_rows=min_rows,
-                                           settings=settings).to_dict()
+        decision = monitoring.detect_drift(reference, current, min_rows=min_rows, settings=settings).to_dict()
     else:  # one Evidently run gives both the HTML and the decision
-        report = monitoring.data_drift_report(reference, current, run.dir, threshold=threshold,
-                                              min_rows=min_rows, settings=settings)
+        report = monitoring.data_drift_report(reference, current, run.dir, min_rows=min_rows, settings=settings)
         decision, html = report.summary, _relative(report.html_path, run.dir)
+    measured = decision["status"] != "not_enough_data"
+    from mindpulse.contract import FEATURES
+
+    features_drifted = [c for c in decision.get("drifted_columns") or [] if c in FEATURES]
+    compared_features = [c for c in decision.get("compared_columns") or [] if c in FEATURES]
+    feature_share = decision.get("feature_share") if measured else None
+    score = ((decision.get("columns") or {}).get("probability") or {}).get("score") if measured else None
     outputs = {
-        "drift_status": decision["status"], "drift_share": decision["share"], "drift_threshold": threshold,
-        "drifted": decision["status"] == "drift", "n_rows": decision["n_rows"], "n_drifted": decision["n_drifted"],
-        "n_features": decision["n_features"], "drifted_columns": list(decision.get("drifted_columns") or []),
-        "reason": decision["reason"], "report_html": html, "reference": described,
+        "drift_status": decision["status"], "n_rows": decision["n_rows"], "reason": decision["reason"],
+        "feature_drift_share": feature_share, "feature_drift_threshold": feature_threshold,
+        "feature_drifted": None if feature_share is None else feature_share > feature_threshold,
+        "features_drifted": features_drifted, "n_features_drifted": len(features_drifted),
+        "n_features": len(compared_features),
+        "prediction_drift_score": score, "prediction_drift_threshold": prediction_threshold,
+        "prediction_drifted": None if score is None else score >= prediction_threshold,
+        "columns_drift_share": decision["share"], "drifted_columns": list(decision.get("drifted_columns") or []),
+        "report_html": html, "reference": described,
     }
-    table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "drift_share", "drift_threshold", "n_rows",
-                                                    "n_drifted", "n_features")}])
-    return StepResult(_json_ready(outputs), table, decision["reason"])
+    table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "n_rows", "feature_drift_share", "feature_drift_threshold",
+                                                    "n_features_drifted", "n_features", "prediction_drift_score",
+                                                    "prediction_drift_threshold", "prediction_drifted")}])
+    if not measured:
+        message = decision["reason"]
+    else:
+        message = (f"{len(features_drifted)} of {len(compared_features)} features drifted (feature drift share "
+                   f"{feature_share:.2f}, trigger above {feature_threshold:.2f}); prediction drift score "
+                   + ("not available (no champion)" if score is None else
+                      f"{score:.3f} (trigger at {prediction_threshold:.2f}): "
+                      + ("drifted" if score >= prediction_threshold else "not drifted")) + ".")
+    return StepResult(_json_ready(outputs), table, message)
 
 
 @dataclass
@@ -87,32 +118,45 @@ class RetrainDecision:
     rows: int
     min_rows: int
     drift_status: str | None
-    drift_share: float | None
-    drift_threshold: float
+    feature_drift_share: float | None
+    feature_drift_threshold: float
+    prediction_drift_score: float | None = None
+    prediction_drift_threshold: float | None = None
     drift_not_measured: str | None = None  # why drift could not be measured (a forced run goes on regardless)
 
 
-def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, drift_share: float | None,
-                    drift_threshold: float, force: bool, drift_not_measured: str | None = None) -> RetrainDecision:
-    """The trigger rule: rows >= min_rows OR drifted share > drift_threshold OR force."""
-    drift_measured = drift_status not in (None, "not_enough_data") and drift_share is not None
+def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, feature_drift_share: float | None,
+                    feature_drift_threshold: float, force: bool, prediction_drift_score: float | None = None,
+                    prediction_drift_threshold: float | None = None,
+                    drift_not_measured: str | None = None) -> RetrainDecision:
+    """The trigger rule: rows >= min_rows OR feature drift share > its threshold OR prediction drift
+    score >= its threshold OR force."""
+    drift_measured = drift_status not in (None, "not_enough_data") and feature_drift_share is not None
     met, unmet = [], []
     if force:
         met.append("forced by the run's conf (force=true)")
     (met if rows >= min_rows else unmet).append(
         f"{rows} labelled production rows {'>=' if rows >= min_rows else '<'} min_rows {min_rows}")
     if drift_measured:
-        drifted = drift_share > drift_threshold
+        drifted = feature_drift_share > feature_drift_threshold
         (met if drifted else unmet).append(
-            f"drifted share {drift_share:.2f} {'>' if drifted else '<='} drift_threshold {drift_threshold:.2f}")
+            f"feature drift share {feature_drift_share:.2f} {'>' if drifted else '<='} "
+            f"feature_drift_threshold {feature_drift_threshold:.2f}")
+        if prediction_drift_score is not None and prediction_drift_threshold is not None:
+            flagged = prediction_drift_score >= prediction_drift_threshold
+            (met if flagged else unmet).append(
+                f"prediction drift score {prediction_drift_score:.3f} {'>=' if flagged else '<'} "
+                f"prediction_drift_threshold {prediction_drift_threshold:.2f}")
     else:
         unmet.append("drift not measured (not enough production rows)")
     if not force:
         unmet.append("not forced")
     proceed = bool(met)
     return RetrainDecision(proceed=proceed, reasons=met if proceed else unmet, force=bool(force), rows=int(rows),
-                           min_rows=int(min_rows), drift_status=drift_status, drift_share=drift_share,
-                           drift_threshold=float(drift_threshold),
+                           min_rows=int(min_rows), drift_status=drift_status, feature_drift_share=feature_drift_share,
+                           feature_drift_threshold=float(feature_drift_threshold),
+                           prediction_drift_score=prediction_drift_score if drift_measured else None,
+                           prediction_drift_threshold=prediction_drift_threshold,
                            drift_not_measured=None if drift_measured else drift_not_measured)
 
 
@@ -130,20 +174,24 @@ def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str |
         if not force:
             raise RuntimeError(f"{notebook}: {why}; no retrain decision without it unless the run is forced")
         return {}, why
-    if drift["drift_status"] == "not_enough_data" or drift.get("drift_share") is None:
+    if drift["drift_status"] == "not_enough_data" or drift.get("feature_drift_share") is None:
         return drift, str(drift.get("reason") or "not enough data to measure drift")
     return drift, None
 
 
-def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float, force: bool) -> RetrainDecision:
+def decide_retrain(run_dir: str | Path, *, min_rows: int, feature_drift_threshold: float,
+                   prediction_drift_threshold: float, force: bool) -> RetrainDecision:
     """The gate: read what the two check notebooks glued, decide, and keep the decision in the run folder."""
     run_dir = Path(run_dir)
     with _decision_record(run_dir, "decide_retrain") as record:
         check = _glued(run_dir, "check_production_data", "rows")
         drift, not_measured = _drift_outputs(run_dir, force=force)
         decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift.get("drift_status"),
-                                   drift_share=drift.get("drift_share"), drift_threshold=drift_threshold, force=force,
-                                   drift_not_measured=not_measured)
+                                   feature_drift_share=drift.get("feature_drift_share"),
+                                   feature_drift_threshold=feature_drift_threshold,
+                                   prediction_drift_score=drift.get("prediction_drift_score"),
+                                   prediction_drift_threshold=prediction_drift_threshold,
+                                   force=force, drift_not_measured=not_measured)
         record.update(asdict(decision))
     return decision
 
@@ -166,7 +214,9 @@ def backup_model(run: Run) -> StepResult:
     """
     registry = _registry(run.settings)
     champion, backup = registry.champion(), registry.backup()
-    outputs = {"champion": champion.version if champion else None, "backup": backup.version if backup else None}
+    # has_champion is always glued: with no champion the step still records that it finished.
+    outputs = {"has_champion": champion is not None, "champion": champion.version if champion else None,
+               "backup": backup.version if backup else None}
     if champion is None:
         message = "No champion yet: the challenger will become the first champion."
     elif backup is None:
@@ -448,12 +498,15 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "outcome": outcome, "failed_steps": failed,
         "trigger": decision or {"proceed": False, "force": bool(force),
                                 "reasons": ["no gate decision in this run folder (the checks did not finish, or run by hand)"]},
-        "rows": check.get("rows"), "drift_share": drift.get("drift_share"), "drift_status": drift.get("drift_status"),
+        "rows": check.get("rows"), "drift_status": drift.get("drift_status"),
+        "feature_drift_share": drift.get("feature_drift_share"), "prediction_drift_score": drift.get("prediction_drift_score"),
+        "prediction_drifted": drift.get("prediction_drifted"),
         "model_before": trained.get("champion_before", backup.get("champion", registry_champion)),
         "model_after": trained.get("champion_after", registry_champion),
         "challenger": trained.get("version"), "gate_reason": trained.get("reason"),
         "metrics": trained.get("metrics") or {}, "snapshot": snapshot,
         "reports": {"data_drift": drift.get("report_html")},
+        "swept_claims": (_read_decision(run.dir, "sweep_stale_claims") or {}).get("swept", []),
         "reference": drift.get("reference"),
         "lineage": trained.get("lineage"),
         "steps": steps,
