@@ -107,14 +107,38 @@ def _make_run_folder(context: Any) -> None:
     Path(context["task"].output_nb).parent.mkdir(parents=True, exist_ok=True)
 
 
-def notebook_task(step: str, notebook: str, *, parameters: dict[str, Any] | None = None, **operator_args: Any) -> PapermillOperator:
+class NotebookOperator(PapermillOperator):
+    """The papermill provider's operator, with kernels on IPC (:mod:`mindpulse.kernels`).
+
+    The provider offers no way to pass a kernel manager to Papermill, so ``execute`` makes the
+    same local call the provider makes (no remote-kernel connection: the pipeline has none).
+    """
+
+    def execute(self, context: Any) -> Any:
+        import papermill as pm
+        from airflow.providers.papermill.operators.papermill import NoteBook
+
+        from mindpulse.kernels import IPCKernelManager
+
+        if not isinstance(self.input_nb, NoteBook):
+            self.input_nb = NoteBook(url=self.input_nb, parameters=self.parameters)
+        if not isinstance(self.output_nb, NoteBook):
+            self.output_nb = NoteBook(url=self.output_nb)
+        pm.execute_notebook(self.input_nb.url, self.output_nb.url, parameters=self.input_nb.parameters,
+                            progress_bar=False, report_mode=True, log_output=self.log_output,
+                            kernel_name=self.kernel_name, language=self.language_name,
+                            kernel_manager_class=IPCKernelManager)
+        return self.output_nb
+
+
+def notebook_task(step: str, notebook: str, *, parameters: dict[str, Any] | None = None, **operator_args: Any) -> NotebookOperator:
     """The task that runs ``notebooks/<notebook>`` into the run folder as ``<step>.ipynb``.
 
     Every notebook gets ``dag_id``, ``run_id`` and ``run_dir``; ``parameters`` adds the step's
     own (Jinja templates allowed, rendered as native values). Use it inside a DAG made by
     :func:`pipeline_dag`, which provides the macros the paths are rendered with.
     """
-    return PapermillOperator(
+    return NotebookOperator(
         task_id=step,
         input_nb="{{ mindpulse_notebook('%s') }}" % notebook,
         output_nb=f"{RUN_DIR}/{step}.ipynb",

@@ -1,0 +1,34 @@
+"""The kernel manager the pipeline's notebook tasks start their kernels with.
+
+Kernels talk to Papermill over IPC (Unix sockets in a private folder) instead of TCP on
+loopback. Over TCP every task log carried ipykernel's "running over TCP without encryption"
+warning at error level, and a kernel's start could race another process for a port that
+jupyter_client had bound and released (a retried task then hid it). Socket files are removed
+when the kernel shuts down.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
+
+
+def socket_folder() -> str:
+    """A folder only this user can enter (sockets of concurrent kernels live side by side in it)."""
+    folder = os.path.join(tempfile.gettempdir(), f"mindpulse-kernels-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` (nbclient's default) on the IPC transport, one socket prefix per kernel."""
+
+    transport = "ipc"
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        return os.path.join(socket_folder(), uuid.uuid4().hex)

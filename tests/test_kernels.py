@@ -1,0 +1,29 @@
+"""Notebook tasks start their kernels on IPC: no TCP port to race for, no plain-text warning in task logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+
+from mindpulse.kernels import IPCKernelManager, socket_folder
+
+
+def test_a_notebook_runs_on_ipc_sockets_that_are_gone_afterwards(tmp_path: Path, capfd) -> None:
+    source, executed = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import os; print(sorted(os.listdir(%r)))" % socket_folder())]
+    nbformat.write(notebook, source)
+    before = set(os.listdir(socket_folder()))
+
+    pm.execute_notebook(str(source), str(executed), kernel_name="python3", progress_bar=False,
+                        kernel_manager_class=IPCKernelManager)
+
+    # While it ran, the kernel's five sockets (shell, iopub, stdin, control, heartbeat) were files there.
+    listed = nbformat.read(executed, as_version=4).cells[0].outputs[0]["text"]
+    assert listed.count("-") - str(sorted(before)).count("-") >= 5, listed
+    assert set(os.listdir(socket_folder())) == before  # removed at shutdown
+    assert "without encryption" not in capfd.readouterr().err
+    assert oct(os.stat(socket_folder()).st_mode & 0o777) == "0o700"
