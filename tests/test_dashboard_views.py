@@ -266,7 +266,7 @@ def test_reports_are_listed_newest_first_and_open_through_static_urls(store: Das
     view = ReportsView(store=store.reports)
     listed = list(view.picker.options.values())
     assert listed == list(prepared.report_runs)[::-1]  # prepared oldest first
-    assert view.table.value["drift_share"].notna().all()
+    assert view.table.value["columns_drifted"].notna().all()
 
     view.picker.value = listed[0]
     click(view.open_button)
@@ -341,6 +341,24 @@ def test_reports_say_which_model_made_the_predictions_and_judge_each_version(sto
     tables = [pane.value for pane in _panes(view.detail) if hasattr(pane, "value") and isinstance(pane.value, pd.DataFrame)]
     assert tables and tables[0].set_index("model_version")["roc_auc"].to_dict() == {prepared.champion: 0.9,
                                                                                     prepared.backup: 0.8}
+
+
+def test_reports_list_hand_runs_apart_from_pipeline_runs(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    from mindpulse import runs
+
+    run_id = "interactive__2026-11-29T09:00:00.000000+00:00"
+    folder = runs.run_dir(store.settings.reports_dir, "ml_retrain_pipeline", run_id)
+    runs.write_summary(folder, {"dag_id": "ml_retrain_pipeline", "run_id": run_id, "outcome": "skipped",
+                                "created_at": "2026-11-29T09:00:00+00:00"})  # newer than every pipeline run
+
+    view = ReportsView(store=store.reports)
+    assert run_id not in set(view.table.value["run_id"])
+    assert list(view.hand_table.value["run_id"]) == [run_id] and view.hand_table.visible
+    assert view.picker.value != str(folder)  # the page opens on a pipeline run
+    assert list(view.picker.options.values())[-1] == str(folder)
+    assert next(label for label, value in view.picker.options.items() if value == str(folder)).startswith("hand run")
+    view.hand_table.selection = [0]
+    assert view.picker.value == str(folder)
 
 
 def _panes(layout):

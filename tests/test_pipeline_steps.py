@@ -246,7 +246,7 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
     check = pipeline.check_production_data(run)
     assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
     # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
-    assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
+    assert pipeline.backup_model(run).outputs == {"has_champion": True, "champion": before["champion"]}  # no backup yet
 
     merged = pipeline.merge_training_data(run, commit=True)
     again = pipeline.merge_training_data(run, commit=True)  # a retry: the same snapshot, no new claim
@@ -397,3 +397,16 @@ def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_r
         "current_rows_rescored_for_drift": 1200,
         "performance_by_version": by_version,
     }
+
+
+def test_the_reference_is_scored_by_the_champion_when_no_current_row_names_a_registered_model(home: Settings) -> None:
+    from mindpulse.pipeline.sources import reference_model
+
+    registry = ModelRegistry.from_settings(home)
+    champion = registry.champion().version
+    current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "pruned", settings=home))
+    assert reference_model(registry, current)[0] == champion
+    pruned = current.assign(model_version="v0000-pruned-long-ago")
+    assert reference_model(registry, pruned) == (champion, "the champion (no current row names a model still registered)")
+    labelled_only = current.assign(model_version=None)
+    assert reference_model(registry, labelled_only) == (champion, "the champion (no current row has a prediction)")

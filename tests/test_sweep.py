@@ -78,3 +78,26 @@ def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path, monkeypa
         get_settings.cache_clear()
     record = json.loads((folder / "sweep_stale_claims.json").read_text())
     assert [e["action"] for e in record["swept"]] == ["released"]
+
+
+def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archives_its_rows(tmp_path: Path) -> None:
+    """The notify step decides from the registry: the rows the registered model was trained on are not released."""
+    settings = Settings(home=tmp_path / "home")
+    run_id = "manual__kernel-died"
+    snapshot = _claim(settings, run_id, 40, seed=4, hours_ago=0)
+    version = train_and_gate(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
+                             margin=0.005, data_source="a kernel that died", candidates=["logistic_regression"], folds=3,
+                             lineage={"run": {"dag_id": RETRAIN_DAG_ID, "run_id": run_id}, "reference": None,
+                                      "snapshots": [], "window": None}).version
+    run = pipeline.open_run(RETRAIN_DAG_ID, run_id, settings=settings)
+    failed = {"cells": [{"cell_type": "code", "metadata": {}, "source": [], "outputs": [
+        {"output_type": "error", "ename": "DeadKernelError", "evalue": "Kernel died", "traceback": []}]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    run.notebook("train_and_gate").write_text(json.dumps(failed))
+
+    pipeline.finish_retrain(run)
+    summary = json.loads((run.dir / "run_summary.json").read_text())
+    assert summary["outcome"] == "failed" and summary["snapshot"]["released"] is False
+    assert summary["snapshot"]["model_version"] == version and summary["snapshot"]["archived_to"]
+    assert {s.id: s.state for s in Store.from_settings(settings).snapshots()} == {snapshot: "archived"}
+    assert Store.from_settings(settings).pending_count() == 0

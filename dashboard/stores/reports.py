@@ -28,7 +28,7 @@ class ReportRun:
     created_at: str
     outcome: str | None
     rows: int | None
-    drift_share: float | None
+    columns_drift_share: float | None  # drifted share of the compared columns (features, label, model outputs)
     drift_status: str | None
     accuracy: float | None
     roc_auc: float | None
@@ -37,6 +37,7 @@ class ReportRun:
     model_versions: dict[str, int] = field(default_factory=dict)  # rows per model behind their predictions
     reference_model: str | None = None  # the model that scored the reference for the drift comparison
     performance_by_version: dict[str, dict[str, Any]] | None = None  # when the rows mix model versions
+    hand_run: bool = False  # a notebook run by hand (interactive__...), not a pipeline run
 
     @property
     def models(self) -> str:
@@ -47,8 +48,10 @@ class ReportRun:
     def label(self) -> str:
         """A one-line description for a picker."""
         parts = [self.created_at, f"{self.dag_id} / {self.run_id}"]
-        if self.drift_share is not None:
-            parts.append(f"drift {self.drift_share:.0%}")
+        if self.hand_run:
+            parts.insert(0, "hand run")
+        if self.columns_drift_share is not None:
+            parts.append(f"columns drifted {self.columns_drift_share:.0%}")
         if self.accuracy is not None:
             parts.append(f"accuracy {self.accuracy:.3f}")
         return " · ".join(parts)
@@ -98,7 +101,7 @@ class ReportStore(param.Parameterized):
             created_at=str(entry["created_at"]),
             outcome=entry.get("outcome"),
             rows=None if rows is None else int(rows),
-            drift_share=_number(entry.get("drift_share")),
+            columns_drift_share=_number(entry.get("drift_share")),
             drift_status=entry.get("drift_status"),
             accuracy=_number(entry.get("accuracy")),
             roc_auc=_number(entry.get("roc_auc")),
@@ -108,6 +111,7 @@ class ReportStore(param.Parameterized):
                                        key=lambda item: (-item[1], item[0]))),  # most rows first
             reference_model=models.get("reference_scored_by"),
             performance_by_version=models.get("performance_by_version"),
+            hand_run=bool(entry.get("hand_run")),
         )
 
     def notebook_pages(self, run: ReportRun) -> dict[str, str]:

@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 from dashboard.stores.reports import ReportRun, ReportStore
 from dashboard.views.common import message_for, percent, show_status, status_alert
 
-RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "models", "drift_share", "drift_status", "accuracy",
+RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "models", "columns_drifted", "drift_status", "accuracy",
                "roc_auc"]
 VERSION_FIGURES = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
@@ -30,10 +30,21 @@ def iframe(url: str, title: str, height: int = 900) -> pn.pane.HTML:
 
 
 def default_run(runs: list[ReportRun]) -> str | None:
-    """The run to show first: the newest with an Evidently report, else the newest (None without runs)."""
-    with_report = [run for run in runs if run.reports]
-    chosen = (with_report or runs or [None])[0]
+    """The run to show first: the newest pipeline run with an Evidently report, else the newest (None without runs)."""
+    pipeline_runs = [run for run in runs if not run.hand_run] or runs
+    with_report = [run for run in pipeline_runs if run.reports]
+    chosen = (with_report or pipeline_runs or [None])[0]
     return None if chosen is None else str(chosen.folder)
+
+
+def _run_table(runs: list[ReportRun]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"created_at": r.created_at, "dag_id": r.dag_id, "run_id": r.run_id, "outcome": r.outcome or "",
+          "rows": r.rows, "models": r.models, "columns_drifted": percent(r.columns_drift_share),
+          "drift_status": r.drift_status or "", "accuracy": None if r.accuracy is None else round(r.accuracy, 3),
+          "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3)} for r in runs],
+        columns=RUN_COLUMNS,
+    ).astype({"rows": "Int64"})  # whole numbers, not 1200.0 beside a run without a count
 
 
 class ReportsView(Viewer):
@@ -48,7 +59,13 @@ class ReportsView(Viewer):
         self.table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), show_index=False, disabled=True,
                                           selectable=1, sizing_mode="stretch_width", max_height=320,
                                           layout="fit_data_stretch")
-        self.table.param.watch(self._on_table_selection, "selection")
+        self.table.param.watch(partial(self._on_table_selection, hand=False), "selection")
+        # Notebooks run by hand in JupyterLab (interactive__<stamp>) are listed apart from pipeline runs.
+        self.hand_table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), show_index=False, disabled=True,
+                                               selectable=1, sizing_mode="stretch_width", max_height=200,
+                                               layout="fit_data_stretch")
+        self.hand_table.param.watch(partial(self._on_table_selection, hand=True), "selection")
+        self.hand_title = pn.pane.Markdown("#### Hand runs\nNotebooks run by hand (JupyterLab), not by the pipeline.")
         self.picker = pn.widgets.Select(label="Report run", options={}, width=520)
         self.open_button = pn.widgets.Button(label="Open", color="primary", width=120, align="end")
         self.open_button.on_click(self._on_open)
@@ -63,6 +80,8 @@ class ReportsView(Viewer):
                              "(data quality, drift, model performance) and the executed notebooks that made them."),
             pn.Row(self.refresh_button),
             self.table,
+            self.hand_title,
+            self.hand_table,
             pn.Row(self.picker, self.open_button),
             self.status,
             self.detail,
@@ -77,14 +96,11 @@ class ReportsView(Viewer):
         except Exception as error:
             show_status(self.status, message_for(error), "danger")
             return
+        runs = [run for run in runs if not run.hand_run] + [run for run in runs if run.hand_run]
         self._runs = {str(run.folder): run for run in runs}
-        self.table.value = pd.DataFrame(
-            [{"created_at": r.created_at, "dag_id": r.dag_id, "run_id": r.run_id, "outcome": r.outcome or "",
-              "rows": r.rows, "models": r.models, "drift_share": percent(r.drift_share), "drift_status": r.drift_status or "",
-              "accuracy": None if r.accuracy is None else round(r.accuracy, 3),
-              "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3)} for r in runs],
-            columns=RUN_COLUMNS,
-        ).astype({"rows": "Int64"})  # whole numbers, not 1200.0 beside a run without a count
+        self.table.value = _run_table([r for r in runs if not r.hand_run])
+        self.hand_table.value = _run_table([r for r in runs if r.hand_run])
+        self.hand_title.visible = self.hand_table.visible = any(r.hand_run for r in runs)
         self._refreshing = True  # new options change the value; that is not the user's choice
         try:
             self.picker.options = {run.label: str(run.folder) for run in runs}
@@ -108,9 +124,10 @@ class ReportsView(Viewer):
         if shown != self._shown:
             pn.state.execute(partial(self.open, shown))
 
-    def _on_table_selection(self, event: Any) -> None:
+    def _on_table_selection(self, event: Any, *, hand: bool) -> None:
         if event.new:
-            self.picker.value = list(self._runs)[event.new[0]]
+            listed = [folder for folder, run in self._runs.items() if run.hand_run == hand]
+            self.picker.value = listed[event.new[0]]
 
     def _on_pick(self, event: Any) -> None:
         # Decided now, while ``_refreshing`` tells a refresh from a choice; the opening runs later.
@@ -137,7 +154,7 @@ class ReportsView(Viewer):
             self._refreshing = False
         figures = (f"**{run.dag_id} / {run.run_id}** ({run.created_at}, {run.outcome or 'no outcome'}) · "
                    f"rows {f'{run.rows:,}' if run.rows is not None else '–'}"
-                   f" · drift share {percent(run.drift_share)} ({run.drift_status or '–'})"
+                   f" · columns drifted {percent(run.columns_drift_share)} ({run.drift_status or '–'})"
                    f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
         if run.model_versions:
             figures += f"\n\nPredictions by {run.models}"

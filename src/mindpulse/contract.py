@@ -17,8 +17,8 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -79,7 +79,6 @@ class FieldSpec:
     default: Any = None  # value used when an optional column is absent
     help: str = ""
     max_length: int | None = None  # text and category: the longest value the store holds
-
 
     @property
     def accepted(self) -> str:

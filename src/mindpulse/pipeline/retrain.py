@@ -214,7 +214,9 @@ def backup_model(run: Run) -> StepResult:
     """
     registry = _registry(run.settings)
     champion, backup = registry.champion(), registry.backup()
-    outputs = {"champion": champion.version if champion else None, "backup": backup.version if backup else None}
+    # has_champion is always glued: with no champion the step still records that it finished.
+    outputs = {"has_champion": champion is not None, "champion": champion.version if champion else None,
+               "backup": backup.version if backup else None}
     if champion is None:
         message = "No champion yet: the challenger will become the first champion."
     elif backup is None:
@@ -513,10 +515,19 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
 
 
 def _release_snapshot(run: Run) -> dict[str, Any]:
-    """Give the rows a failed run claimed back to the pending pool (nothing to do when none were claimed)."""
+    """Give the rows a failed run claimed back to the pending pool (nothing to do when none were claimed).
+
+    Decided from the registry, not from glued outputs: when this run's model was registered
+    (training's kernel died before its glue cell), its rows were used, so they are archived.
+    """
     try:
         store = _store(run.settings)
         claimed = [s for s in store.snapshots() if s.run_id == run.run_id and s.state == "claimed"]
+        trained = _version_trained_for(_registry(run.settings), run) if claimed else None
+        if trained is not None:
+            path = store.archive_snapshot(claimed[0].id, run.settings.archive_dir)
+            return {"id": claimed[0].id, "rows": claimed[0].n_rows, "released": False, "archived_to": str(path),
+                    "model_version": trained.version}
         for snapshot in claimed:
             store.release_snapshot(snapshot.id)
     except Exception as exc:  # the summary must still be written; the failure is reported in it
