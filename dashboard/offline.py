@@ -1,7 +1,7 @@
 """Everything the page loads comes from the dashboard itself: no fonts, icons or scripts from a CDN.
 
 Panel and Bokeh serve their own JavaScript and CSS from ``panel serve`` (``/static``). What is
-left are three outside requests, removed here:
+left are four kinds of outside request, removed here:
 
 * the Fast design's Google font (Open Sans): the page uses the system's own sans-serif fonts;
 * Bokeh's tabler icon font (jsdelivr), loaded whenever a widget names a tabler icon: buttons get

@@ -1,7 +1,7 @@
 """Run once when the server starts (``panel serve --setup``), before it accepts a browser.
 
-Loads the champion model, the production store and the form's defaults into the process's
-caches (``dashboard.stores``), and scores one answer, so the first press of Predict costs what
+Imports the pages' modules, loads the champion model, the production store and the form's
+defaults into the process's caches (``dashboard.stores``), and scores one answer, so the first press of Predict costs what
 the later ones do. A failure here is logged and the server starts anyway: each page reports
 its own problem when it is used.
 """
@@ -22,6 +22,7 @@ log = logging.getLogger("mindpulse.dashboard")
 
 def warm_up() -> str | None:
     """Fill the caches the first prediction needs; returns the champion's version (None if none)."""
+    import dashboard.views  # noqa: F401 - the pages' modules (Panel, hvplot): the first page loads sooner
     from dashboard.stores.predict import PredictionStore
     from mindpulse.settings import get_settings
 

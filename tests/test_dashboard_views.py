@@ -41,6 +41,27 @@ def click(button) -> None:
         raise errors[0]
 
 
+def in_thread(action):
+    """Run ``action`` in a fresh thread, as ``click`` does: what it schedules with
+    ``pn.state.execute`` runs to the end there, whatever loop the main thread holds."""
+    results: list = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(action())
+        except BaseException as error:
+            errors.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the action did not finish"
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
 @pytest.fixture
 def store(prepared: PreparedHome) -> DashboardStore:  # noqa: F811
     return DashboardStore.from_settings(prepared.settings, static_url="/reports")
@@ -281,7 +302,7 @@ def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(st
     runs.write_summary(folder, {"dag_id": "ml_retrain_pipeline", "run_id": "manual__2026-11-28T10:00:00+00:00",
                                 "created_at": "2026-11-28T10:00:00+00:00", "outcome": "skipped"})
 
-    view = ReportsView(store=store.reports)
+    view = in_thread(lambda: ReportsView(store=store.reports))
     newest_with_report = prepared.report_runs[-1]
     assert list(view.picker.options.values())[0] == str(folder)  # newest first in the list
     assert view.picker.value == newest_with_report  # the picker names the run on display
@@ -289,7 +310,7 @@ def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(st
     assert "newest run with an Evidently report" in view.status.object and view.status.visible
     assert str(view.table.value["rows"].dtype) == "Int64"  # 600, not 600.0
 
-    view.picker.value = str(folder)
+    in_thread(lambda: setattr(view.picker, "value", str(folder)))
     titles = [t for t in _tab_titles(view.detail) if t.startswith("Notebook")]
     assert titles == ["Notebook: check production data", "Notebook: backup model", "Notebook: archive production data"]
 

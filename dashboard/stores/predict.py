@@ -133,7 +133,7 @@ class PredictionStore(param.Parameterized):
         """
         from mindpulse.contract import canonical_record
 
-        production_store(self.settings)
+        production_store(self.settings).pending_count()  # opens the database connection the log will use
         defaults = self.defaults()
         try:
             predictor = self._predictor()

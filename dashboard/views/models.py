@@ -13,6 +13,11 @@ from dashboard.stores.models import VERSION_COLUMNS, ModelStore, version_row
 from dashboard.views.common import message_for, run_busy, show_status, status_alert
 
 
+def table_columns() -> list[str]:
+    """:data:`TABLE_COLUMNS` first, then any other column the store gives."""
+    return [*[c for c in TABLE_COLUMNS if c in VERSION_COLUMNS], *[c for c in VERSION_COLUMNS if c not in TABLE_COLUMNS]]
+
+
 def version_card(title: str, version: Any) -> pn.pane.Markdown:
     """A short description of one version (or of its absence)."""
     if version is None:
@@ -42,6 +47,11 @@ def former_card(versions: list[Any]) -> pn.pane.Markdown:
                             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
 
 
+#: The table's column order: what the gate decided on first, the long texts (wrapped) after.
+TABLE_COLUMNS = ["version", "status", "holdout_roc_auc", "holdout_accuracy", "train_rows", "data_source", "model",
+                 "note", "created_at"]
+
+
 class ModelsView(Viewer):
     """Shows the registry; a rollback asks for confirmation before it changes the champion."""
 
@@ -51,13 +61,13 @@ class ModelsView(Viewer):
         super().__init__(**params)
         self.cards = pn.Row()
         self.table = pn.widgets.Tabulator(
-            pd.DataFrame(columns=VERSION_COLUMNS), show_index=False, disabled=True, sizing_mode="stretch_width",
+            pd.DataFrame(columns=table_columns()), show_index=False, disabled=True, sizing_mode="stretch_width",
             max_height=420, layout="fit_data_stretch",
             # Four decimals where the gate's decision depends on them; long texts wrap instead of being cut.
             formatters={"note": {"type": "textarea"}, "data_source": {"type": "textarea"},
                         "holdout_roc_auc": {"type": "money", "precision": 4, "thousand": ""},
                         "holdout_accuracy": {"type": "money", "precision": 4, "thousand": ""}},
-            widths={"note": 380, "data_source": 240},
+            widths={"note": 320, "data_source": 200},
             titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
                     "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
         )
@@ -105,7 +115,7 @@ class ModelsView(Viewer):
             return
         self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup),
                               former_card(self.store.former_champions())]
-        self.table.value = table
+        self.table.value = table[table_columns()]
         targets = self.store.rollback_targets()
         self.target.options = targets
         if backup is not None and backup.version in targets:

@@ -33,6 +33,16 @@ ADMIN_USER = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 
 
+
+#: What JupyterLab's file browser leaves out: Jupyter Server's defaults plus the notebook tests'
+#: pytest configuration (``notebooks/conftest.py`` is for nbval, not a notebook to open).
+JUPYTER_HIDE_GLOBS = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~", "conftest.py")
+
+
+def jupyter_hide_flags() -> list[str]:
+    """``jupyter lab`` options that hide :data:`JUPYTER_HIDE_GLOBS` from its file browser."""
+    return [f"--ContentsManager.hide_globs={pattern}" for pattern in JUPYTER_HIDE_GLOBS]
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Run MindPulse on its embedded default (used by 'make run').", no_args_is_help=True)
     group.command("prepare")(prepare)
@@ -277,6 +287,7 @@ def run(
                                                    "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={jupyter_port}",
                                                    "--ServerApp.port_retries=0", f"--ServerApp.root_dir={settings.notebooks_dir}",
                                                    f"--IdentityProvider.token={token}",
+                                                   *jupyter_hide_flags(),
                                                    # JupyterLab refuses root unless told; containers often run as root.
                                                    *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
                                     env=app_env, cwd=home, log=logs / "jupyterlab.log").start())
