@@ -89,7 +89,7 @@ def test_an_invalid_field_shows_its_message(app: Page) -> None:
     age.fill("12")
     age.press("Tab")
     app.get_by_role("button", name="Predict", exact=True).click()
-    expect(app.get_by_text("Got 12; expected a number from 15 to 100.")).to_be_visible()
+    expect(app.get_by_text("Got 12; expected a whole number from 15 to 100.")).to_be_visible()
     expect(app.locator(".mp-result")).to_be_hidden()
 
 
