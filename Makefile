@@ -18,8 +18,11 @@ test: $(STAMP)
 
 # Reinstall when the dependencies or their lock change. uv resolves in seconds; the lock
 # (requirements.lock, `uv pip compile`) pins every transitive version that is known to work.
+# Bytecode is compiled at install: every notebook kernel and Airflow task is a new interpreter, and
+# where PYTHONDONTWRITEBYTECODE is set nothing would ever be cached, so each would recompile pandas,
+# scikit-learn and Evidently from source.
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
-	$(VENV)/bin/uv pip install --python $(PY) --constraint requirements.lock --editable ".[test]"
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --constraint requirements.lock --editable ".[test]"
 	@touch $(STAMP)

@@ -1,4 +1,4 @@
-"""Time from clicking Predict to the probability on screen, in real Chromium (median of 20).
+"""Page load, the first prediction and later ones, in real Chromium (click to probability on screen).
 
 Run from the repository root:  ``.venv/bin/python -m benchmarks.bench_dashboard``
 (``--runs N``, ``--home DIR`` to reuse a prepared home, ``--screenshots docs/screenshots``
@@ -6,6 +6,10 @@ to also save a PNG of each page, ``--airflow`` to start a throwaway Airflow for 
 versions, report runs), starts ``python -m dashboard`` on a free port and drives the page with
 Playwright. The measured time includes Playwright's own round trip and its frame-by-frame
 polling (~16 ms), so it is an upper bound; the machine is shared, so expect noise.
+
+Figures: page load (``goto`` until the Predict button shows, median of 3 fresh pages), the first
+prediction of a freshly started server (the model was loaded at server start, so it should be
+as fast as the others) and the median of later ones. Target: <= 300 ms for both predictions.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 TARGET_MS = 300.0
@@ -30,13 +35,30 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def measure(url: str, runs: int, screenshots: Path | None) -> list[float]:
+@dataclass
+class Figures:
+    page_loads: list[float]  # ms, goto -> Predict button visible, fresh pages
+    first: float  # ms, the first prediction the server makes
+    later: list[float]  # ms, the following ones
+
+
+def measure(url: str, runs: int, screenshots: Path | None) -> Figures:
     from playwright.sync_api import sync_playwright
 
     from tests.dashboard_support import chromium_launch_args
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_args())
+        page_loads = []
+        for _ in range(3):
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            started = time.perf_counter()
+            page.goto(url)
+            page.get_by_role("button", name="Predict", exact=True).wait_for()
+            page_loads.append((time.perf_counter() - started) * 1000)
+            context.close()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(30_000)
         page.goto(url)
@@ -45,7 +67,7 @@ def measure(url: str, runs: int, screenshots: Path | None) -> list[float]:
         age = page.get_by_label("Age (years)")
         result = page.locator(".mp-result")
 
-        def one(age_value: int) -> tuple[float, int]:
+        def one(age_value: int) -> float:
             age.fill(str(age_value))
             age.press("Tab")
             before = result.inner_text() if result.is_visible() else ""
@@ -56,16 +78,14 @@ def measure(url: str, runs: int, screenshots: Path | None) -> list[float]:
                 page.get_by_text(re.compile(r"logged as prediction #\d+")).wait_for(state="visible")
             else:
                 page.get_by_text(f"logged as prediction #{previous + 1}", exact=False).wait_for(state="visible")
-            elapsed = (time.perf_counter() - started) * 1000
-            return elapsed, previous or 0
+            return (time.perf_counter() - started) * 1000
 
-        for warm in range(3):  # first predictions load the model and warm the caches
-            one(20 + warm)
-        timings = [one(18 + i % 30)[0] for i in range(runs)]
+        first = one(20)  # the server's first prediction: nothing warmed by an earlier press
+        later = [one(18 + i % 30) for i in range(1, runs + 1)]
         if screenshots is not None:
             save_screenshots(page, screenshots)
         browser.close()
-    return timings
+    return Figures(page_loads, first, later)
 
 
 def save_screenshots(page, folder: Path) -> None:
@@ -157,18 +177,22 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             env = stack.enter_context(airflow_for(home, Path(scratch) / "airflow")) if args.airflow else {}
             server = stack.enter_context(serve_dashboard(home, env=env))
-            timings = measure(server.url, args.runs, args.screenshots)
+            figures = measure(server.url, args.runs, args.screenshots)
 
+    timings = figures.later
     median = statistics.median(timings)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}")
-    print(f"click Predict -> probability on screen, {len(timings)} runs in Chromium:")
-    print(f"  median {median:.0f} ms · p90 {_percentile(timings, 0.9):.0f} ms · "
+    print(f"page load (goto -> Predict button), {len(figures.page_loads)} fresh pages: "
+          f"median {statistics.median(figures.page_loads):.0f} ms · max {max(figures.page_loads):.0f} ms")
+    print(f"first prediction of the server: {figures.first:.0f} ms")
+    print(f"later predictions, {len(timings)} runs: median {median:.0f} ms · p90 {_percentile(timings, 0.9):.0f} ms · "
           f"min {min(timings):.0f} ms · max {max(timings):.0f} ms")
-    print(f"  target <= {TARGET_MS:.0f} ms: {'met' if median <= TARGET_MS else 'NOT met'} "
-          f"(median / target = {median / TARGET_MS:.2f})")
+    worst = max(median, figures.first)
+    print(f"  target <= {TARGET_MS:.0f} ms for first and later: {'met' if worst <= TARGET_MS else 'NOT met'} "
+          f"(worst / target = {worst / TARGET_MS:.2f})")
     if args.screenshots:
         print(f"screenshots: {', '.join(sorted(p.name for p in args.screenshots.glob('*.png')))} in {args.screenshots}")
-    return 0 if median <= TARGET_MS else 1
+    return 0 if worst <= TARGET_MS else 1
 
 
 if __name__ == "__main__":

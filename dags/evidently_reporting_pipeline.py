@@ -39,7 +39,7 @@ with pipeline_dag(
         "min_rows": Param(_settings.drift_min_rows, type="integer", minimum=1,
                           description="Production rows needed to report (fewer make drift figures noise)."),
         "drift_threshold": Param(_settings.drift_share_threshold, type="number", minimum=0, maximum=1,
-                                 description="Drifted share of features reported as dataset drift."),
+                                 description="Share of the compared columns (features, label, model outputs) that drifted, above which the report says dataset drift."),
         "keep": Param(_settings.reports_keep, type="integer", minimum=1, description="Report runs kept."),
     },
 ) as dag:
@@ -63,7 +63,7 @@ with pipeline_dag(
     ]
     clean_up_reports = notebook_task(
         "clean_up_reports", "reporting/05_clean_up_reports.ipynb",
-        parameters={"keep": "{{ params.keep }}"},
+        parameters={"keep": "{{ params.keep }}", "commit": True},  # run by hand, it only previews
         trigger_rule=TriggerRule.ALL_DONE,
     )
     send_summary = notebook_task("send_summary", "reporting/06_send_summary.ipynb", trigger_rule=TriggerRule.ALL_DONE)

@@ -21,12 +21,18 @@ _settings = Settings()
 DOC = """
 ### Retrain the model when production data asks for it
 
+0. **sweep_stale_claims**: a snapshot claimed longer ago than the run timeout by a run that
+   died is archived (the registry holds the model that run trained on it) or released;
+   logged and notified.
 1. **check_production_data** and **detect_drift** (in parallel): labelled production rows
-   waiting for a retrain, and the share of features that drifted from the reference data
-   (Evidently report in the run folder).
-2. **decide_retrain**: goes on when rows ≥ `min_rows`, OR drifted share > `drift_threshold`,
+   waiting for a retrain; the feature drift share (of the 13 model features, how many
+   drifted from the reference data) and the prediction drift score (of the champion's
+   predicted probability), with the Evidently report in the run folder.
+2. **decide_retrain**: goes on when rows ≥ `min_rows`, OR feature drift share >
+   `feature_drift_threshold`, OR prediction drift score ≥ `prediction_drift_threshold`,
    OR the run's conf says `{"force": true}`; otherwise every later step is skipped and no
-   model, data or archive changes.
+   model, data or archive changes. A forced run goes on even when drift could not be
+   measured (too few rows, or the drift step failed); the reason is in `run_summary.json`.
 3. **backup_model** and **merge_training_data** (snapshot of the production rows, claimed for
    this run), then **train_and_gate**: train a challenger on reference + production and
    promote it only if it is at least as good as the champion.
@@ -45,23 +51,34 @@ with pipeline_dag(
         "force": Param(False, type="boolean", description="Retrain whatever the data says (conf {\"force\": true})."),
         "min_rows": Param(_settings.retrain_min_rows, type="integer", minimum=1,
                           description="Labelled production rows that trigger a retrain."),
-        "drift_threshold": Param(_settings.drift_share_threshold, type="number", minimum=0, maximum=1,
-                                 description="Drifted share of features above which a retrain is triggered."),
+        "feature_drift_threshold": Param(_settings.feature_drift_threshold, type="number", minimum=0, maximum=1,
+                                         description="Share of the 13 model features that drifted, above which a retrain is triggered."),
+        "prediction_drift_threshold": Param(_settings.prediction_drift_threshold, type="number", minimum=0,
+                                            description="Drift score of the champion's predicted probability at or above which a retrain is triggered."),
         "seed": Param(_settings.seed, type="integer", description="Seed of the training splits and models."),
         "candidates": Param(None, type=["null", "array"], items={"type": "string"},
                             description="Model families to train (default: all the training module knows)."),
     },
 ) as dag:
+    @task(task_id="sweep_stale_claims")
+    def sweep_stale_claims(run_id: str | None = None, dag: Any = None) -> int:
+        """Settle the claims of runs that died: archived when their model was registered, else released."""
+        from mindpulse import pipeline
+
+        return pipeline.sweep_before_run(dag.dag_id, run_id, run_folder(dag.dag_id, run_id))
+
     check_production_data = notebook_task(
         "check_production_data", "retrain/01_check_production_data.ipynb",
         parameters={"min_rows": "{{ params.min_rows }}"},
     )
     detect_drift = notebook_task(
         "detect_drift", "retrain/02_detect_drift.ipynb",
-        parameters={"drift_threshold": "{{ params.drift_threshold }}"},
+        parameters={"feature_drift_threshold": "{{ params.feature_drift_threshold }}",
+                    "prediction_drift_threshold": "{{ params.prediction_drift_threshold }}"},
     )
 
-    @task.short_circuit(task_id="decide_retrain", ignore_downstream_trigger_rules=False)
+    # all_done: a forced run goes on when the drift step failed (the decision records why).
+    @task.short_circuit(task_id="decide_retrain", ignore_downstream_trigger_rules=False, trigger_rule=TriggerRule.ALL_DONE)
     def decide_retrain(params: dict[str, Any] | None = None, run_id: str | None = None, dag: Any = None) -> bool:
         """Read the glued outputs of the two checks and decide whether this run retrains."""
         from mindpulse import pipeline
@@ -69,18 +86,22 @@ with pipeline_dag(
         decision = pipeline.decide_retrain(
             run_folder(dag.dag_id, run_id),
             min_rows=params["min_rows"],
-            drift_threshold=params["drift_threshold"],
+            feature_drift_threshold=params["feature_drift_threshold"],
+            prediction_drift_threshold=params["prediction_drift_threshold"],
             force=params["force"],
         )
         return decision.proceed
 
     backup_model = notebook_task("backup_model", "retrain/03_backup_model.ipynb")
-    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb")
+    # The steps that change live state do so only with commit=True; run by hand they preview.
+    merge_training_data = notebook_task("merge_training_data", "retrain/04_merge_training_data.ipynb",
+                                        parameters={"commit": True})
     train_and_gate = notebook_task(
         "train_and_gate", "retrain/05_train_and_gate.ipynb",
-        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}"},
+        parameters={"seed": "{{ params.seed }}", "candidates": "{{ params.candidates }}", "commit": True},
     )
-    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb")
+    archive_production_data = notebook_task("archive_production_data", "retrain/06_archive_production_data.ipynb",
+                                            parameters={"commit": True})
     notify = notebook_task(
         "notify", "retrain/07_notify.ipynb",
         parameters={"force": "{{ params.force }}"},
@@ -88,6 +109,6 @@ with pipeline_dag(
     )
 
     gate = decide_retrain()
-    [check_production_data, detect_drift] >> gate >> [backup_model, merge_training_data] >> train_and_gate
+    sweep_stale_claims() >> [check_production_data, detect_drift] >> gate >> [backup_model, merge_training_data] >> train_and_gate
     train_and_gate >> archive_production_data >> notify
     fail_if_any_step_failed(dag)

@@ -16,6 +16,8 @@ from pathlib import Path
 from dashboard import REPORTS_ROUTE
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
+#: Run once at server start: loads the model so the first prediction is as fast as the others.
+WARMUP_PATH = Path(__file__).resolve().parent / "warmup.py"
 
 
 def serve_command(reports_dir: Path, *, address: str = "127.0.0.1", port: int = 5006,
@@ -26,6 +28,7 @@ def serve_command(reports_dir: Path, *, address: str = "127.0.0.1", port: int = 
         "--address", address,
         "--port", str(port),
         "--static-dirs", f"{REPORTS_ROUTE}={reports_dir}",
+        "--setup", str(WARMUP_PATH),
         # Host allow-list, security headers and bad paths on every route (dashboard/http_policy.py)
         "--plugins", "dashboard.http_policy",
     ]

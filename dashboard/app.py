@@ -19,11 +19,12 @@ if importlib.util.find_spec("dashboard") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import REPORTS_ROUTE  # noqa: E402
+from dashboard.offline import SYSTEM_FONTS, OfflineFast, pin_panel_files_to_this_server  # noqa: E402
 from dashboard.stores.session import DashboardStore  # noqa: E402
-from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView  # noqa: E402
+from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView  # noqa: E402
 from dashboard.views.common import DISCLAIMER  # noqa: E402
 
-PAGES = ("Predict", "Feedback", "Reports", "Models", "Pipelines")
+PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines")
 
 
 def reports_url() -> str:
@@ -39,10 +40,13 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
         "Predict": PredictView(store=store.predictions),
         "Feedback": FeedbackView(store=store.feedback, predictions=store.predictions),
         "Reports": ReportsView(store=store.reports),
+        "Trends": TrendsView(store=store.trends),
         "Models": ModelsView(store=store.models),
         "Pipelines": PipelinesView(store=store.pipelines),
     }
     tabs = pn.Tabs(*[(name, views[name]) for name in PAGES], dynamic=True, sizing_mode="stretch_width")
+    if pn.state.curdoc is not None:
+        pn.state.onload(pin_panel_files_to_this_server)
 
     # A page shows fresh figures each time it is opened (another session may have changed them).
     async def refresh_opened(event: Any) -> None:
@@ -73,6 +77,8 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
         sidebar_width=300,
         collapsed_sidebar=True,
         main_layout=None,
+        design=OfflineFast,  # no web font: the page loads nothing from outside hosts
+        font=SYSTEM_FONTS,
     )
 
 

@@ -44,37 +44,20 @@ def airflow_env(
     use_job_schedule: bool = False,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment of an Airflow whose whole state lives in ``airflow_home`` (SQLite, logs, config).
+    """Environment of an Airflow whose whole state lives in ``airflow_home`` (SQLite, logs, config): the
+    platform's own (:func:`mindpulse.airflow_env.airflow_environment`), with a known admin user.
 
     The scheduler does not create scheduled runs (``use_job_schedule=False``), so a test sees
     only the runs it triggers. ``extra`` is added last (e.g. ``MINDPULSE_HOME``).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    port = port or free_port()
-    env.update({
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": executor,
-        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_job_schedule),
-        # New DAG files and changes are picked up within seconds, not minutes.
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONUNBUFFERED": "1",
-        "NO_COLOR": "1",
-    })
-    env.update(extra or {})
-    return env
+    from mindpulse.airflow_env import airflow_environment
+
+    return airflow_environment(
+        airflow_home, port=port or free_port(), dags_dir=dags_folder or REPO / "dags", parallelism=parallelism,
+        executor=executor, scheduled=use_job_schedule, quick_parsing=True,
+        extra={"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+               "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False", **(extra or {})},
+    )
 
 
 def api_url(env: dict[str, str]) -> str:

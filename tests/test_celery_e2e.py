@@ -33,8 +33,8 @@ pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 
 DAG_ID = "ml_retrain_pipeline"
 STEPS = {
-    "check_production_data", "detect_drift", "decide_retrain", "backup_model", "merge_training_data",
-    "train_and_gate", "archive_production_data", "notify",
+    "sweep_stale_claims", "check_production_data", "detect_drift", "decide_retrain", "backup_model",
+    "merge_training_data", "train_and_gate", "archive_production_data", "notify",
 }
 
 

@@ -92,6 +92,9 @@ def test_retrain_gate_promote_and_rollback(home, tmp_path):
     second = run_cli("train", "--folds", "3", "--extra", str(extra), home=path, check=True).stdout
     assert "training on 2,600 of 3,100 rows" in second and "v0002-" in second
     first, newer = sorted(listed_versions(path))
+    record = json.loads((path / "artifacts" / "models" / newer / "metadata.json").read_text())["lineage"]
+    assert record["reference"]["rows"] == 2500 and record["reference"]["path"].endswith("reference.csv")
+    assert record["extra"]["path"] == str(extra.resolve()) and record["extra"]["rows"] == 600
     assert "reason" in one_line_error(run_cli("promote", newer, "--force", home=path))
     run_cli("promote", newer, "--force", "--reason", "cli test", home=path, check=True)
     assert listed_versions(path) == {first: "backup", newer: "champion"}

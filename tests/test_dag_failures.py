@@ -37,11 +37,12 @@ def _breaking(notebooks: Path, relative: str) -> None:
     document = json.loads(path.read_text(encoding="utf-8"))
     at = next(i for i, cell in enumerate(document["cells"]) if "parameters" in cell.get("metadata", {}).get("tags", []))
     document["cells"].insert(at + 1, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                                      "source": ["raise RuntimeError('this final step fails on purpose')"]})
+                                      "source": ["raise RuntimeError('this step fails on purpose')"]})
     path.write_text(json.dumps(document), encoding="utf-8")
 
 
-def _run(dag_id: str, final_step: str, migrated: Path, tmp_path: Path) -> tuple[dict[str, str], Settings]:
+def _run(dag_id: str, broken_step: str, migrated: Path, tmp_path: Path,
+         conf: dict | None = None) -> tuple[dict[str, str], Settings]:
     from mindpulse.data import generate_reference
 
     settings = Settings(home=tmp_path / "home")
@@ -49,7 +50,7 @@ def _run(dag_id: str, final_step: str, migrated: Path, tmp_path: Path) -> tuple[
     notebooks = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks)
     folder = "retrain" if dag_id == RETRAIN_DAG_ID else "reporting"
-    _breaking(notebooks, next(str(p.relative_to(notebooks)) for p in (notebooks / folder).glob(f"*_{final_step}.ipynb")))
+    _breaking(notebooks, next(str(p.relative_to(notebooks)) for p in (notebooks / folder).glob(f"*_{broken_step}.ipynb")))
 
     airflow_home = tmp_path / "airflow"
     airflow_home.mkdir()
@@ -59,7 +60,7 @@ def _run(dag_id: str, final_step: str, migrated: Path, tmp_path: Path) -> tuple[
         del env[name]
     env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(notebooks),
                 "MINDPULSE_PIPELINE_RETRIES": "0"})
-    af.dags_test(env, dag_id)
+    af.dags_test(env, dag_id, conf)
     return env, settings
 
 
@@ -81,7 +82,7 @@ def test_a_retrain_run_whose_gate_says_no_fails_when_notify_fails(migrated_airfl
     assert state == "failed"
     folder = next((settings.reports_dir / RETRAIN_DAG_ID).iterdir())
     assert json.loads((folder / "decide_retrain.json").read_text())["proceed"] is False
-    assert runs.notebook_error(folder / "notify.ipynb") == "RuntimeError: this final step fails on purpose"
+    assert runs.notebook_error(folder / "notify.ipynb") == "RuntimeError: this step fails on purpose"
 
 
 def test_a_reporting_run_with_not_enough_data_fails_when_send_summary_fails(migrated_airflow: Path,
@@ -94,3 +95,18 @@ def test_a_reporting_run_with_not_enough_data_fails_when_send_summary_fails(migr
     assert tasks["send_summary"] == "failed"
     assert tasks["fail_if_any_step_failed"] == "failed"
     assert state == "failed"
+
+
+def test_a_forced_retrain_goes_on_when_the_drift_step_fails_and_the_run_still_fails(migrated_airflow: Path,
+                                                                                    tmp_path: Path) -> None:
+    env, settings = _run(RETRAIN_DAG_ID, "detect_drift", migrated_airflow, tmp_path,
+                         {"force": True, "candidates": ["logistic_regression"]})
+    state, tasks = _task_states(env, RETRAIN_DAG_ID)
+
+    assert tasks["detect_drift"] == "failed"
+    assert tasks["decide_retrain"] == "success" and tasks["train_and_gate"] == "success"
+    assert tasks["fail_if_any_step_failed"] == "failed" and state == "failed"  # a step failed: the run says so
+    summary = runs.read_summary(next((settings.reports_dir / RETRAIN_DAG_ID).iterdir()))
+    assert summary["outcome"] == "promoted" and summary["failed_steps"] == ["detect_drift"]
+    assert summary["trigger"]["drift_not_measured"] == (
+        "the detect_drift step failed: RuntimeError: this step fails on purpose")

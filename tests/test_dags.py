@@ -17,8 +17,9 @@ DAGS = REPO / "dags"
 NOTEBOOKS = REPO / "notebooks"
 
 RETRAIN_EDGES = {
-    "check_production_data": set(),
-    "detect_drift": set(),
+    "sweep_stale_claims": set(),
+    "check_production_data": {"sweep_stale_claims"},
+    "detect_drift": {"sweep_stale_claims"},
     "decide_retrain": {"check_production_data", "detect_drift"},
     "backup_model": {"decide_retrain"},
     "merge_training_data": {"decide_retrain"},
@@ -47,10 +48,12 @@ for dag in bag.dags.values():
         "schedule": str(dag.schedule),
         "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
         "native": dag.render_template_as_native_obj, "params": sorted(dag.params.keys()),
+        "dagrun_timeout": dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None,
         "param_defaults": {k: dag.params[k] for k in dag.params.keys()},
         "tasks": {t.task_id: {"type": type(t).__name__, "module": type(t).__module__, "upstream": sorted(t.upstream_task_ids),
                               "trigger_rule": str(t.trigger_rule.value if hasattr(t.trigger_rule, "value") else t.trigger_rule),
                               "retries": t.retries,
+                              "execution_timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                               "input_nb": getattr(t, "input_nb", None), "output_nb": getattr(t, "output_nb", None),
                               "parameters": getattr(t, "parameters", None), "kernel": getattr(t, "kernel_name", None)}
                   for t in dag.tasks},
@@ -64,7 +67,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = tmp_path_factory.mktemp("airflow-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MINDPULSE_"))}
     env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False", MINDPULSE_HOME=str(home),
-               MINDPULSE_PIPELINE_RETRIES="1", MINDPULSE_RETRAIN_MIN_ROWS="1234")
+               MINDPULSE_PIPELINE_RETRIES="1", MINDPULSE_RETRAIN_MIN_ROWS="1234",
+               MINDPULSE_PIPELINE_TASK_TIMEOUT_MINUTES="45", MINDPULSE_PIPELINE_RUN_TIMEOUT_MINUTES="150")
     result = subprocess.run([sys.executable, "-c", _LOAD, str(DAGS)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("JSON:"))
@@ -97,26 +101,32 @@ def test_dag_defaults(loaded: dict, dag_id: str, schedule: str, final: tuple[str
     dag = loaded["dags"][dag_id]
     assert dag["schedule"] == schedule
     assert dag["catchup"] is False and dag["max_active_runs"] == 1 and dag["native"] is True
+    assert dag["dagrun_timeout"] == 150 * 60  # MINDPULSE_PIPELINE_RUN_TIMEOUT_MINUTES
     for task_id, task in dag["tasks"].items():
+        assert task["execution_timeout"] == 45 * 60, task_id  # MINDPULSE_PIPELINE_TASK_TIMEOUT_MINUTES
         if task_id != "fail_if_any_step_failed":
             assert task["retries"] == 1, task_id  # MINDPULSE_PIPELINE_RETRIES
         expected_rule = "all_done" if task_id in final else ("one_failed" if task_id == "fail_if_any_step_failed" else "all_success")
+        if task_id == "decide_retrain":  # a forced run goes on when the drift step failed
+            expected_rule = "all_done"
         assert task["trigger_rule"] == expected_rule, task_id
 
 
 def test_retrain_params_default_to_the_settings(loaded: dict) -> None:
     dag = loaded["dags"]["ml_retrain_pipeline"]
-    assert dag["params"] == ["candidates", "drift_threshold", "force", "min_rows", "seed"]
+    assert dag["params"] == ["candidates", "feature_drift_threshold", "force", "min_rows", "prediction_drift_threshold",
+                             "seed"]
     assert dag["param_defaults"]["min_rows"] == 1234  # MINDPULSE_RETRAIN_MIN_ROWS in the parsing process
     assert dag["param_defaults"]["force"] is False
-    assert dag["param_defaults"]["drift_threshold"] == 0.3
+    assert dag["param_defaults"]["feature_drift_threshold"] == 0.3  # "more than 30 % of features drifted"
+    assert dag["param_defaults"]["prediction_drift_threshold"] == 0.1
 
 
 def test_every_notebook_task_comes_from_the_factory(loaded: dict) -> None:
     for dag in loaded["dags"].values():
         for task_id, task in dag["tasks"].items():
             if task["type"] != "PapermillOperator":
-                assert task_id.startswith(("decide_", "fail_if")), task_id
+                assert task_id.startswith(("decide_", "fail_if", "sweep_")), task_id
                 continue
             assert task["module"] == "airflow.providers.papermill.operators.papermill"
             assert task["kernel"] == "python3"
@@ -149,3 +159,18 @@ def test_dag_files_import_nothing_heavy() -> None:
     # pandas comes with the papermill provider itself; the rest must not be imported.
     loaded_modules = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert set(loaded_modules) <= {"pandas"}, loaded_modules
+
+
+def test_the_dags_commit_every_step_that_changes_live_state(loaded: dict) -> None:
+    """Run by hand such a notebook only previews; the DAG passes commit=True, and only to those."""
+    committing = set()
+    for dag in loaded["dags"].values():
+        for task_id, task in dag["tasks"].items():
+            if task["type"] != "PapermillOperator":
+                continue
+            declared = (NOTEBOOKS / task["input_nb"].split("'")[1]).read_text()
+            takes_commit = '"commit = False' in declared
+            assert (task["parameters"].get("commit") is True) == takes_commit, task_id
+            if takes_commit:
+                committing.add(task_id)
+    assert committing == {"merge_training_data", "train_and_gate", "archive_production_data", "clean_up_reports"}

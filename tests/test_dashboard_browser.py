@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -91,6 +92,41 @@ def test_an_invalid_field_shows_its_message(app: Page) -> None:
     app.get_by_role("button", name="Predict", exact=True).click()
     expect(app.get_by_text("Got 12; expected a whole number from 15 to 100.")).to_be_visible()
     expect(app.locator(".mp-result")).to_be_hidden()
+    # The field itself is marked (red frame), and the message at the button names it.
+    expect(age).to_have_css("border-top-color", "rgb(176, 0, 32)")
+    expect(app.get_by_text("Please correct the highlighted field(s): Age (years).")).to_be_visible()
+    expect(app.get_by_label("CGPA (0-10)")).not_to_have_css("border-top-color", "rgb(176, 0, 32)")
+
+    age.fill("30")
+    age.press("Tab")
+    predict(app)
+    expect(age).not_to_have_css("border-top-color", "rgb(176, 0, 32)")  # cleared once valid
+
+
+def test_age_takes_whole_years_only(app: Page, home: PreparedHome) -> None:
+    age = app.get_by_label("Age (years)")
+    age.fill("20.5")
+    age.press("Tab")
+    prediction_id = predict(app)
+    logged = store_for(home).recent_predictions(50)
+    stored = float(logged.loc[logged["prediction_id"] == prediction_id, "age"].iloc[0])
+    assert stored == int(stored), stored  # a whole number of years is what is stored
+
+
+def test_pressing_again_on_unchanged_answers_logs_nothing(app: Page, home: PreparedHome) -> None:
+    app.get_by_label("Age (years)").fill("23")
+    app.get_by_label("Age (years)").press("Tab")
+    first = predict(app)
+    before = len(store_for(home).recent_predictions(1000))
+    for _ in range(2):
+        assert predict(app) == first
+    expect(app.locator(".mp-result")).to_contain_text(f"already logged as prediction #{first}")
+    assert len(store_for(home).recent_predictions(1000)) == before
+
+
+def test_the_model_is_loaded_when_the_server_starts(server: DashboardServer, home: PreparedHome) -> None:
+    """The first press is as fast as later ones: the champion is loaded before any browser comes."""
+    assert any("warmed up" in line and home.champion in line for line in server.log), server.log[-20:]
 
 
 def test_feedback_submitted_in_the_page_is_in_the_store(app: Page, home: PreparedHome) -> None:
@@ -120,6 +156,37 @@ def test_an_uploaded_csv_gets_a_validation_summary(app: Page, home: PreparedHome
     assert pending.loc[pending["prediction_id"] == prediction_id, "depression"].tolist() == [0]
 
 
+def test_a_wrong_csv_header_names_both_accepted_forms_and_what_the_file_has(app: Page, home: PreparedHome) -> None:
+    open_page(app, "Feedback")
+    app.locator("input[type=file]").set_input_files(
+        files=[{"name": "mine.csv", "mimeType": "text/csv", "buffer": b"id,outcome\n1,0\n"}])
+    expect(app.get_by_text(re.compile(r"mine.csv \(\d+ bytes\) is ready"))).to_be_visible()
+    app.get_by_role("button", name="Import outcomes").click()
+    message = app.get_by_text("mine.csv: its header has id, outcome, which fits neither accepted form")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("prediction_id,Depression")
+    expect(message).to_contain_text("labelled survey rows")
+    expect(app.get_by_text("expected a column named exactly 'Study Satisfaction'")).to_have_count(0)  # no wall of red
+
+
+def test_a_conflicting_outcome_points_to_the_pages_own_checkbox_and_the_bar_shows_pending_rows(
+        app: Page, home: PreparedHome) -> None:
+    prediction_id = predict(app)
+    open_page(app, "Feedback")
+    app.get_by_role("button", name="Depressed (1)").click()
+    app.get_by_role("button", name="Save outcome").click()
+    expect(app.get_by_text(f"Saved: prediction #{prediction_id}")).to_be_visible()
+    bar = app.get_by_role("progressbar")
+    expect(bar).to_contain_text(re.compile(r"^[1-9]\d* of 1,000$"))
+    fill = app.locator(".mp-pending-fill")
+    assert fill.bounding_box()["width"] > 0  # not an empty grey box
+
+    app.get_by_role("button", name="Not depressed (0)").click()
+    app.get_by_role("button", name="Save outcome").click()
+    expect(app.get_by_text("tick “This corrects an outcome recorded before” and save again")).to_be_visible()
+    expect(app.get_by_text("--correct")).to_have_count(0)
+
+
 def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: PreparedHome, server: DashboardServer) -> None:
     open_page(app, "Reports")
     app.get_by_label("Report run").select_option(index=0)
@@ -131,6 +198,28 @@ def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: Prepar
     expect(inner.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I), timeout=30_000)
 
 
+def test_the_reports_page_opens_on_the_run_its_picker_names(app: Page) -> None:
+    open_page(app, "Reports")
+    picker = app.get_by_label("Report run")
+    expect(picker.locator("option:checked")).to_contain_text("scheduled__2026-11-25")  # not blank
+    expect(app.get_by_text(re.compile(r"evidently_reporting_pipeline / scheduled__2026-11-25.* rows 600 "))).to_be_visible()
+    expect(app.frame_locator("iframe").first.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I),
+                                                                           timeout=30_000)
+
+
+def test_the_models_page_shows_four_decimals_and_the_whole_data_column(app: Page, home: PreparedHome) -> None:
+    from mindpulse.registry import ModelRegistry
+
+    open_page(app, "Models")
+    champion = ModelRegistry.from_settings(home.settings).champion()
+    expect(app.locator(".mp-champion")).to_contain_text(f"holdout ROC-AUC {champion.metric('holdout', 'roc_auc'):.4f}")
+    expect(app.get_by_role("gridcell", name=f"{champion.metric('holdout', 'roc_auc'):.4f}").first).to_be_visible()
+    cell = app.get_by_role("gridcell", name="shuffled labels (demonstrates a refusal)")
+    expect(cell).to_be_visible()
+    cut = cell.evaluate("e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth")
+    assert not cut, "the data column is cut off"
+
+
 def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
@@ -138,7 +227,7 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     before = registry.champion().version
     open_page(app, "Models")
     app.get_by_role("button", name="Roll back…").click()
-    expect(app.get_by_text("Make")).to_be_visible()
+    expect(app.get_by_text("the champion instead of")).to_be_visible()
     assert registry.champion().version == before  # not until confirmed
     app.get_by_role("button", name="Confirm rollback").click()
     expect(app.get_by_text("The champion is now")).to_be_visible()
@@ -149,3 +238,40 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     open_page(app, "Predict")  # predictions use the new champion at once
     predict(app)
     expect(app.locator(".mp-result")).to_contain_text(f"Model version {after}")
+
+
+def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, server: DashboardServer) -> None:
+    """Offline (a school network, a laptop on a train): every request stays on the dashboard's own host."""
+    outside: list[str] = []
+
+    def guard(route) -> None:
+        url = route.request.url
+        if urlsplit(url).scheme in ("data", "blob") or urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:  # what an offline machine would fail to load
+            outside.append(url)
+            route.abort()
+
+    page.context.route("**/*", guard)  # the context's route also sees the iframes' requests
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(server.url)
+    icon = page.get_by_role("button", name="Predict", exact=True).locator("svg")
+    expect(icon).to_be_visible()
+    box = icon.bounding_box()
+    assert box is not None and box["width"] >= 12 and box["height"] >= 12, box
+
+    for name, heading in (("Feedback", "Outcomes"), ("Trends", "Trends"), ("Models", "Models"),
+                          ("Pipelines", "Pipelines"), ("Reports", "Reports")):
+        open_page(page, name)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    page.get_by_label("Report run").select_option(index=0)
+    page.get_by_role("button", name="Open", exact=True).click()
+    frames = page.frame_locator("iframe")
+    expect(frames.first.locator("body")).to_contain_text(re.compile("Drift|Dataset|Column", re.I), timeout=30_000)
+    notebook_tab = page.locator(".bk-tab", has_text="Notebook: data drift report")
+    notebook_tab.click()
+    notebook = page.frame_locator("iframe[title='data drift report']")
+    expect(notebook.locator("body")).to_contain_text("Production rows against the reference data", timeout=30_000)
+    page.wait_for_timeout(2_000)  # late requests (stylesheets of updated components) count too
+    assert outside == [], "\n".join(outside)

@@ -94,6 +94,30 @@ def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(s
     assert not view.errors["age"].visible and view.result_card.visible
 
 
+def test_pressing_again_on_unchanged_answers_shows_the_same_prediction_and_logs_nothing(store: DashboardStore) -> None:
+    view = PredictView(store=store.predictions)
+    click(view.predict_button)
+    first = store.predictions.last
+    click(view.predict_button)
+    click(view.predict_button)
+    assert f"already logged as prediction **#{first.prediction_id}**" in view.result.object
+    assert len(production_store(store.settings).recent_predictions(10)) == 1
+
+    view.inputs["age"].value = int(view.inputs["age"].value) + 1  # a changed answer is a new prediction
+    click(view.predict_button)
+    assert store.predictions.last.prediction_id != first.prediction_id
+    assert len(production_store(store.settings).recent_predictions(10)) == 2
+
+
+def test_warm_up_loads_the_champion_and_logs_nothing(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    from dashboard.stores import predict
+
+    predict._predictors.clear()
+    assert store.predictions.warm_up() == prepared.champion
+    assert (str(store.settings.artifacts_dir), prepared.champion) in predict._predictors
+    assert len(production_store(store.settings).recent_predictions(5)) == 0
+
+
 def test_without_a_model_the_page_says_what_to_do(settings: Settings) -> None:
     view = PredictView(store=DashboardStore.from_settings(settings).predictions)
     click(view.predict_button)
@@ -136,7 +160,8 @@ def test_feedback_by_id_names_a_missing_outcome_and_an_unknown_id(store: Dashboa
 def test_csv_upload_stores_good_rows_and_lists_each_rejection(store: DashboardStore) -> None:
     predict = PredictView(store=store.predictions)
     ids = []
-    for _ in range(2):
+    for age in (20, 21):  # two different answers: two logged predictions
+        predict.inputs["age"].value = age
         click(predict.predict_button)
         ids.append(store.predictions.last.prediction_id)
     feedback = FeedbackView(store=store.feedback, predictions=store.predictions)
@@ -190,6 +215,11 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     assert table.loc[prepared.champion, "train_rows"] > 0 and 0.5 < table.loc[prepared.champion, "holdout_roc_auc"] <= 1
     assert view.target.options == [prepared.backup]  # only former champions
     assert view.target.value == prepared.backup
+    # Scores with 4 decimals; the backup is the previous champion; former champions have their own card.
+    assert f"holdout ROC-AUC {table.loc[prepared.champion, 'holdout_roc_auc']:.4f}" in view.cards.objects[0].object
+    assert prepared.backup in view.cards.objects[1].object
+    assert "Former champions" in view.cards.objects[2].object and "none besides the backup" in view.cards.objects[2].object
+    assert "95 % interval" in view._layout.objects[0].object and "best model ever promoted" in view._layout.objects[0].object
 
     click(view.rollback_button)
     assert view.confirmation.visible and prepared.backup in view.question.object
@@ -215,7 +245,7 @@ def test_reports_are_listed_newest_first_and_open_through_static_urls(store: Das
     view = ReportsView(store=store.reports)
     listed = list(view.picker.options.values())
     assert listed == list(prepared.report_runs)[::-1]  # prepared oldest first
-    assert view.table.value["drift_share"].notna().all()
+    assert view.table.value["columns_drifted"].notna().all()
 
     view.picker.value = listed[0]
     click(view.open_button)
@@ -230,6 +260,84 @@ def test_reports_are_listed_newest_first_and_open_through_static_urls(store: Das
         assert len(markup) < 2_000  # the report itself never crosses the websocket
     assert any("Notebook" in title for title in _tab_titles(view.detail))
     assert list(reports_dir.rglob("*.html"))
+
+
+def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    """A newer retrain run with notebooks only: the page shows the newest run with an Evidently
+    report, says why, and lists the retrain run's notebooks in step order when picked."""
+    import nbformat
+
+    from mindpulse import runs
+    from tests.dashboard_support import write_executed_notebook
+
+    folder = runs.run_dir(store.settings.reports_dir, "ml_retrain_pipeline", "manual__2026-11-28T10:00:00+00:00")
+    steps = [("check_production_data", "01_check_production_data"), ("backup_model", "03_backup_model"),
+             ("archive_production_data", "06_archive_production_data")]
+    for step, source in steps:  # alphabetical order (archive, backup, check) is not the step order
+        path = write_executed_notebook(runs.notebook_path(folder, step), {"status": step})
+        notebook = nbformat.read(path, as_version=4)
+        notebook.metadata["papermill"] = {"input_path": f"notebooks/retrain/{source}.ipynb"}
+        nbformat.write(notebook, str(path))
+    runs.write_summary(folder, {"dag_id": "ml_retrain_pipeline", "run_id": "manual__2026-11-28T10:00:00+00:00",
+                                "created_at": "2026-11-28T10:00:00+00:00", "outcome": "skipped"})
+
+    view = ReportsView(store=store.reports)
+    newest_with_report = prepared.report_runs[-1]
+    assert list(view.picker.options.values())[0] == str(folder)  # newest first in the list
+    assert view.picker.value == newest_with_report  # the picker names the run on display
+    assert any("Data drift" in title for title in _tab_titles(view.detail))
+    assert "newest run with an Evidently report" in view.status.object and view.status.visible
+    assert str(view.table.value["rows"].dtype) == "Int64"  # 600, not 600.0
+
+    view.picker.value = str(folder)
+    titles = [t for t in _tab_titles(view.detail) if t.startswith("Notebook")]
+    assert titles == ["Notebook: check production data", "Notebook: backup model", "Notebook: archive production data"]
+
+
+def test_reports_say_which_model_made_the_predictions_and_judge_each_version(store: DashboardStore,  # noqa: F811
+                                                                           prepared: PreparedHome) -> None:
+    from mindpulse import runs
+
+    newest = Path(prepared.report_runs[-1])
+    by_version = {prepared.champion: {"rows": 900, "accuracy": 0.81, "precision": 0.8, "recall": 0.85, "f1": 0.82,
+                                      "roc_auc": 0.9},
+                  prepared.backup: {"rows": 300, "accuracy": 0.7, "precision": 0.7, "recall": 0.7, "f1": 0.7,
+                                    "roc_auc": 0.8}}
+    summary = runs.read_summary(newest)
+    summary["models"] = {"current_rows_by_version": {prepared.champion: 900, prepared.backup: 300},
+                         "reference_scored_by": prepared.champion, "performance_by_version": by_version}
+    runs.write_summary(newest, summary)
+
+    view = ReportsView(store=store.reports)
+    listed = view.table.value.set_index("created_at")
+    assert listed["models"].tolist() == [f"{prepared.champion} (900 rows), {prepared.backup} (300 rows)", ""]
+
+    view.picker.value = str(newest)
+    click(view.open_button)
+    text = " ".join(str(pane.object) for pane in _panes(view.detail) if isinstance(getattr(pane, "object", None), str))
+    assert f"Predictions by {prepared.champion} (900 rows), {prepared.backup} (300 rows); reference scored by " \
+           f"{prepared.champion}" in text
+    tables = [pane.value for pane in _panes(view.detail) if hasattr(pane, "value") and isinstance(pane.value, pd.DataFrame)]
+    assert tables and tables[0].set_index("model_version")["roc_auc"].to_dict() == {prepared.champion: 0.9,
+                                                                                    prepared.backup: 0.8}
+
+
+def test_reports_list_hand_runs_apart_from_pipeline_runs(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+    from mindpulse import runs
+
+    run_id = "interactive__2026-11-29T09:00:00.000000+00:00"
+    folder = runs.run_dir(store.settings.reports_dir, "ml_retrain_pipeline", run_id)
+    runs.write_summary(folder, {"dag_id": "ml_retrain_pipeline", "run_id": run_id, "outcome": "skipped",
+                                "created_at": "2026-11-29T09:00:00+00:00"})  # newer than every pipeline run
+
+    view = ReportsView(store=store.reports)
+    assert run_id not in set(view.table.value["run_id"])
+    assert list(view.hand_table.value["run_id"]) == [run_id] and view.hand_table.visible
+    assert view.picker.value != str(folder)  # the page opens on a pipeline run
+    assert list(view.picker.options.values())[-1] == str(folder)
+    assert next(label for label, value in view.picker.options.items() if value == str(folder)).startswith("hand run")
+    view.hand_table.selection = [0]
+    assert view.picker.value == str(folder)
 
 
 def _panes(layout):

@@ -1,5 +1,6 @@
-"""The retrain pipeline's drift step decides as the issue asks, with the model's outputs compared
-too: exam-season traffic triggers a retrain, undrifted traffic does not, 50 rows are too few."""
+"""The retrain pipeline's drift step measures its two triggers: the share of the 13 features that
+drifted (more than 30 %) and prediction drift (the champion's predicted probability). Exam-season
+traffic triggers a retrain through prediction drift, undrifted traffic does not, 50 rows are too few."""
 
 from __future__ import annotations
 
@@ -34,24 +35,36 @@ def drift_of(settings: Settings, rows: int, seed: int, **shift) -> dict:
     return pipeline.detect_drift(run).outputs
 
 
-def test_exam_season_triggers_a_retrain(home: Settings) -> None:
+def test_exam_season_triggers_a_retrain_through_prediction_drift_not_the_feature_share(home: Settings) -> None:
     out = drift_of(home, 1_200, seed=11, scenario="exam_season")
     assert out["drift_status"] == "drift", out
-    assert out["drift_share"] > home.drift_share_threshold
-    for column in ("academic_pressure", "work_study_hours", "sleep_duration"):
-        assert column in out["drifted_columns"]
+    # Three of the 13 features move (pressure, study hours, sleep): 23 %, not more than 30 %, so the
+    # feature trigger does not fire; the champion's predicted probability moves far, so prediction drift does.
+    assert sorted(out["features_drifted"]) == ["academic_pressure", "sleep_duration", "work_study_hours"]
+    assert out["n_features"] == 13 and out["feature_drift_share"] == 3 / 13
+    assert out["feature_drifted"] is False and out["feature_drift_threshold"] == home.feature_drift_threshold == 0.3
+    assert out["prediction_drifted"] is True and out["prediction_drift_score"] >= home.prediction_drift_threshold
+    decision = pipeline.retrain_reasons(rows=out["n_rows"], min_rows=home.retrain_min_rows, drift_status=out["drift_status"],
+                                        feature_drift_share=out["feature_drift_share"],
+                                        feature_drift_threshold=out["feature_drift_threshold"],
+                                        prediction_drift_score=out["prediction_drift_score"],
+                                        prediction_drift_threshold=out["prediction_drift_threshold"], force=False)
+    assert decision.proceed
+    assert [r for r in decision.reasons if "drift" in r] == [
+        f"prediction drift score {out['prediction_drift_score']:.3f} >= prediction_drift_threshold 0.10"]
 
 
 def test_undrifted_traffic_does_not(home: Settings) -> None:
     out = drift_of(home, 1_200, seed=12)
     assert out["drift_status"] == "no_drift", out
-    assert out["drift_share"] <= 0.1
+    assert out["feature_drift_share"] <= 0.1 and out["feature_drifted"] is False
+    assert out["prediction_drifted"] is False
 
 
 def test_fifty_rows_are_not_enough_data(home: Settings) -> None:
     out = drift_of(home, 50, seed=13, scenario="exam_season")
     assert out["drift_status"] == "not_enough_data"
-    assert out.get("drift_share") is None  # None values are not glued
+    assert out.get("feature_drift_share") is None and out.get("prediction_drifted") is None  # None is not glued
 
 
 def test_after_a_drift_retrain_is_promoted_the_same_shifted_traffic_does_not_trigger_again(
@@ -67,13 +80,15 @@ def test_after_a_drift_retrain_is_promoted_the_same_shifted_traffic_does_not_tri
     drift = pipeline.detect_drift(day_one).outputs
     assert drift["drift_status"] == "drift" and "reference data" in drift["reference"]["source"]
     decision = pipeline.retrain_reasons(rows=1_200, min_rows=5_000, drift_status=drift["drift_status"],
-                                        drift_share=drift["drift_share"], drift_threshold=settings.drift_share_threshold,
-                                        force=False)
-    assert decision.proceed and "drifted share" in decision.reasons[0]
-    pipeline.merge_training_data(day_one)
-    trained = pipeline.train_and_gate(day_one, seed=3, candidates=["logistic_regression"]).outputs
+                                        feature_drift_share=drift["feature_drift_share"],
+                                        feature_drift_threshold=settings.feature_drift_threshold,
+                                        prediction_drift_score=drift["prediction_drift_score"],
+                                        prediction_drift_threshold=settings.prediction_drift_threshold, force=False)
+    assert decision.proceed and decision.reasons[0].startswith("prediction drift score")
+    pipeline.merge_training_data(day_one, commit=True)
+    trained = pipeline.train_and_gate(day_one, seed=3, candidates=["logistic_regression"], commit=True).outputs
     assert trained["promoted"], trained["reason"]
-    pipeline.archive_production_data(day_one)
+    pipeline.archive_production_data(day_one, commit=True)
 
     store.add_labelled(generate(1_200, seed=12, scenario="exam_season", id_start=600_000).canonical())
     day_two = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "scheduled__day-two", settings=settings)
@@ -81,3 +96,4 @@ def test_after_a_drift_retrain_is_promoted_the_same_shifted_traffic_does_not_tri
     assert again["reference"]["model_version"] == trained["version"]
     assert again["reference"]["snapshots"] == [trained["snapshot_id"]]
     assert again["drift_status"] == "no_drift", again
+    assert again["feature_drifted"] is False and again["prediction_drifted"] is False, again

@@ -101,3 +101,30 @@ def test_uncalibrated_probabilities_bias_the_estimate_and_are_flagged():
     assert comparison["message"].startswith("Estimate missed: ")
     calibrated = est.estimate_performance(students.proba, threshold=0.5)
     assert not est.compare_with_realized(calibrated, est.realized_performance(y, students.proba, threshold=0.5))["flagged"]
+
+
+def test_reporting_step_flags_the_gap_once_labels_arrive_under_label_shift(tmp_path):
+    """The performance step's check: rows scored before a label shift, whose labels then arrive."""
+    import pandas as pd
+
+    from mindpulse import pipeline, synthetic
+    from mindpulse.pipeline import estimation as step
+    from mindpulse.settings import Settings
+
+    run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__2026-11-29T20:00:00+00:00",
+                            settings=Settings(home=tmp_path))
+    shifted = synthetic.generate(2_000, seed=8, label_shift=-1.0)
+    believed = synthetic.true_probability(shifted.canonical())  # calibrated before the shift
+    labelled = pd.DataFrame({"depression": shifted.raw["Depression"].astype(int), "probability": believed,
+                             "prediction": (believed >= 0.5).astype(int)})
+    estimated = step.estimate_for_run(run, labelled)
+    assert estimated["unlabelled_rows"] == 0 and estimated["unlabelled"] is None
+    assert "accuracy" in estimated["check"]["flagged"]
+    headline = step.headline(estimated)
+    assert headline["flagged"] and step.sentence({**headline, "rows": 1}).count("Estimate missed") == 1
+
+    steady = synthetic.generate(2_000, seed=8)
+    believed = steady.proba
+    labelled = pd.DataFrame({"depression": steady.raw["Depression"].astype(int), "probability": believed,
+                             "prediction": (believed >= 0.5).astype(int)})
+    assert step.estimate_for_run(run, labelled)["check"]["flagged"] == []

@@ -35,10 +35,10 @@ def home(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Set
 
 def _retrain(settings: Settings, run_id: str, **gate: object) -> dict:
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, run_id, settings=settings)
-    pipeline.merge_training_data(run)
-    trained = pipeline.train_and_gate(run, seed=7, candidates=FAST, **gate).outputs
-    archived = pipeline.archive_production_data(run).outputs
-    return {"trained": trained, "archived": archived}
+    pipeline.merge_training_data(run, commit=True)
+    step = pipeline.train_and_gate(run, seed=7, candidates=FAST, commit=True, **gate)
+    archived = pipeline.archive_production_data(run, commit=True).outputs
+    return {"trained": step.outputs, "archived": archived, "table": step.table}
 
 
 def _add_rows(settings: Settings, rows: int, seed: int) -> None:
@@ -63,6 +63,12 @@ def test_each_retrain_trains_on_everything_labelled_so_far_with_its_lineage(home
                                 "rows": 360}
     gate = registry.get(second["trained"]["version"]).metadata["gate"]
     assert {c["slice"] for c in gate["comparisons"]} == {"fixed_holdout", "recent"}
+    # The notebook's table: both scores with 4 decimals, the interval, and the decision in words.
+    table = second["table"].set_index("slice")
+    fixed = next(c for c in gate["comparisons"] if c["slice"] == "fixed_holdout")
+    assert table.loc["fixed holdout", "challenger ROC-AUC"] == round(fixed["challenger_auc"], 4)
+    assert table.loc["fixed holdout", "95 % interval"] == f"[{fixed['interval'][0]:+.4f}, {fixed['interval'][1]:+.4f}]"
+    assert table.loc["decision", "verdict"] == gate["reason"] and gate["reason"].startswith(("promoted", "refused"))
 
 
 def test_the_rows_of_a_refused_retrain_join_the_next_one(home: Settings) -> None:
@@ -106,3 +112,18 @@ def test_the_window_leaves_old_snapshots_out(home: Settings) -> None:
     assert [s.id for s in chosen] == [snapshot.id]  # the first snapshot is older than a day by then
     everything = lineage.included_snapshots(store, snapshot, window_days=None, now=later)
     assert [s.id for s in everything] == [first["trained"]["snapshot_id"], snapshot.id]
+
+
+def test_the_run_a_version_was_trained_for_is_found_by_lineage_and_in_models_without_one(home: Settings) -> None:
+    from mindpulse.pipeline.retrain import _version_trained_for
+
+    registry = ModelRegistry.from_settings(home)
+    model = registry.load_model()
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__lookup", settings=home)
+    assert _version_trained_for(registry, run) is None
+    old = registry.register(model, {"data": {"source": f"{pipeline.RETRAIN_DAG_ID}/manual__lookup: reference (3000 rows)"}})
+    assert _version_trained_for(registry, run).version == old.version  # a model registered before lineage records
+    new = registry.register(model, {"lineage": {"run": {"dag_id": pipeline.RETRAIN_DAG_ID, "run_id": "manual__lookup"}}})
+    assert _version_trained_for(registry, run).version == new.version
+    other = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__lookup-2", settings=home)
+    assert _version_trained_for(registry, other) is None  # a run id that only starts the same is another run

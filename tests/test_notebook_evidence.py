@@ -22,16 +22,16 @@ REPORTING = [
     ("reporting/02_data_quality_report.ipynb", "data_quality_report", True, {}),
     ("reporting/03_data_drift_report.ipynb", "data_drift_report", True, {}),
     ("reporting/04_model_performance_report.ipynb", "model_performance_report", True, {}),
-    ("reporting/05_clean_up_reports.ipynb", "clean_up_reports", False, {}),
+    ("reporting/05_clean_up_reports.ipynb", "clean_up_reports", False, {"commit": True}),
     ("reporting/06_send_summary.ipynb", "send_summary", False, {}),
 ]
 RETRAIN = [
     ("retrain/01_check_production_data.ipynb", "check_production_data", True, {}),
     ("retrain/02_detect_drift.ipynb", "detect_drift", True, {}),
     ("retrain/03_backup_model.ipynb", "backup_model", False, {}),
-    ("retrain/04_merge_training_data.ipynb", "merge_training_data", False, {}),
-    ("retrain/05_train_and_gate.ipynb", "train_and_gate", True, {"candidates": ["logistic_regression"], "seed": 7}),
-    ("retrain/06_archive_production_data.ipynb", "archive_production_data", False, {}),
+    ("retrain/04_merge_training_data.ipynb", "merge_training_data", False, {"commit": True}),
+    ("retrain/05_train_and_gate.ipynb", "train_and_gate", True, {"candidates": ["logistic_regression"], "seed": 7, "commit": True}),
+    ("retrain/06_archive_production_data.ipynb", "archive_production_data", False, {"commit": True}),
     ("retrain/07_notify.ipynb", "notify", False, {}),
 ]
 TRUNCATED = re.compile(r"\.\.\.|…")
@@ -97,6 +97,8 @@ def test_reporting_notebooks_show_figures_and_whole_tables(home: Settings, monke
     assert performance["estimated"]["unlabelled"]["rows"] == 300
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert summary["estimated"]["rows"] == 300 and summary["estimated"]["accuracy"]["estimate"] is not None
+    printed = "".join("".join(o.get("text", "")) for o in _outputs(run_dir / "send_summary.ipynb"))
+    assert "Estimated performance of the newest 300 unlabelled predictions (CBPE): ROC-AUC " in printed  # the notification
 
 
 @pytest.mark.slow

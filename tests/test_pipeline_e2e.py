@@ -133,10 +133,44 @@ def test_a_forced_run_trains_on_little_data_and_archives_it(quiet_template: Path
     assert summary["trigger"]["reasons"][0] == "forced by the run's conf (force=true)"
     assert len(after["versions"]) == len(before["versions"]) + 1 and summary["challenger"] == after["versions"][-1]
     assert after["champion"] == (summary["challenger"] if summary["outcome"] == "promoted" else before["champion"])
-    assert after["backup"] == before["champion"]
+    # Only a promotion moves the backup, to the champion it replaced; a refusal leaves both pointers alone.
+    assert after["backup"] == (before["champion"] if summary["outcome"] == "promoted" else before["backup"])
     assert after["pending"] == 0 and after["snapshots"] == [(1, "archived", 200)] and len(after["archive"]) == 1
     assert {p.stem for p in folder.glob("*.ipynb")} == RETRAIN_NOTEBOOKS
     assert summary["metrics"]["model"] == "logistic_regression"
+
+
+def test_a_forced_retrain_with_no_new_rows_keeps_the_champion_and_its_production_lineage(
+        busy_template: Path, migrated_airflow: Path, tmp_path: Path) -> None:
+    """Promote on production rows, force a retrain with none new: nothing is undone, no empty archive."""
+    settings = _copy_home(busy_template, tmp_path / "home")
+    env = _env(migrated_airflow, tmp_path / "airflow", settings)
+    first_champion = _state(settings)["champion"]
+
+    # A margin of 1 promotes whatever the scores: this run is about what the next one keeps.
+    promoted = af.dags_test({**env, "MINDPULSE_PROMOTION_MARGIN": "1"}, RETRAIN, {"candidates": ["logistic_regression"]})
+    assert promoted.returncode == 0, promoted.stdout[-3000:]
+    after_first = _state(settings)
+    assert after_first["champion"] != first_champion and after_first["backup"] == first_champion
+    assert after_first["snapshots"] == [(1, "archived", 1200)] and len(after_first["archive"]) == 1
+
+    forced = af.dags_test(env, RETRAIN, {"force": True, "candidates": ["logistic_regression"]})
+    assert forced.returncode == 0, forced.stdout[-3000:]
+    after = _state(settings)
+    assert after["champion"] == after_first["champion"] and after["versions"] == after_first["versions"]
+    champion = ModelRegistry.from_settings(settings).champion()
+    lineage = champion.metadata["lineage"]
+    assert [(s["id"], s["rows"]) for s in lineage["snapshots"]] == [(1, 1200)]  # still the production rows
+    assert lineage["run"]["dag_id"] == RETRAIN
+    assert after["archive"] == after_first["archive"]  # no second, header-only archive
+    for path in settings.archive_dir.iterdir():
+        assert len(path.read_text().splitlines()) > 1, path
+    assert Store.from_settings(settings).stats()["last_archive_rows"] == 1200
+
+    summaries = [runs.read_summary(p) for p in (settings.reports_dir / RETRAIN).iterdir() if p.is_dir()]
+    second = next(s for s in summaries if s["trigger"].get("force"))
+    assert second["outcome"] == "skipped" and "no new production rows" in second["gate_reason"]
+    assert second["model_before"] == second["model_after"] == after["champion"]
 
 
 def test_a_run_whose_training_fails_fails_keeps_the_champion_releases_the_snapshot_and_notifies(

@@ -82,17 +82,21 @@ def test_glue_refuses_what_json_cannot_hold() -> None:
 
 
 # --- the trigger rule -------------------------------------------------------------------------------
-@pytest.mark.parametrize("rows, status, share, force, proceed, reason", [
-    (1200, "no_drift", 0.1, False, True, "1200 labelled production rows >= min_rows 1000"),
-    (999, "no_drift", 0.1, False, False, "999 labelled production rows < min_rows 1000"),
-    (600, "drift", 0.45, False, True, "drifted share 0.45 > drift_threshold 0.30"),
-    (600, "no_drift", 0.30, False, False, "drifted share 0.30 <= drift_threshold 0.30"),
-    (10, "not_enough_data", None, False, False, "drift not measured (not enough production rows)"),
-    (0, "not_enough_data", None, True, True, "forced by the run's conf (force=true)"),
+@pytest.mark.parametrize("rows, status, share, score, force, proceed, reason", [
+    (1200, "no_drift", 0.1, 0.02, False, True, "1200 labelled production rows >= min_rows 1000"),
+    (999, "no_drift", 0.1, 0.02, False, False, "999 labelled production rows < min_rows 1000"),
+    (600, "drift", 0.46, 0.02, False, True, "feature drift share 0.46 > feature_drift_threshold 0.30"),
+    (600, "no_drift", 0.30, 0.02, False, False, "feature drift share 0.30 <= feature_drift_threshold 0.30"),
+    (600, "no_drift", 0.08, 0.12, False, True, "prediction drift score 0.120 >= prediction_drift_threshold 0.10"),
+    (600, "no_drift", 0.08, 0.05, False, False, "prediction drift score 0.050 < prediction_drift_threshold 0.10"),
+    (10, "not_enough_data", None, None, False, False, "drift not measured (not enough production rows)"),
+    (0, "not_enough_data", None, None, True, True, "forced by the run's conf (force=true)"),
 ])
-def test_retrain_trigger_rule(rows: int, status: str, share: float | None, force: bool, proceed: bool, reason: str) -> None:
-    decision = pipeline.retrain_reasons(rows=rows, min_rows=1000, drift_status=status, drift_share=share,
-                                        drift_threshold=0.3, force=force)
+def test_retrain_trigger_rule(rows: int, status: str, share: float | None, score: float | None, force: bool,
+                              proceed: bool, reason: str) -> None:
+    decision = pipeline.retrain_reasons(rows=rows, min_rows=1000, drift_status=status, feature_drift_share=share,
+                                        feature_drift_threshold=0.3, prediction_drift_score=score,
+                                        prediction_drift_threshold=0.1, force=force)
     assert decision.proceed is proceed
     assert reason in decision.reasons
 
@@ -242,47 +246,47 @@ def test_retrain_steps_are_transactions_a_retry_can_rerun(home: Settings) -> Non
     check = pipeline.check_production_data(run)
     assert check.outputs["rows"] == 1200 and check.outputs["enough_rows"] is True
     # The backup is the previous champion; with only a first champion there is none yet (nothing changes here).
-    assert pipeline.backup_model(run).outputs == {"champion": before["champion"]}  # None values are not glued
+    assert pipeline.backup_model(run).outputs == {"has_champion": True, "champion": before["champion"]}  # no backup yet
 
-    merged = pipeline.merge_training_data(run)
-    again = pipeline.merge_training_data(run)  # a retry: the same snapshot, no new claim
+    merged = pipeline.merge_training_data(run, commit=True)
+    again = pipeline.merge_training_data(run, commit=True)  # a retry: the same snapshot, no new claim
     assert merged.outputs == again.outputs
     # 3,000 reference rows + 1,200 production rows, of which 240 (20 %) are held out as the recent slice.
     assert merged.outputs["production_rows"] == 1200 and merged.outputs["training_rows"] == 3960
     assert merged.outputs["recent_rows"] == 240
     assert Store.from_settings(home).pending_count() == 0
 
-    trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
-    retried = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"])
+    trained = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"], commit=True)
+    retried = pipeline.train_and_gate(run, seed=7, candidates=["logistic_regression"], commit=True)
     assert retried.outputs["version"] == trained.outputs["version"]  # gated again, not trained again
     assert len(_state(home)["versions"]) == len(before["versions"]) + 1
     assert trained.outputs["champion_before"] == before["champion"]
 
-    archived = pipeline.archive_production_data(run)
+    archived = pipeline.archive_production_data(run, commit=True)
     assert archived.outputs["archived"] is True and archived.outputs["rows"] == 1200
-    assert pipeline.archive_production_data(run).outputs["archive_path"] == archived.outputs["archive_path"]
+    assert pipeline.archive_production_data(run, commit=True).outputs["archive_path"] == archived.outputs["archive_path"]
     assert Path(archived.outputs["archive_path"]).is_file()
     assert _state(home)["snapshots"] == [(merged.outputs["snapshot_id"], "archived")]
 
 
 def test_archive_refuses_a_snapshot_no_model_was_trained_on(home: Settings) -> None:
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__untrained", settings=home)
-    pipeline.merge_training_data(run)
-    result = pipeline.archive_production_data(run)
-    assert result.outputs == {"archived": False, "rows": 0}
+    pipeline.merge_training_data(run, commit=True)
+    result = pipeline.archive_production_data(run, commit=True)
+    assert result.outputs == {"committed": True, "archived": False, "rows": 0}
     assert _state(home)["archive"] == []
 
 
 def test_gate_decides_from_the_glued_outputs_of_the_executed_check_notebooks(home: Settings) -> None:
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__gate", settings=home)
     _execute("retrain/01_check_production_data.ipynb", run, "check_production_data", min_rows=1000)
-    _execute("retrain/02_detect_drift.ipynb", run, "detect_drift", drift_threshold=0.3)
+    _execute("retrain/02_detect_drift.ipynb", run, "detect_drift", feature_drift_threshold=0.3)
     assert runs.read_outputs(run.notebook("check_production_data"))["rows"] == 1200
     assert (run.dir / "data_drift.html").is_file()
 
-    go = pipeline.decide_retrain(run.dir, min_rows=1000, drift_threshold=0.3, force=False)
+    go = pipeline.decide_retrain(run.dir, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=False)
     assert go.proceed and go.reasons[0] == "1200 labelled production rows >= min_rows 1000"
-    stay = pipeline.decide_retrain(run.dir, min_rows=5000, drift_threshold=0.99, force=False)
+    stay = pipeline.decide_retrain(run.dir, min_rows=5000, feature_drift_threshold=0.99, prediction_drift_threshold=5.0, force=False)
     assert not stay.proceed and "not forced" in stay.reasons
     recorded = json.loads((run.dir / "decide_retrain.json").read_text())
     assert recorded["proceed"] is False and recorded["min_rows"] == 5000
@@ -290,7 +294,7 @@ def test_gate_decides_from_the_glued_outputs_of_the_executed_check_notebooks(hom
 
 def test_gate_fails_loudly_and_records_why_when_a_check_did_not_finish(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="no glued value 'rows'; the step check_production_data did not finish"):
-        pipeline.decide_retrain(tmp_path, min_rows=1000, drift_threshold=0.3, force=False)
+        pipeline.decide_retrain(tmp_path, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=False)
     assert json.loads((tmp_path / "decide_retrain.json").read_text())["error"].startswith("RuntimeError")
 
 
@@ -299,10 +303,10 @@ def test_failed_training_leaves_its_notebook_changes_no_model_and_releases_the_s
     before = _state(home)
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__failing", settings=home)
     (run.dir / "decide_retrain.json").write_text(json.dumps({"proceed": True, "reasons": ["forced"]}))
-    _execute("retrain/04_merge_training_data.ipynb", run, "merge_training_data")
+    _execute("retrain/04_merge_training_data.ipynb", run, "merge_training_data", commit=True)
     assert Store.from_settings(home).pending_count() == 0
     with pytest.raises(pm.PapermillExecutionError, match="candidate: got 'no_such_model'"):
-        _execute("retrain/05_train_and_gate.ipynb", run, "train_and_gate", candidates=["no_such_model"])
+        _execute("retrain/05_train_and_gate.ipynb", run, "train_and_gate", candidates=["no_such_model"], commit=True)
     assert runs.notebook_error(run.notebook("train_and_gate")).startswith("ValueError: candidate: got 'no_such_model'")
 
     with WebhookReceiver() as hook:
@@ -330,6 +334,79 @@ def test_reporting_steps_write_three_reports_and_prune_old_runs(home: Settings) 
     for step in (pipeline.data_quality_report, pipeline.data_drift_report, pipeline.model_performance_report):
         result = step(run)
         assert (run.dir / result.outputs["html"]).is_file() and (run.dir / result.outputs["json"]).is_file()
-    removed = pipeline.clean_up_reports(run, keep=2)
+    removed = pipeline.clean_up_reports(run, keep=1, commit=True)  # this run, in progress, has no summary: kept
     assert removed.outputs["removed"] == [f"{pipeline.REPORTING_DAG_ID}/old-1"]
     assert run.dir.is_dir() and (dag_folder / "old-2").is_dir()
+
+
+# --- which model produced what ----------------------------------------------------------------------
+def _second_champion(settings: Settings) -> str:
+    """A second model, made champion by force (as after a promotion), trained on the same reference."""
+    from mindpulse.data import load_reference
+    from mindpulse.train import train_and_gate
+
+    registry = ModelRegistry.from_settings(settings)
+    outcome = train_and_gate(load_reference(settings), registry, seed=8, margin=1.0, data_source="test",
+                             candidates=["logistic_regression"], folds=2)
+    if not outcome.promoted:
+        registry.promote(outcome.version, force=True, reason="a second champion for the test")
+    return outcome.version
+
+
+def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_rows(home: Settings) -> None:
+    from mindpulse.monitoring.performance import classification_figures, labelled_rows
+    from mindpulse.pipeline.sources import _drift_inputs
+
+    first = ModelRegistry.from_settings(home).champion().version
+    second = _second_champion(home)
+    current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "before-traffic", settings=home))
+    # After a promotion, every current row still comes from the first model: the reference is scored by it too.
+    reference, compared, models = _drift_inputs(home, current)
+    assert (models["reference_model"], models["current_rows_rescored"]) == (first, 0)
+    assert models["reference_model_reason"] == "produced 1200 of the 1200 current rows' predictions"
+    assert (compared["probability"].to_numpy() == current["probability"].to_numpy()).all()
+
+    pipeline.simulate_production_traffic(home, days=1, rows_per_day=1_500, drift_days=0, seed=21)  # by the second
+    run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__mixed", settings=home)
+    # Through Papermill, as the DAG runs them: the executed notebooks show it too.
+    _execute("reporting/01_check_data_availability.ipynb", run, "check_data_availability")
+    _execute("reporting/03_data_drift_report.ipynb", run, "data_drift_report")
+    _execute("reporting/04_model_performance_report.ipynb", run, "model_performance_report")
+    available = runs.read_outputs(run.notebook("check_data_availability"))
+    assert available["model_versions"] == {second: 1500, first: 1200}
+    assert f"Predictions made by {second} (1500 rows), {first} (1200 rows)" in run.notebook("check_data_availability").read_text()
+
+    drift = runs.read_outputs(run.notebook("data_drift_report"))
+    assert drift["reference_model"] == second and drift["current_rows_rescored"] == 1200
+    assert json.loads((run.dir / "data_drift.json").read_text())["reference_model"] == second
+
+    by_version = runs.read_outputs(run.notebook("model_performance_report"))["by_model_version"]
+    rows, _ = labelled_rows(pipeline.current_data(run))
+    for version in (first, second):
+        expected = classification_figures(rows[rows["model_version"] == version])
+        assert by_version[version]["rows"] == expected["rows"]
+        assert by_version[version]["roc_auc"] == pytest.approx(expected["roc_auc"])
+    assert json.loads((run.dir / "model_performance.json").read_text())["by_model_version"] == by_version
+    assert f"Per model version: {second} ROC-AUC" in run.notebook("model_performance_report").read_text()
+
+    _execute("reporting/06_send_summary.ipynb", run, "send_summary")
+    summary = runs.read_summary(run.dir)
+    assert summary["models"] == {
+        "current_rows_by_version": {second: 1500, first: 1200}, "reference_scored_by": second,
+        "reference_model_reason": "produced 1500 of the 2700 current rows' predictions",
+        "current_rows_rescored_for_drift": 1200,
+        "performance_by_version": by_version,
+    }
+
+
+def test_the_reference_is_scored_by_the_champion_when_no_current_row_names_a_registered_model(home: Settings) -> None:
+    from mindpulse.pipeline.sources import reference_model
+
+    registry = ModelRegistry.from_settings(home)
+    champion = registry.champion().version
+    current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "pruned", settings=home))
+    assert reference_model(registry, current)[0] == champion
+    pruned = current.assign(model_version="v0000-pruned-long-ago")
+    assert reference_model(registry, pruned) == (champion, "the champion (no current row names a model still registered)")
+    labelled_only = current.assign(model_version=None)
+    assert reference_model(registry, labelled_only) == (champion, "the champion (no current row has a prediction)")

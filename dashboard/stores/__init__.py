@@ -1,7 +1,7 @@
 """The dashboard's data layer: plain ``param`` classes that call the mindpulse package.
 
 One module per page, mirroring ``dashboard.views`` (``predict``, ``feedback``, ``reports``,
-``models``, ``pipelines``), what they share in ``common``, and ``session.DashboardStore``
+``models``, ``pipelines``, ``trends``), what they share in ``common``, and ``session.DashboardStore``
 holding one of each. No widgets here: the views are given these stores and only display what
 they return. Every method that a user's action reaches either returns plain data or raises an
 exception whose message can be shown as it is (``DashboardError``, ``contract.ContractError``).
@@ -20,11 +20,12 @@ from dashboard.stores.pipelines import RUN_COLUMNS, PipelineState, PipelineStore
 from dashboard.stores.predict import PredictionOutcome, PredictionStore, field_messages, form_defaults, form_fields
 from dashboard.stores.reports import REPORT_TITLES, ReportRun, ReportStore, render_notebook
 from dashboard.stores.session import DashboardStore
+from dashboard.stores.trends import TrendStore
 
 __all__ = [
     "REPORTING_DAG_ID", "REPORT_TITLES", "RETRAIN_DAG_ID", "RUN_COLUMNS", "VERSION_COLUMNS",
     "DashboardError", "DashboardStore", "FeedbackStore", "ModelStore", "PipelineState", "PipelineStore",
-    "PredictionOutcome", "PredictionStore", "ReportRun", "ReportStore",
+    "PredictionOutcome", "PredictionStore", "ReportRun", "ReportStore", "TrendStore",
     "field_messages", "form_defaults", "form_fields", "model_registry", "production_store", "render_notebook",
     "runs_frame", "version_row",
 ]

@@ -14,6 +14,25 @@ from mindpulse.settings import Settings
 from dashboard.stores.common import DashboardError, production_store
 
 
+#: The Feedback page's checkbox that allows replacing a recorded outcome (``correct=True``).
+CORRECT_LABEL = "This corrects an outcome recorded before"
+#: The two CSV forms the Feedback page accepts, in words.
+CSV_FORMS = ("outcomes for logged predictions (header `prediction_id,Depression`), or labelled survey rows "
+             "(the survey's own header, e.g. `id,Gender,Age,City,…,Depression`, with `Depression` filled in)")
+
+
+def header_message(filename: str, content: bytes, problems: list[c.Problem]) -> str | None:
+    """One sentence for a file whose header fits neither accepted form (None if the problem is elsewhere)."""
+    missing = [str(p.field) for p in problems if str(p.row) == "header" and p.value == "(missing)"]
+    if not missing or len(missing) != len(problems):
+        return None
+    first = content.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0] if content.strip() else ""
+    header = ", ".join(f"`{name.strip()}`" for name in first.split(",") if name.strip()) or "nothing"
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return (f"{filename}: its header has {header}, which fits neither accepted form: {CSV_FORMS}. "
+            f"As survey rows it lacks {shown}.")
+
+
 class FeedbackStore(param.Parameterized):
     """Records true outcomes: for one logged prediction, or many from a CSV."""
 
@@ -36,6 +55,7 @@ class FeedbackStore(param.Parameterized):
         or a different outcome already recorded and ``correct`` not asked for).
         """
         from mindpulse.store import StoreError
+        from mindpulse.store.production_store import FeedbackConflictError
 
         if prediction_id is None or depression is None:
             problems = []
@@ -47,6 +67,12 @@ class FeedbackStore(param.Parameterized):
         try:
             result = production_store(self.settings).record_feedback(int(prediction_id), int(depression),
                                                                       correct=correct)
+        except FeedbackConflictError as exc:
+            message = str(exc)
+            if "To replace it" in message:  # the store's words name the CLI; the page has a checkbox
+                message = (message.split(". To replace it")[0]
+                           + f". To replace it, tick “{CORRECT_LABEL}” and save again.")
+            raise DashboardError(message) from exc
         except StoreError as exc:
             raise DashboardError(str(exc)) from exc
         self.changes += 1
@@ -67,7 +93,8 @@ class FeedbackStore(param.Parameterized):
                 report = production_store(self.settings).import_feedback_csv(path)
             except c.ContractError as exc:
                 # The message names the temporary copy; the user knows the file by its own name.
-                raise DashboardError(f"{filename}: " + "; ".join(str(p) for p in exc.problems)) from exc
+                message = header_message(filename, content, list(exc.problems))
+                raise DashboardError(message or f"{filename}: " + "; ".join(str(p) for p in exc.problems)) from exc
         if report.accepted:
             self.changes += 1
         return dataclasses.replace(report, source=filename)

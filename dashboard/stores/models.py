@@ -31,6 +31,13 @@ class ModelStore(param.Parameterized):
         """One row per version: status, metrics, data size and why it was refused, if it was."""
         return pd.DataFrame([version_row(v) for v in self.versions()], columns=VERSION_COLUMNS)
 
+    def former_champions(self) -> list[Any]:
+        """Former champions still kept, other than the backup, the most recent first."""
+        registry = model_registry(self.settings)
+        kept = {v.version: v for v in registry.versions()}
+        backup = registry.pointer().get("backup")
+        return [kept[name] for name in registry.former_champions() if name in kept and name != backup]
+
     def rollback_targets(self) -> list[str]:
         """Versions a rollback may go to: the backup and other former champions, newest first."""
         return [v.version for v in self.versions() if v.status in ("backup", "archived")]

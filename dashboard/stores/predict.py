@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ class PredictionOutcome:
     model_version: str
     threshold: float
     record: dict[str, Any] = field(default_factory=dict)
+    repeated: bool = False  # the same answers as the session's previous prediction: not logged again
 
 
 def form_fields() -> list[c.FieldSpec]:
@@ -123,15 +125,40 @@ class PredictionStore(param.Parameterized):
             raise DashboardError(str(exc)) from exc
         return predictor
 
+    def warm_up(self) -> str | None:
+        """Load what the first prediction needs (the champion, the store, the form's defaults) and
+        score the defaults once without logging, so the first press is as fast as the later ones.
+
+        Returns the champion's version, or None when there is nothing to load yet.
+        """
+        from mindpulse.contract import canonical_record
+
+        production_store(self.settings)
+        defaults = self.defaults()
+        try:
+            predictor = self._predictor()
+        except DashboardError:  # no model yet: the page says so when Predict is pressed
+            return None
+        predictor.predict_record(canonical_record(defaults))
+        return predictor.version
+
     def predict(self, values: Mapping[str, Any]) -> PredictionOutcome:
         """Validate ``values`` (canonical names), predict with the champion and log the prediction.
+
+        The same answers as this session's previous prediction, with the same champion, give that
+        prediction back (``repeated=True``) and log nothing.
 
         Raises ``contract.ContractError`` naming each bad field, or ``DashboardError``.
         """
         from mindpulse.contract import canonical_record
 
         record = canonical_record(values)  # the contract's rules; bad fields raise first
-        prediction = self._predictor().predict_record(record)
+        predictor = self._predictor()
+        last = self.last
+        if last is not None and last.record == record and last.model_version == predictor.version:
+            # Pressing again on unchanged answers: the same prediction, already logged once.
+            return dataclasses.replace(last, repeated=True)
+        prediction = predictor.predict_record(record)
         prediction_id = production_store(self.settings).log_prediction(
             prediction.record,
             probability=prediction.probability,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,19 +28,30 @@ class ReportRun:
     created_at: str
     outcome: str | None
     rows: int | None
-    drift_share: float | None
+    columns_drift_share: float | None  # drifted share of the compared columns (features, label, model outputs)
     drift_status: str | None
     accuracy: float | None
     roc_auc: float | None
     reports: dict[str, str]  # title -> static URL of the Evidently HTML
     notebooks: list[Path]  # executed notebooks in the run folder
+    model_versions: dict[str, int] = field(default_factory=dict)  # rows per model behind their predictions
+    reference_model: str | None = None  # the model that scored the reference for the drift comparison
+    performance_by_version: dict[str, dict[str, Any]] | None = None  # when the rows mix model versions
+    hand_run: bool = False  # a notebook run by hand (interactive__...), not a pipeline run
+
+    @property
+    def models(self) -> str:
+        """'v0002-… (900 rows), v0001-… (300 rows)', or '' when the run does not say."""
+        return ", ".join(f"{version} ({rows} rows)" for version, rows in self.model_versions.items())
 
     @property
     def label(self) -> str:
         """A one-line description for a picker."""
         parts = [self.created_at, f"{self.dag_id} / {self.run_id}"]
-        if self.drift_share is not None:
-            parts.append(f"drift {self.drift_share:.0%}")
+        if self.hand_run:
+            parts.insert(0, "hand run")
+        if self.columns_drift_share is not None:
+            parts.append(f"columns drifted {self.columns_drift_share:.0%}")
         if self.accuracy is not None:
             parts.append(f"accuracy {self.accuracy:.3f}")
         return " · ".join(parts)
@@ -81,6 +93,7 @@ class ReportStore(param.Parameterized):
             if folder / relative not in listed:
                 reports[Path(relative).stem.replace("_", " ").capitalize()] = self.url_for(folder / relative)
         rows = entry.get("rows")
+        models = (entry.get("run_summary") or {}).get("models") or {}
         return ReportRun(
             run_id=str(entry["run_id"]),
             dag_id=str(entry["dag_id"]),
@@ -88,30 +101,61 @@ class ReportStore(param.Parameterized):
             created_at=str(entry["created_at"]),
             outcome=entry.get("outcome"),
             rows=None if rows is None else int(rows),
-            drift_share=_number(entry.get("drift_share")),
+            columns_drift_share=_number(entry.get("drift_share")),
             drift_status=entry.get("drift_status"),
             accuracy=_number(entry.get("accuracy")),
             roc_auc=_number(entry.get("roc_auc")),
             reports=reports,
             notebooks=[folder / relative for relative in entry["notebooks"]],
+            model_versions=dict(sorted(((str(k), int(v)) for k, v in (models.get("current_rows_by_version") or {}).items()),
+                                       key=lambda item: (-item[1], item[0]))),  # most rows first
+            reference_model=models.get("reference_scored_by"),
+            performance_by_version=models.get("performance_by_version"),
+            hand_run=bool(entry.get("hand_run")),
         )
 
     def notebook_pages(self, run: ReportRun) -> dict[str, str]:
-        """Each executed notebook of a run rendered to HTML beside it: title -> static URL."""
-        return {nb.stem.replace("_", " "): self.url_for(render_notebook(nb)) for nb in run.notebooks}
+        """Each executed notebook of a run rendered to HTML beside it, in step order: title -> static URL."""
+        return {nb.stem.replace("_", " "): self.url_for(render_notebook(nb))
+                for nb in sorted(run.notebooks, key=step_order)}
+
+
+def step_order(notebook: Path) -> tuple[str, str, float]:
+    """Sort key putting a run's executed notebooks in the order the pipeline ran them.
+
+    Papermill records the source notebook (``notebooks/retrain/01_check_production_data.ipynb``:
+    its number is the step's place) and the start time; a notebook without them goes by its
+    modification time.
+    """
+    try:
+        with notebook.open(encoding="utf-8") as handle:
+            papermill = (json.load(handle).get("metadata") or {}).get("papermill") or {}
+        mtime = notebook.stat().st_mtime
+    except (OSError, ValueError):
+        return ("~", "~", 0.0)
+    source = Path(str(papermill.get("input_path") or "")).name
+    return (source or "~", str(papermill.get("start_time") or "~"), mtime)
 
 
 def render_notebook(notebook: Path) -> Path:
-    """Render an executed notebook to HTML beside it, once (again only when it changed)."""
+    """Render an executed notebook to HTML beside it, once (again only when it changed).
+
+    The page needs nothing from outside hosts (``dashboard.offline``); a rendering made before
+    that template is redone.
+    """
+    from dashboard.offline import RENDER_MARKER
+
     target = notebook.with_suffix(".html")
     if target.is_file() and target.stat().st_mtime >= notebook.stat().st_mtime:
-        return target
+        with target.open(encoding="utf-8", errors="replace") as existing:
+            if RENDER_MARKER in existing.read(4096):
+                return target
     import nbformat
-    from nbconvert import HTMLExporter
 
+    from dashboard.offline import notebook_exporter
     from mindpulse.io import atomic_write_text
 
     node = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)
+    body, _ = notebook_exporter().from_notebook_node(node)
     atomic_write_text(target, body)
     return target

@@ -11,6 +11,7 @@ from dashboard.stores.models import ModelStore
 from dashboard.stores.pipelines import PipelineStore
 from dashboard.stores.predict import PredictionStore
 from dashboard.stores.reports import ReportStore
+from dashboard.stores.trends import TrendStore
 
 
 class DashboardStore(param.Parameterized):
@@ -22,6 +23,7 @@ class DashboardStore(param.Parameterized):
     reports = param.ClassSelector(class_=ReportStore)
     models = param.ClassSelector(class_=ModelStore)
     pipelines = param.ClassSelector(class_=PipelineStore)
+    trends = param.ClassSelector(class_=TrendStore)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, static_url: str = "/reports") -> "DashboardStore":
@@ -33,4 +35,5 @@ class DashboardStore(param.Parameterized):
             reports=ReportStore(settings=settings, static_url=static_url),
             models=ModelStore(settings=settings),
             pipelines=PipelineStore(settings=settings),
+            trends=TrendStore(settings=settings),
         )

@@ -5,5 +5,6 @@ from dashboard.views.models import ModelsView
 from dashboard.views.pipelines import PipelinesView
 from dashboard.views.predict import PredictView
 from dashboard.views.reports import ReportsView
+from dashboard.views.trends import TrendsView
 
-__all__ = ["FeedbackView", "ModelsView", "PipelinesView", "PredictView", "ReportsView"]
+__all__ = ["FeedbackView", "ModelsView", "PipelinesView", "PredictView", "ReportsView", "TrendsView"]

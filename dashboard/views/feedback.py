@@ -11,7 +11,7 @@ from panel.viewable import Viewer
 
 from mindpulse import contract as c
 
-from dashboard.stores.feedback import FeedbackStore
+from dashboard.stores.feedback import CORRECT_LABEL, CSV_FORMS, FeedbackStore
 from dashboard.stores.predict import PredictionStore, field_messages
 from dashboard.views.common import field_error, message_for, run_busy, show_error, show_status, status_alert
 
@@ -31,7 +31,7 @@ class FeedbackView(Viewer):
         self.outcome = pn.widgets.RadioButtonGroup(label="True outcome", options=OUTCOMES, value=None,
                                                    color="primary", variant="outline", width=360)
         self.outcome.value = None  # nothing chosen: Panel would pick the first option on construction
-        self.correct = pn.widgets.Checkbox(label="This corrects an outcome recorded before", value=False)
+        self.correct = pn.widgets.Checkbox(label=CORRECT_LABEL, value=False)
         self.id_error = field_error()
         self.outcome_error = field_error()
         self.save_button = pn.widgets.Button(label="Save outcome", color="primary", width=160)
@@ -49,8 +49,7 @@ class FeedbackView(Viewer):
                                                sizing_mode="stretch_width", max_height=300, layout="fit_data_stretch")
 
         self.pending = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["mp-pending"])
-        self.pending_bar = pn.indicators.Progress(value=0, max=self.store.retrain_threshold, width=400, height=24,
-                                                  bar_color="primary")
+        self.pending_bar = pn.pane.HTML("", width=420, height=30, css_classes=["mp-pending-bar"])
         if self.predictions is not None:
             self.predictions.param.watch(self._on_new_prediction, "last")
         self.store.param.watch(lambda event: self.refresh(), "changes")
@@ -101,8 +100,7 @@ class FeedbackView(Viewer):
             f"**{waiting}** labelled row(s) wait for the next retrain; a retrain starts at "
             f"**{threshold}** (`MINDPULSE_RETRAIN_MIN_ROWS`)."
         )
-        self.pending_bar.max = threshold
-        self.pending_bar.value = min(waiting, threshold)
+        self.pending_bar.object = pending_bar_html(waiting, threshold)
 
     def _on_new_prediction(self, event: Any = None) -> None:
         last = self.predictions.last if self.predictions is not None else None
@@ -177,3 +175,17 @@ class FeedbackView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+
+def pending_bar_html(waiting: int, threshold: int) -> str:
+    """A bar filled in proportion to the labelled rows waiting, with the figures written on it."""
+    share = 0.0 if threshold <= 0 else min(1.0, waiting / threshold)
+    return (
+        f'<div role="progressbar" aria-valuenow="{waiting}" aria-valuemin="0" aria-valuemax="{threshold}" '
+        'style="position:relative;width:400px;height:24px;border:1px solid #2b6cb0;border-radius:4px;'
+        'background:#ebf4ff;overflow:hidden">'
+        f'<div class="mp-pending-fill" style="width:{share:.1%};min-width:{2 if waiting else 0}px;height:100%;'
+        'background:#2b6cb0"></div>'
+        '<span style="position:absolute;inset:0;text-align:center;line-height:24px;font-size:0.85em;color:#1a365d">'
+        f"{waiting:,} of {threshold:,}</span></div>"
+    )

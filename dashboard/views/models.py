@@ -22,13 +22,23 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
         lines = [f"### {title}", f"**`{row['version']}`** · {row['model'] or 'model'}"]
         if row["holdout_roc_auc"] is not None:
             accuracy = row["holdout_accuracy"]
-            lines.append(f"holdout ROC-AUC {row['holdout_roc_auc']:.3f}"
-                         + (f" · accuracy {accuracy:.3f}" if accuracy is not None else ""))
+            # Four decimals: the promotion gate compares figures that differ in the fourth.
+            lines.append(f"holdout ROC-AUC {row['holdout_roc_auc']:.4f}"
+                         + (f" · accuracy {accuracy:.4f}" if accuracy is not None else ""))
         if row["train_rows"] is not None:
             lines.append(f"trained on {row['train_rows']:,} rows ({row['data_source'] or 'unknown source'})")
         lines.append(f"created {row['created_at']}")
         text = "\n\n".join(lines)
     return pn.pane.Markdown(text, width=420, css_classes=[f"mp-{title.lower()}"],
+                            styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
+
+
+def former_card(versions: list[Any]) -> pn.pane.Markdown:
+    """The former champions kept beside the backup (pruning never deletes them)."""
+    lines = ["### Former champions", "kept beside the backup; a rollback can return to any of them"]
+    lines += [f"`{v.version}` · holdout ROC-AUC {v.metric('holdout'):.4f}" if v.metric("holdout") is not None
+              else f"`{v.version}`" for v in versions] or ["none besides the backup"]
+    return pn.pane.Markdown("\n\n".join(lines), width=420, css_classes=["mp-former"],
                             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
 
 
@@ -43,10 +53,11 @@ class ModelsView(Viewer):
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(columns=VERSION_COLUMNS), show_index=False, disabled=True, sizing_mode="stretch_width",
             max_height=420, layout="fit_data_stretch",
-            formatters={"note": {"type": "textarea"},
-                        "holdout_roc_auc": {"type": "money", "precision": 3, "thousand": ""},
-                        "holdout_accuracy": {"type": "money", "precision": 3, "thousand": ""}},
-            widths={"note": 380},
+            # Four decimals where the gate's decision depends on them; long texts wrap instead of being cut.
+            formatters={"note": {"type": "textarea"}, "data_source": {"type": "textarea"},
+                        "holdout_roc_auc": {"type": "money", "precision": 4, "thousand": ""},
+                        "holdout_accuracy": {"type": "money", "precision": 4, "thousand": ""}},
+            widths={"note": 380, "data_source": 240},
             titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
                     "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
         )
@@ -64,8 +75,13 @@ class ModelsView(Viewer):
         self.refresh_button = pn.widgets.Button(label="Refresh", color="light", width=120)
         self.refresh_button.on_click(lambda event: self.refresh())
         self._layout = pn.Column(
-            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. A challenger becomes the "
-                             "champion only when it is at least as good; otherwise the reason is noted."),
+            pn.pane.Markdown("## Models\nEvery kept version with its holdout metrics. The gate scores champion and "
+                             "challenger on the same rows (the fixed holdout and recent production rows neither "
+                             "trained on) and refuses the challenger when the 95 % interval of its ROC-AUC minus the "
+                             "champion's lies below minus the margin, or when it falls more than the margin below the "
+                             "best model ever promoted. The note gives both ROC-AUCs, the interval and the decision. "
+                             "Kept: the newest versions, the champion, its backup (the previous champion) and the "
+                             "last former champions."),
             self.refresh_button,
             self.cards,
             self.table,
@@ -87,7 +103,8 @@ class ModelsView(Viewer):
         except Exception as error:
             show_status(self.status, message_for(error), "danger")
             return
-        self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup)]
+        self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup),
+                              former_card(self.store.former_champions())]
         self.table.value = table
         targets = self.store.rollback_targets()
         self.target.options = targets

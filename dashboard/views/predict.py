@@ -10,9 +10,12 @@ from panel.viewable import Viewer
 
 from mindpulse import contract as c
 
+from dashboard.offline import ICONS
 from dashboard.stores.predict import PredictionOutcome, PredictionStore, field_messages, form_fields
 from dashboard.views.common import disclaimer, field_error, message_for, run_busy, show_error, show_status, status_alert
 
+#: A field whose value the contract refused: red border and a pale red background.
+INVALID_FIELD = ":host .bk-input { border: 2px solid #b00020; background-color: #fff5f5; }"
 BAND_COLOURS = {"low": "#2f855a", "medium": "#b7791f", "moderate": "#b7791f", "high": "#c53030"}
 
 
@@ -42,7 +45,7 @@ class PredictView(Viewer):
         self.specs = {spec.name: spec for spec in form_fields()}
         self.inputs = {name: field_widget(spec, defaults.get(name)) for name, spec in self.specs.items()}
         self.errors = {name: field_error() for name in self.specs}
-        self.predict_button = pn.widgets.Button(label="Predict", color="primary", icon="activity", width=160)
+        self.predict_button = pn.widgets.Button(label="Predict", color="primary", icon=ICONS["activity"], width=160)
         self.reset_button = pn.widgets.Button(label="Reset to typical values", color="light", width=200)
         self.predict_button.on_click(self._on_predict)
         self.reset_button.on_click(self._on_reset)
@@ -78,8 +81,13 @@ class PredictView(Viewer):
         return {name: widget.value for name, widget in self.inputs.items()}
 
     def _show_field_errors(self, messages: dict[str, str]) -> None:
+        """Each refused field gets its message underneath and a red frame; the others are cleared."""
         for name, pane in self.errors.items():
             show_error(pane, messages.get(name))
+            widget = self.inputs[name]
+            marked = [INVALID_FIELD] if name in messages else []
+            if list(widget.stylesheets) != marked:
+                widget.stylesheets = marked
 
     async def _on_predict(self, event: Any = None) -> None:
         await self.predict()
@@ -93,8 +101,9 @@ class PredictView(Viewer):
             messages = field_messages(error)
             self._show_field_errors(messages)
             unknown = [m for name, m in messages.items() if name not in self.errors]
-            show_status(self.status, "Please correct the highlighted field(s)." + (" " + " ".join(unknown) if unknown else ""),
-                        "danger")
+            named = ", ".join(self.specs[name].label for name in messages if name in self.specs)
+            text = f"Please correct the highlighted field(s): {named}." if named else "Please correct the answers."
+            show_status(self.status, text + (" " + " ".join(unknown) if unknown else ""), "danger")
             self.result_card.visible = False
             return None
         except Exception as error:  # shown as words, never a traceback
@@ -121,12 +130,14 @@ class PredictView(Viewer):
 
 def result_markdown(outcome: PredictionOutcome) -> str:
     """The result in words: probability, risk band, the main factors and the model used."""
+    logged = (f"already logged as prediction **#{outcome.prediction_id}** (same answers, nothing logged again)"
+              if outcome.repeated else f"logged as prediction **#{outcome.prediction_id}**")
     colour = BAND_COLOURS.get(outcome.risk_band.lower(), "#333")
     factors = "\n".join(f"- {factor}" for factor in outcome.factors) or "- (no single factor stands out)"
     return (
         f"**Estimated probability of depression: {outcome.probability:.0%}** ({outcome.probability:.3f})\n\n"
         f"Risk band: <span style='color:{colour};font-weight:bold'>{outcome.risk_band}</span>\n\n"
         f"What raised or lowered the estimate most:\n\n{factors}\n\n"
-        f"Model version `{outcome.model_version}` · logged as prediction **#{outcome.prediction_id}** "
+        f"Model version `{outcome.model_version}` · {logged} "
         f"(record the true outcome later on the Feedback page)."
     )

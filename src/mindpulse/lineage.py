@@ -13,7 +13,8 @@ The lineage record kept in each model's metadata (``metadata["lineage"]``)::
      "snapshots": [{"id": ..., "rows": ..., "sha256": ..., "trained_rows": ..., "recent_rows": ...}, ...],
      "window": {"days": ...} or None,
      "seed": ...,                       # the seed of the recent slices
-     "recent": {"snapshots": [...], "rows": ...}}
+     "recent": {"snapshots": [...], "rows": ...},
+     "extra": {"path": ..., "sha256": ..., "rows": ...}}   # only from 'mindpulse train --extra FILE'
 
 ``rows`` and ``sha256`` of a snapshot describe all its rows (canonical columns, in id order);
 from them and the seed, the training frame of any model can be rebuilt and checked.

@@ -76,7 +76,7 @@ class StepFailureNotifier(BaseNotifier):
 
 def pipeline_dag(dag_id: str, *, schedule: str, description: str, params: dict[str, Any], doc_md: str | None = None,
                  tags: tuple[str, ...] = ()) -> DAG:
-    """A DAG with the pipeline's defaults: no catch-up, one active run, retries, native templates."""
+    """A DAG with the pipeline's defaults: no catch-up, one active run, retries, per-task and per-run timeouts, native templates."""
     settings = Settings()
     return DAG(
         dag_id,
@@ -91,8 +91,10 @@ def pipeline_dag(dag_id: str, *, schedule: str, description: str, params: dict[s
         description=description,
         doc_md=doc_md,
         tags=["mindpulse", *tags],
-        dagrun_timeout=timedelta(hours=2),
+        dagrun_timeout=timedelta(minutes=settings.pipeline_run_timeout_minutes),
         default_args={
+            # A hung kernel fails its task (and is retried) instead of holding the run until its timeout.
+            "execution_timeout": timedelta(minutes=settings.pipeline_task_timeout_minutes),
             "retries": settings.pipeline_retries,
             "retry_delay": timedelta(seconds=settings.pipeline_retry_delay_seconds),
             "on_failure_callback": StepFailureNotifier(),

@@ -149,6 +149,9 @@ def distributions(reference: pd.DataFrame, current: pd.DataFrame, columns: Seque
         _note(grid[0], "no drifted columns")
     for axes, name in zip(grid, columns):
         ref, cur = reference[name].dropna(), current[name].dropna()
+        if ref.empty or cur.empty:
+            _note(axes, f"{name}: no values on one side")
+            continue
         numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur) and ref.nunique() > 8
         if numeric:
             bins = np.histogram_bin_edges(pd.concat([ref, cur]).astype(float), bins=20)

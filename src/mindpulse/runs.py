@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 SUMMARY_NAME = "run_summary.json"
+# A notebook run by hand (no run id given) is a run of its own, ``interactive__<UTC stamp>``.
+INTERACTIVE_RUN_ID = "interactive"
+INTERACTIVE_PREFIX = f"{INTERACTIVE_RUN_ID}__"
 OUTCOMES = ("promoted", "refused", "skipped", "failed", "reported")
 
 # Characters that are safe in a file name on Linux, macOS and Windows; ':' and '+' of the
@@ -34,6 +37,18 @@ def safe_run_id(run_id: str) -> str:
     if not safe:
         raise ValueError(f"run_id={run_id!r}: expected at least one letter or digit")
     return safe
+
+
+def interactive_run_id() -> str:
+    """A fresh run id for a hand run: ``interactive__2026-11-29T19:30:12.123456+00:00``."""
+    from datetime import datetime, timezone
+
+    return INTERACTIVE_PREFIX + datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def is_hand_run(run_id: str) -> bool:
+    """Whether a run id (or its folder's name) is a hand run's, not a pipeline run's."""
+    return str(run_id).startswith(INTERACTIVE_RUN_ID)
 
 
 def run_dir(reports_dir: str | Path, dag_id: str, run_id: str) -> Path:

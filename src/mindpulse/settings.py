@@ -63,7 +63,9 @@ class Settings(BaseSettings):
 
     seed: int = Field(default=42, description="Default random seed for generation, splits and models.")
     retrain_min_rows: int = Field(default=1000, ge=1, description="Labelled production rows that trigger a retrain.")
-    drift_share_threshold: float = Field(default=0.3, gt=0, le=1, description="Share of drifted features above which a retrain is triggered.")
+    feature_drift_threshold: float = Field(default=0.3, gt=0, le=1, description="Retrain trigger: share of the 13 model features that drifted, above which a retrain is triggered (more than 30 % by default).")
+    prediction_drift_threshold: float = Field(default=0.1, gt=0, description="Retrain trigger: drift score of the champion's predicted probability (Wasserstein distance normed by the reference's std) at or above which a retrain is triggered.")
+    drift_share_threshold: float = Field(default=0.3, gt=0, le=1, description="Drift reports: share of the compared columns (features, label, model outputs) above which a report says dataset drift.")
     drift_min_rows: int = Field(default=500, ge=1, description="Fewer current rows than this give 'not enough data' instead of a drift decision.")
     monitoring_sample_cap: int = Field(default=50_000, ge=1000, description="Rows sampled from larger inputs before Evidently runs.")
     reports_keep: int = Field(default=10, ge=1, description="Report runs kept; older ones are deleted whole.")
@@ -83,6 +85,8 @@ class Settings(BaseSettings):
     airflow_password: str | None = Field(default=None, description="Password of that user; standalone mode writes one to AIRFLOW_HOME.")
     pipeline_retries: int = Field(default=1, ge=0, le=5, description="Retries of each pipeline DAG task before its run fails (0 in tests).")
     pipeline_retry_delay_seconds: int = Field(default=15, ge=0, description="Wait before a failed pipeline task is retried.")
+    pipeline_task_timeout_minutes: int = Field(default=60, ge=1, description="A pipeline DAG task running longer than this is stopped and fails (execution_timeout).")
+    pipeline_run_timeout_minutes: int = Field(default=120, ge=1, description="A pipeline DAG run older than this is stopped (dagrun_timeout); a retrain's claim older than this whose run is not running is swept.")
 
     @field_validator("home")
     @classmethod

@@ -345,7 +345,7 @@ def train_and_gate(
     version = registry.register(result.model, metadata, recent=recent)
     say(f"Registered {version.version}")
     decision = registry.promote(version.version, margin=margin)
-    say(f"Gate: {decision.reason}")
+    say(f"{'Promoted' if decision.promoted else 'Refused'}. Gate: {decision.reason}")
     pruned = registry.prune(protect=protect)
     if pruned:
         say(f"Pruned {len(pruned)} old version(s): {', '.join(pruned)}")

@@ -44,12 +44,15 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for folds, models and the first holdout (default: MINDPULSE_SEED)."),
     margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0, help="Gate margin on holdout ROC-AUC (default: MINDPULSE_PROMOTION_MARGIN)."),
     folds: int = typer.Option(5, "--folds", min=2, max=10, help="Folds of the stratified cross-validation."),
+    candidates: Optional[str] = typer.Option(None, "--candidates", help="Comma-separated candidates to compare "
+                                             "(default: all three), e.g. logistic_regression for a fast first model."),
 ) -> None:
     """Train the three candidates on the reference data, register the best, and gate its promotion."""
     import pandas as pd
 
     from mindpulse import contract as c
-    from mindpulse.data import load_reference
+    from mindpulse import lineage
+    from mindpulse.data import frame_sha256, load_reference
     from mindpulse.io import atomic_write_csv
     from mindpulse.settings import get_settings
     from mindpulse.train import train_and_gate
@@ -58,6 +61,8 @@ def train(
     try:
         frame = load_reference(settings)
         source = f"reference {settings.reference_path}"
+        record = {"run": None, "reference": lineage.reference_record(settings, frame), "snapshots": [],
+                  "window": None, "seed": None, "recent": {"snapshots": [], "rows": 0}}
         if extra is not None:
             result = c.read_csv(extra, require_target=True)
             if result.n_valid == 0:
@@ -68,10 +73,13 @@ def train(
                 typer.echo(f"{result.n_rejected} row(s) of {extra} set aside in {rejects}, each with its problems")
             frame = pd.concat([frame, result.valid], ignore_index=True)
             source += f" + {result.n_valid} rows of {extra}"
+            record["extra"] = {"path": str(extra.resolve()), "rows": result.n_valid,
+                               "sha256": frame_sha256(result.valid.reindex(columns=list(c.CANONICAL_COLUMNS)))}
         outcome = train_and_gate(
             frame, _registry(), seed=settings.seed if seed is None else seed,
             margin=settings.promotion_margin if margin is None else margin,
-            data_source=source, progress=typer.echo, folds=folds,
+            data_source=source, progress=typer.echo, folds=folds, lineage=record,
+            **({"candidates": [name.strip() for name in candidates.split(",") if name.strip()]} if candidates else {}),
         )
     except _user_errors() as exc:
         fail(str(exc))

@@ -53,7 +53,7 @@ def reports(
     root: Optional[Path] = typer.Option(None, "--root", help="Reports root or one DAG's folder (default: REPORTS_DIR)."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show at most this many runs."),
 ) -> None:
-    """List report runs, newest first, with their key figures."""
+    """List report runs, newest first, with their key figures; hand runs (``interactive__...``) apart."""
     from mindpulse.monitoring import list_report_runs
     from mindpulse.settings import get_settings
 
@@ -62,10 +62,22 @@ def reports(
     if not runs:
         typer.echo(f"No report runs under {root}")
         return
+    pipeline_runs = [run for run in runs if not run["hand_run"]]
+    hand_runs = [run for run in runs if run["hand_run"]]
+    if pipeline_runs:
+        _print_runs(pipeline_runs, limit)
+    else:
+        typer.echo(f"No pipeline runs under {root}")
+    if hand_runs:
+        typer.echo(f"\nHand runs (notebooks run by hand, not by the pipeline): {len(hand_runs)}")
+        _print_runs(hand_runs, limit)
+
+
+def _print_runs(runs: list[dict], limit: int) -> None:
     fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
-    typer.echo(f"{'created_at':<26} {'dag':<28} {'run':<40} {'outcome':<9} {'rows':>7} {'drift':>6} {'acc':>6} {'auc':>6} html")
+    typer.echo(f"{'created_at':<26} {'dag':<28} {'run':<48} {'outcome':<9} {'rows':>7} {'drift':>6} {'acc':>6} {'auc':>6} html")
     for run in runs[:limit]:
-        typer.echo(f"{run['created_at'][:25]:<26} {run['dag_id'][:28]:<28} {run['name'][:40]:<40} "
+        typer.echo(f"{run['created_at'][:25]:<26} {run['dag_id'][:28]:<28} {run['name'][:48]:<48} "
                    f"{(run['outcome'] or '-'):<9} {fmt(run['rows'], 'd'):>7} {fmt(run['drift_share'], '.2f'):>6} "
                    f"{fmt(run['accuracy']):>6} {fmt(run['roc_auc']):>6} {len(run['html'])}")
     if len(runs) > limit:

@@ -148,7 +148,7 @@ def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelis
                         notebooks_dir: Path | None = None) -> dict[str, str]:
     """The environment of the embedded Airflow and of everything it runs (the notebooks see MINDPULSE_HOME).
 
-    The code's folders (default: those of the settings for ``home``) are passed on by name, so
+    Built by :func:`mindpulse.airflow_env.airflow_environment`, as the tests' Airflow is. The code's folders (default: those of the settings for ``home``) are passed on by name, so
     every task finds the same DAGs and notebooks whatever its working folder.
     """
     if dags_dir is None or notebooks_dir is None:
@@ -156,32 +156,12 @@ def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelis
 
         defaults = Settings(home=home)
         dags_dir, notebooks_dir = dags_dir or defaults.dags_dir, notebooks_dir or defaults.notebooks_dir
-    venv_bin = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env.update({
-        "MINDPULSE_HOME": str(home),
-        "MINDPULSE_DAGS_DIR": str(dags_dir),
-        "MINDPULSE_NOTEBOOKS_DIR": str(notebooks_dir),
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # Each running notebook task is a kernel of its own: a few at once on 2 cores.
-        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        # Parsing a DAG file imports the papermill provider (~2-4 s of CPU): not every 30 s on 2 cores.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
-        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONUNBUFFERED": "1",
-        "NO_COLOR": "1",
-    })
-    return env
+    from mindpulse.airflow_env import airflow_environment as environment
+
+    inherited = {k: v for k, v in os.environ.items() if k.startswith("MINDPULSE_")}
+    return environment(airflow_home, port=port, dags_dir=dags_dir, parallelism=parallelism,
+                       mindpulse={**inherited, "MINDPULSE_HOME": str(home), "MINDPULSE_DAGS_DIR": str(dags_dir),
+                                  "MINDPULSE_NOTEBOOKS_DIR": str(notebooks_dir)})
 
 
 def _read_state(airflow_home: Path) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""``mindpulse feedback`` and ``mindpulse store stats|migrate``: the production data store."""
+"""``mindpulse feedback`` and ``mindpulse store stats|migrate|release``: the production data store."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     app.command("feedback")(feedback)
     store_app.command("stats")(stats)
     store_app.command("migrate")(migrate)
+    store_app.command("release")(release)
     app.add_typer(store_app, name="store")
 
 
@@ -136,5 +137,35 @@ def migrate() -> None:
     store = _open_store()
     try:
         typer.echo(f"{store.describe_url()}: schema at revision {store.schema_revision()}")
+    finally:
+        store.close()
+
+
+def release(
+    run_id: str = typer.Option(..., "--run-id", help="The retrain run whose claimed snapshot is freed (its Airflow run id)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Free the snapshot a retrain run claimed: its rows return to pending, for the next retrain.
+
+    For a run that died without releasing it (the pipeline's own sweep does this for runs older
+    than the run timeout). A snapshot already archived is not released: its model was trained on it.
+    """
+    store = _open_store()
+    try:
+        snapshots = [s for s in store.snapshots() if s.run_id == run_id]
+        claimed = [s for s in snapshots if s.state == "claimed"]
+        if not claimed:
+            states = ", ".join(f"snapshot {s.id} {s.state}" for s in snapshots) or "no snapshot at all"
+            fail(f"run_id={run_id!r}: no claimed snapshot to release ({states}); "
+                 "expected the run id of a retrain that claimed one (see `mindpulse store stats`)")
+        rows = sum(s.n_rows for s in claimed)
+        ids = ", ".join(str(s.id) for s in claimed)
+        typer.echo(f"Run {run_id}: snapshot {ids} holds {rows} rows; releasing returns them to pending.")
+        if not yes and not typer.confirm("Release it?", default=False):
+            typer.echo("Nothing released.")
+            raise typer.Exit(1)
+        for snapshot in claimed:
+            store.release_snapshot(snapshot.id)
+        typer.echo(f"Snapshot {ids} released: {rows} rows returned to pending.")
     finally:
         store.close()

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mindpulse.runs import is_hand_run
+
 SUMMARY_NAME = "run_summary.json"
 REPORT_KINDS: tuple[str, ...] = ("data_quality", "data_drift", "model_performance")
 
@@ -156,6 +158,8 @@ def _describe(folder: Path) -> dict[str, Any]:
         "path": str(folder),
         "dag_id": (summary or {}).get("dag_id") or folder.parent.name,
         "run_id": (summary or {}).get("run_id") or folder.name,
+        # A notebook run by hand (JupyterLab), not a pipeline run: listed apart.
+        "hand_run": is_hand_run((summary or {}).get("run_id") or folder.name),
         "created_at": created_at,
         "outcome": (summary or {}).get("outcome"),
         "rows": rows,

@@ -105,3 +105,31 @@ def _gaps(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
             worst = min(values, key=values.get)
             gaps[figure] = {"gap": max(values.values()) - min(values.values()), "worst_group": worst}
     return gaps
+
+
+#: The column naming the model version that produced a row's prediction.
+MODEL_VERSION = "model_version"
+#: How rows without a model version (labelled rows sent without a prediction) are counted.
+NO_VERSION = "(none)"
+
+
+def version_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per model version that produced their prediction, most rows first (no column: empty)."""
+    if MODEL_VERSION not in frame.columns:
+        return {}
+    versions = frame[MODEL_VERSION].astype(object).where(frame[MODEL_VERSION].notna(), NO_VERSION)
+    counts = versions.value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+
+
+def figures_by_version(rows: pd.DataFrame) -> dict[str, dict[str, Any]] | None:
+    """Classification figures of labelled rows per model version when they mix versions (None for one version).
+
+    Overall figures of rows scored by different models describe no model; each version's own
+    rows say how that model did.
+    """
+    counts = version_counts(rows)
+    if len(counts) < 2:
+        return None
+    versions = rows[MODEL_VERSION].astype(object).where(rows[MODEL_VERSION].notna(), NO_VERSION)
+    return {version: classification_figures(rows.loc[versions == version]) for version in counts}

@@ -182,6 +182,8 @@ def model_performance_report(
         "confusion": perf.confusion(rows[c.TARGET].to_numpy(), rows[fr.PREDICTION].to_numpy()),
         "roc_auc_note": None if both_classes else "ROC-AUC needs both classes among the labels; it is not computed",
         "groups": perf.group_figures(rows, min_group_rows=min_group_rows),
+        "model_versions": perf.version_counts(rows),
+        "by_model_version": perf.figures_by_version(rows),
         "reference": None if ref_rows is None else perf.classification_figures(ref_rows),
     })
     return _write(snapshot, out_dir, MODEL_PERFORMANCE, summary)

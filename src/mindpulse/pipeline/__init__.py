@@ -23,12 +23,15 @@ from mindpulse.pipeline.demo import (
 from mindpulse.pipeline.records import (
     CURRENT_DATA_NAME,
     DECISION_FILES,
+    INTERACTIVE_PREFIX,
     INTERACTIVE_RUN_ID,
     REPORT_STEPS,
     REPORTING_STEPS,
     RETRAIN_STEPS,
     Run,
     StepResult,
+    interactive_run_id,
+    is_hand_run,
     open_run,
 )
 from mindpulse.pipeline.reporting import (
@@ -54,13 +57,14 @@ from mindpulse.pipeline.retrain import (
     train_and_gate,
     training_frame,
 )
+from mindpulse.pipeline.sweep import sweep_before_run, sweep_stale_claims
 
 __all__ = [
-    "CURRENT_DATA_NAME", "DAG_IDS", "DECISION_FILES", "INTERACTIVE_RUN_ID", "REPORTING_DAG_ID", "REPORTING_STEPS",
+    "CURRENT_DATA_NAME", "DAG_IDS", "DECISION_FILES", "INTERACTIVE_PREFIX", "INTERACTIVE_RUN_ID", "REPORTING_DAG_ID", "REPORTING_STEPS",
     "REPORT_STEPS", "RETRAIN_DAG_ID", "RETRAIN_STEPS", "RetrainDecision", "Run", "StepResult",
     "archive_production_data", "backup_model", "check_data_availability", "check_production_data",
     "clean_up_reports", "current_data", "data_drift_report", "data_quality_report", "decide_reports",
-    "decide_retrain", "detect_drift", "finish_reporting", "finish_retrain", "merge_training_data",
+    "decide_retrain", "detect_drift", "finish_reporting", "finish_retrain", "interactive_run_id", "is_hand_run", "merge_training_data",
     "model_performance_report", "open_run", "prepare_demo_home", "retrain_reasons", "simulate_production_traffic",
-    "train_and_gate", "train_first_champion", "training_frame",
+    "sweep_before_run", "sweep_stale_claims", "train_and_gate", "train_first_champion", "training_frame",
 ]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mindpulse import plots
 from mindpulse.pipeline.records import Run
-from mindpulse.pipeline.sources import _reference, _registry, _store
+from mindpulse.pipeline.sources import _registry
 
 STATE_NAMES = {"unlabelled": "unlabelled (awaiting feedback)", "pending": "labelled, waiting for training",
                "claimed": "labelled, claimed by a retrain", "archived": "labelled, used by a retrain"}
@@ -63,9 +63,16 @@ def rows_by_day_and_state(frame: pd.DataFrame) -> pd.DataFrame:
     return counts[[name for name in STATE_NAMES.values() if name in counts.columns]]
 
 
+def _read_store(run: Run):  # noqa: ANN202 - the store class is imported lazily
+    """The store, without the migration check the step itself has just made (evidence only reads)."""
+    from mindpulse.store import Store
+
+    return Store.from_settings(run.settings, migrate=False)
+
+
 def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evidence:
     """Predictions by day and state, and the rows the step counts against its threshold."""
-    frame = _store(run.settings).recent_predictions(limit=run.settings.monitoring_sample_cap)
+    frame = _read_store(run).recent_predictions(limit=run.settings.monitoring_sample_cap)
     counts = rows_by_day_and_state(frame)
     if reporting:
         counted, label, threshold_label = [v for k, v in STATE_NAMES.items() if k != "unlabelled"], \
@@ -96,8 +103,10 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
     drifted = [name for name, col in columns.items() if col.get("drifted")]
     figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(drifted)} of {len(columns)} drifted")]
     if drifted:
-        reference = _reference(run.settings)
-        current = _store(run.settings).production_frame() if current is None else current
+        from mindpulse.pipeline.sources import champion_reference
+
+        reference = champion_reference(run.settings)[0]  # what the report compared with
+        current = _read_store(run).production_frame() if current is None else current
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
             from mindpulse.pipeline.sources import _drift_frames
 
@@ -214,9 +223,9 @@ def training(run: Run, outputs: dict[str, Any]) -> Evidence:
             curves = {f"champion {before}": (y, registry.load_model(before).predict_proba(holdout)), **curves}
         figures.append(plots.roc_curves(curves, title=f"ROC on the fixed holdout ({len(holdout):,} rows)"))
         figures.append(plots.calibration_curves(curves, title="Calibration on the fixed holdout"))
-    gate = pd.DataFrame([{"challenger": version, "champion_before": outputs.get("champion_before"),
-                          "champion_after": outputs.get("champion_after"), "promoted": outputs.get("promoted"),
-                          "reason": outputs.get("reason")}])
+    from mindpulse.pipeline.retrain import gate_table
+
+    gate = gate_table(challenger.metadata.get("gate") or {})  # both ROC-AUCs per slice, the interval, the decision
     verdict = "promoted to champion" if outputs.get("promoted") else "refused: the champion stays"
     sentence = f"**Gate decision**: challenger {version} was {verdict}. {outputs.get('reason', '')}"
     return Evidence(figures, {"Candidates (cross-validation, mean ± sd over folds)": pd.DataFrame(rows),

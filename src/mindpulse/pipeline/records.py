@@ -21,15 +21,22 @@ from mindpulse import runs
 from mindpulse.pipeline.sources import _registry
 from mindpulse.settings import Settings, get_settings
 
-RETRAIN_STEPS = ("check_production_data", "detect_drift", "decide_retrain", "backup_model", "merge_training_data",
+RETRAIN_STEPS = ("sweep_stale_claims", "check_production_data", "detect_drift", "decide_retrain", "backup_model", "merge_training_data",
                  "train_and_gate", "archive_production_data", "notify")
 REPORTING_STEPS = ("check_data_availability", "decide_reports", "data_quality_report", "data_drift_report",
                    "model_performance_report", "clean_up_reports", "send_summary")
 REPORT_STEPS = ("data_quality_report", "data_drift_report", "model_performance_report")
-# Python gate tasks write their decision beside the executed notebooks.
-DECISION_FILES = {"decide_retrain": "decide_retrain.json", "decide_reports": "decide_reports.json"}
+# Python tasks (the gates, the sweep) write their record beside the executed notebooks.
+DECISION_FILES = {"decide_retrain": "decide_retrain.json", "decide_reports": "decide_reports.json",
+                  "sweep_stale_claims": "sweep_stale_claims.json"}
 CURRENT_DATA_NAME = "current_data.parquet"
-INTERACTIVE_RUN_ID = "interactive"
+# What a state-changing step says when it only previewed (commit=False, a notebook run by hand).
+PREVIEW_NOTE = "Preview only (commit=False): nothing changed; run with commit=True to apply it."
+# A notebook run by hand (no run id given) gets a run of its own, ``interactive__<UTC stamp>``.
+INTERACTIVE_RUN_ID = runs.INTERACTIVE_RUN_ID
+INTERACTIVE_PREFIX = runs.INTERACTIVE_PREFIX
+interactive_run_id = runs.interactive_run_id
+is_hand_run = runs.is_hand_run
 
 
 @dataclass
@@ -61,10 +68,16 @@ class StepResult:
         self.outputs = {name: value for name, value in _json_ready(self.outputs).items() if value is not None}
 
 
-def open_run(dag_id: str, run_id: str = INTERACTIVE_RUN_ID, run_dir: str | Path | None = None,
+def open_run(dag_id: str, run_id: str | None = None, run_dir: str | Path | None = None,
              settings: Settings | None = None) -> Run:
-    """The run a notebook works for; its folder (``reports/<dag_id>/<safe run id>/`` by default) is created."""
+    """The run a notebook works for; its folder (``reports/<dag_id>/<safe run id>/`` by default) is created.
+
+    Without a run id (a notebook run by hand on its defaults), a new hand run
+    ``interactive__<UTC stamp>``: it shares no snapshot, frozen rows or folder with any other run.
+    """
     settings = settings or get_settings()
+    if not run_id or run_id == INTERACTIVE_RUN_ID:
+        run_id = interactive_run_id()
     folder = Path(run_dir) if run_dir else runs.run_dir(settings.reports_dir, dag_id, str(run_id))
     folder.mkdir(parents=True, exist_ok=True)
     return Run(settings=settings, dag_id=dag_id, run_id=str(run_id), dir=folder)

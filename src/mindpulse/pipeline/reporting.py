@@ -11,6 +11,7 @@ from mindpulse import runs
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.pipeline.records import (
     CURRENT_DATA_NAME,
+    PREVIEW_NOTE,
     REPORT_STEPS,
     REPORTING_STEPS,
     Run,
@@ -25,7 +26,7 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_inputs, _reference, _store, champion_reference
+from mindpulse.pipeline.sources import SCORING_KEYS, _drift_inputs, _reference, _store, champion_reference
 
 
 def current_data(run: Run) -> pd.DataFrame:
@@ -60,12 +61,30 @@ def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepRes
         problems.append(f"{len(current)} labelled production rows < min_rows {min_rows}")
     available = not problems
     first, last = (current["created_at"].min(), current["created_at"].max()) if len(current) else (None, None)
+    versions = version_counts(current)
     outputs = {"available": available, "reference_rows": reference_rows, "current_rows": len(current),
                "min_rows": min_rows, "first_prediction_at": first, "last_prediction_at": last,
+               "model_versions": versions,
                "reason": "; ".join(problems) or f"{len(current)} labelled production rows >= min_rows {min_rows}"}
     table = pd.DataFrame([{k: outputs[k] for k in ("reference_rows", "current_rows", "min_rows",
                                                     "first_prediction_at", "last_prediction_at")}])
-    return StepResult(_json_ready(outputs), table, ("Reports will run: " if available else "No reports: ") + outputs["reason"] + ".")
+    table["model_versions"] = describe_versions(versions)
+    message = ("Reports will run: " if available else "No reports: ") + outputs["reason"] + "."
+    if versions:
+        message += f" Predictions made by {describe_versions(versions)}."
+    return StepResult(_json_ready(outputs), table, message)
+
+
+def version_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per model version behind their predictions, most rows first."""
+    from mindpulse.monitoring.performance import version_counts as counts
+
+    return counts(frame)
+
+
+def describe_versions(counts: dict[str, int]) -> str:
+    """'v0002-… (900 rows), v0001-… (300 rows)'."""
+    return ", ".join(f"{version} ({rows} rows)" for version, rows in counts.items()) or "no model"
 
 
 def decide_reports(run_dir: str | Path) -> bool:
@@ -109,10 +128,21 @@ def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult
     """Evidently data drift of the production rows against the reference."""
     from mindpulse import monitoring
 
+    from mindpulse.io import atomic_write_json
+
     reference, current, described = _drift_inputs(run.settings, current_data(run))
     result = monitoring.data_drift_report(reference, current, run.dir,
                                           threshold=threshold, settings=run.settings)
-    return _report_result(run, result, described)
+    models = {key: described[key] for key in SCORING_KEYS}
+    result.summary.update(models)  # which model's outputs were compared
+    atomic_write_json(result.json_path, _json_ready(result.summary))
+    step = _report_result(run, result, described)
+    step.outputs.update(_json_ready({k: v for k, v in models.items() if v is not None}))
+    step.table["reference_model"] = models["reference_model"]
+    if models["reference_model"]:
+        step.message += (f"; the model's outputs compared are those of {models['reference_model']} "
+                         f"({models['reference_model_reason']}; {models['current_rows_rescored']} current rows rescored by it)")
+    return step
 
 
 def model_performance_report(run: Run) -> StepResult:
@@ -128,20 +158,129 @@ def model_performance_report(run: Run) -> StepResult:
     step = _report_result(run, result)
     step.outputs["estimated"] = estimation.headline(estimated)
     step.message += "\n" + estimation.sentence(step.outputs["estimated"])
+    return _with_versions(step, result.summary)
+
+
+def _with_versions(step: StepResult, summary: dict[str, Any]) -> StepResult:
+    """Performance per model version beside the overall figures, when the rows mix versions."""
+    versions, by_version = summary.get("model_versions") or {}, summary.get("by_model_version")
+    step.outputs.update(_json_ready({"model_versions": versions, "by_model_version": by_version}))
+    step.outputs = {k: v for k, v in step.outputs.items() if v is not None}
+    step.table.insert(0, "model_version", "all" if by_version else describe_versions(versions))
+    if by_version:
+        rows = [{"model_version": version, "labelled_rows": figures["rows"],
+                 **{k: figures.get(k) for k in ("accuracy", "precision", "recall", "f1", "roc_auc")}}
+                for version, figures in by_version.items()]
+        step.table = pd.concat([step.table, pd.DataFrame(rows)], ignore_index=True)
+        step.message += "\nPer model version: " + ", ".join(
+            f"{v} ROC-AUC {_fmt(f.get('roc_auc'))} on {f['rows']} rows" for v, f in by_version.items())
     return step
 
 
-def clean_up_reports(run: Run, *, keep: int | None = None) -> StepResult:
-    """Delete whole run folders beyond the newest ``keep`` of each DAG (a run in progress is the newest)."""
-    from mindpulse import monitoring
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+# Outcomes whose run records are audit records of a change (or of a failure): never deleted.
+KEPT_OUTCOMES = ("promoted", "refused", "failed")
+
+
+def _runs_models_refer_to(settings: Any) -> set[tuple[str, str]]:
+    """(dag_id, safe run id) of each run a kept model version was trained in.
+
+    Read from the version's lineage (``metadata["lineage"]["run"]``), else from the start of its
+    data source (``"<dag_id>/<run_id>: ..."``, how older versions name their run).
+    """
+    from mindpulse.pipeline.sources import _registry
+
+    referred: set[tuple[str, str]] = set()
+    for version in _registry(settings).versions():
+        run = (version.metadata.get("lineage") or {}).get("run") or {}
+        dag_id, run_id = run.get("dag_id"), run.get("run_id")
+        if not (dag_id and run_id):
+            source = str((version.metadata.get("data") or {}).get("source") or "")
+            head, sep, _ = source.partition(": ")
+            dag_id, slash, run_id = head.partition("/")
+            if not (sep and slash and dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID) and run_id):
+                continue
+        referred.add((runs.safe_run_id(dag_id), runs.safe_run_id(run_id)))
+    return referred
+
+
+def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
+    """Every run folder of the two DAGs with ``keep`` True or False and the reason, by outcome.
+
+    Never deleted: a pipeline run that promoted, refused or failed, or has no summary yet (in
+    progress, or died before its last step), and any run a kept model version was trained in.
+    Skipped and reported runs keep the newest ``keep`` of each DAG; hand runs
+    (``interactive__...``) keep the newest ``keep`` of each DAG among themselves.
+    """
+    from mindpulse.monitoring.index import _run_time, run_folders
+    from mindpulse.pipeline.records import is_hand_run
+
+    if int(keep) != keep or keep < 1:
+        raise ValueError(f"keep: got {keep!r}, expected a whole number of at least 1")
+    referred = _runs_models_refer_to(settings)
+    plan: list[dict[str, Any]] = []
+    for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
+        pools: dict[str, list[tuple[float, str, Path, str | None]]] = {"pipeline": [], "hand": []}
+        dag_folder = settings.reports_dir / dag_id
+        for folder in run_folders(dag_folder):
+            if folder.parent != dag_folder:
+                continue
+            summary = runs.read_summary(folder) if (folder / runs.SUMMARY_NAME).is_file() else None
+            outcome = (summary or {}).get("outcome")
+            entry = {"dag_id": dag_id, "run": folder.name, "path": folder, "outcome": outcome}
+            if (runs.safe_run_id(dag_id), folder.name) in referred:
+                plan.append({**entry, "keep": True, "reason": "a kept model version was trained in it"})
+            elif not is_hand_run(folder.name) and (outcome in KEPT_OUTCOMES or summary is None):
+                plan.append({**entry, "keep": True, "reason": f"outcome {outcome or 'not written yet'}: always kept"})
+            else:
+                pool = "hand" if is_hand_run(folder.name) else "pipeline"
+                pools[pool].append((_run_time(folder, summary)[0], folder.name, folder, outcome))
+        for pool, members in pools.items():
+            members.sort(reverse=True)
+            label = "hand runs" if pool == "hand" else "skipped/reported runs"
+            for rank, (_, name, folder, outcome) in enumerate(members):
+                kept = rank < int(keep)
+                plan.append({"dag_id": dag_id, "run": name, "path": folder, "outcome": outcome, "keep": kept,
+                             "reason": f"{'among' if kept else 'beyond'} the newest {keep} {label}"})
+    return plan
+
+
+def clean_up_reports(run: Run, *, keep: int | None = None, commit: bool = False) -> StepResult:
+    """Delete the run folders :func:`retention_plan` does not keep (with ``commit=False``, only list them)."""
+    from mindpulse.monitoring.index import _remove
 
     keep = run.settings.reports_keep if keep is None else int(keep)
-    removed: list[Path] = []
-    for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
-        removed += [Path(p) for p in monitoring.prune_report_runs(run.settings.reports_dir / dag_id, keep)]
-    outputs = {"keep": keep, "removed": [f"{p.parent.name}/{p.name}" for p in removed]}
-    table = pd.DataFrame({"removed run folder": outputs["removed"]})
-    return StepResult(outputs, table, f"Kept the newest {keep} runs of each DAG; removed {len(removed)}.")
+    plan = retention_plan(run.settings, keep)
+    doomed = [entry for entry in plan if not entry["keep"] and entry["path"] != run.dir]
+    if commit:
+        for entry in doomed:
+            _remove(entry["path"])
+    names = [f"{entry['dag_id']}/{entry['run']}" for entry in doomed]
+    outputs = {"committed": bool(commit), "keep": keep, "removed": names if commit else [],
+               "would_remove": [] if commit else names}
+    table = pd.DataFrame([{"run folder": f"{e['dag_id']}/{e['run']}", "outcome": e["outcome"],
+                           "kept": e["keep"] or e["path"] == run.dir, "why": e["reason"]} for e in plan])
+    if not commit:
+        return StepResult(outputs, table, f"Would remove {len(names)} run folder(s). " + PREVIEW_NOTE)
+    return StepResult(outputs, table, f"Kept promoted, refused and failed runs and the newest {keep} others of "
+                                      f"each DAG; removed {len(names)}.")
+
+
+def _models_record(availability: dict[str, Any], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Which model produced what: the versions behind the current rows' predictions (rows each),
+    the model that scored the reference for the drift comparison, and performance per version."""
+    drift = reports.get("data_drift_report") or {}
+    performance = reports.get("model_performance_report") or {}
+    return {
+        "current_rows_by_version": availability.get("model_versions") or {},
+        "reference_scored_by": drift.get("reference_model"),
+        "reference_model_reason": drift.get("reference_model_reason"),
+        "current_rows_rescored_for_drift": drift.get("current_rows_rescored"),
+        "performance_by_version": performance.get("by_model_version"),
+    }
 
 
 def finish_reporting(run: Run) -> StepResult:
@@ -165,6 +304,7 @@ def finish_reporting(run: Run) -> StepResult:
         "rows": availability.get("current_rows"), "drift_share": drift_headline.get("share"),
         "drift_status": drift_headline.get("status"),
         "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
+        "models": _models_record(availability, reports),
         "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
         "estimated": reports["model_performance_report"].get("estimated"),
         "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
@@ -176,6 +316,8 @@ def finish_reporting(run: Run) -> StepResult:
         f"Reporting run {run.run_id}: {outcome}.",
         "; ".join(summary["trigger"].get("reasons") or []) + ".",
         *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
+        *([f"Predictions by {describe_versions(summary['models']['current_rows_by_version'])}; reference scored by "
+           f"{summary['models']['reference_scored_by']}."] if summary["models"]["reference_scored_by"] else []),
         *([_estimated_sentence(summary["estimated"])] if summary["estimated"] else []),
         *(["Failed step(s): " + ", ".join(failed)] if failed else []),
         f"Audit record: {run.dir}",

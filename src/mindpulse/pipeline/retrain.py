@@ -10,6 +10,7 @@ import pandas as pd
 
 from mindpulse import runs
 from mindpulse.pipeline.records import (
+    PREVIEW_NOTE,
     RETRAIN_STEPS,
     Run,
     StepResult,
@@ -50,30 +51,61 @@ def _production_table(frame: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
 
 
-def detect_drift(run: Run, *, threshold: float | None = None, min_rows: int | None = None) -> StepResult:
-    """Share of features whose production distribution drifted from the reference; HTML report in the run folder."""
+def detect_drift(run: Run, *, feature_threshold: float | None = None, prediction_threshold: float | None = None,
+                 min_rows: int | None = None) -> StepResult:
+    """The two drift trigger figures of the pending production rows against the reference; HTML report in the run folder.
+
+    * feature drift: the share of the 13 model features whose distribution drifted, against
+      ``feature_threshold`` (a retrain when more than 30 % of features drifted, by default);
+    * prediction drift: the drift score of the champion's predicted probability (Wasserstein
+      distance normed by the reference's std), flagged at or above ``prediction_threshold``.
+
+    The report itself also compares the label and the model's outputs, as Evidently's preset
+    does: its dataset status and ``columns_drift_share`` count those columns too.
+    """
     from mindpulse import monitoring
 
     settings = run.settings
-    threshold = settings.drift_share_threshold if threshold is None else float(threshold)
+    feature_threshold = settings.feature_drift_threshold if feature_threshold is None else float(feature_threshold)
+    prediction_threshold = (settings.prediction_drift_threshold if prediction_threshold is None
+                            else float(prediction_threshold))
     reference, current, described = _drift_inputs(settings, _store(settings).production_frame())
     html = None
     if current.empty:  # nothing to show; the decision alone needs no Evidently run
-        decision = monitoring.detect_drift(reference, current, threshold=threshold, min_rows=min_rows,
-                                           settings=settings).to_dict()
+        decision = monitoring.detect_drift(reference, current, min_rows=min_rows, settings=settings).to_dict()
     else:  # one Evidently run gives both the HTML and the decision
-        report = monitoring.data_drift_report(reference, current, run.dir, threshold=threshold,
-                                              min_rows=min_rows, settings=settings)
+        report = monitoring.data_drift_report(reference, current, run.dir, min_rows=min_rows, settings=settings)
         decision, html = report.summary, _relative(report.html_path, run.dir)
+    measured = decision["status"] != "not_enough_data"
+    from mindpulse.contract import FEATURES
+
+    features_drifted = [c for c in decision.get("drifted_columns") or [] if c in FEATURES]
+    compared_features = [c for c in decision.get("compared_columns") or [] if c in FEATURES]
+    feature_share = decision.get("feature_share") if measured else None
+    score = ((decision.get("columns") or {}).get("probability") or {}).get("score") if measured else None
     outputs = {
-        "drift_status": decision["status"], "drift_share": decision["share"], "drift_threshold": threshold,
-        "drifted": decision["status"] == "drift", "n_rows": decision["n_rows"], "n_drifted": decision["n_drifted"],
-        "n_features": decision["n_features"], "drifted_columns": list(decision.get("drifted_columns") or []),
-        "reason": decision["reason"], "report_html": html, "reference": described,
+        "drift_status": decision["status"], "n_rows": decision["n_rows"], "reason": decision["reason"],
+        "feature_drift_share": feature_share, "feature_drift_threshold": feature_threshold,
+        "feature_drifted": None if feature_share is None else feature_share > feature_threshold,
+        "features_drifted": features_drifted, "n_features_drifted": len(features_drifted),
+        "n_features": len(compared_features),
+        "prediction_drift_score": score, "prediction_drift_threshold": prediction_threshold,
+        "prediction_drifted": None if score is None else score >= prediction_threshold,
+        "columns_drift_share": decision["share"], "drifted_columns": list(decision.get("drifted_columns") or []),
+        "report_html": html, "reference": described,
     }
-    table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "drift_share", "drift_threshold", "n_rows",
-                                                    "n_drifted", "n_features")}])
-    return StepResult(_json_ready(outputs), table, decision["reason"])
+    table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "n_rows", "feature_drift_share", "feature_drift_threshold",
+                                                    "n_features_drifted", "n_features", "prediction_drift_score",
+                                                    "prediction_drift_threshold", "prediction_drifted")}])
+    if not measured:
+        message = decision["reason"]
+    else:
+        message = (f"{len(features_drifted)} of {len(compared_features)} features drifted (feature drift share "
+                   f"{feature_share:.2f}, trigger above {feature_threshold:.2f}); prediction drift score "
+                   + ("not available (no champion)" if score is None else
+                      f"{score:.3f} (trigger at {prediction_threshold:.2f}): "
+                      + ("drifted" if score >= prediction_threshold else "not drifted")) + ".")
+    return StepResult(_json_ready(outputs), table, message)
 
 
 @dataclass
@@ -86,41 +118,80 @@ class RetrainDecision:
     rows: int
     min_rows: int
     drift_status: str | None
-    drift_share: float | None
-    drift_threshold: float
+    feature_drift_share: float | None
+    feature_drift_threshold: float
+    prediction_drift_score: float | None = None
+    prediction_drift_threshold: float | None = None
+    drift_not_measured: str | None = None  # why drift could not be measured (a forced run goes on regardless)
 
 
-def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, drift_share: float | None,
-                    drift_threshold: float, force: bool) -> RetrainDecision:
-    """The trigger rule: rows >= min_rows OR drifted share > drift_threshold OR force."""
-    drift_measured = drift_status not in (None, "not_enough_data") and drift_share is not None
+def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, feature_drift_share: float | None,
+                    feature_drift_threshold: float, force: bool, prediction_drift_score: float | None = None,
+                    prediction_drift_threshold: float | None = None,
+                    drift_not_measured: str | None = None) -> RetrainDecision:
+    """The trigger rule: rows >= min_rows OR feature drift share > its threshold OR prediction drift
+    score >= its threshold OR force."""
+    drift_measured = drift_status not in (None, "not_enough_data") and feature_drift_share is not None
     met, unmet = [], []
     if force:
         met.append("forced by the run's conf (force=true)")
     (met if rows >= min_rows else unmet).append(
         f"{rows} labelled production rows {'>=' if rows >= min_rows else '<'} min_rows {min_rows}")
     if drift_measured:
-        drifted = drift_share > drift_threshold
+        drifted = feature_drift_share > feature_drift_threshold
         (met if drifted else unmet).append(
-            f"drifted share {drift_share:.2f} {'>' if drifted else '<='} drift_threshold {drift_threshold:.2f}")
+            f"feature drift share {feature_drift_share:.2f} {'>' if drifted else '<='} "
+            f"feature_drift_threshold {feature_drift_threshold:.2f}")
+        if prediction_drift_score is not None and prediction_drift_threshold is not None:
+            flagged = prediction_drift_score >= prediction_drift_threshold
+            (met if flagged else unmet).append(
+                f"prediction drift score {prediction_drift_score:.3f} {'>=' if flagged else '<'} "
+                f"prediction_drift_threshold {prediction_drift_threshold:.2f}")
     else:
         unmet.append("drift not measured (not enough production rows)")
     if not force:
         unmet.append("not forced")
     proceed = bool(met)
     return RetrainDecision(proceed=proceed, reasons=met if proceed else unmet, force=bool(force), rows=int(rows),
-                           min_rows=int(min_rows), drift_status=drift_status, drift_share=drift_share,
-                           drift_threshold=float(drift_threshold))
+                           min_rows=int(min_rows), drift_status=drift_status, feature_drift_share=feature_drift_share,
+                           feature_drift_threshold=float(feature_drift_threshold),
+                           prediction_drift_score=prediction_drift_score if drift_measured else None,
+                           prediction_drift_threshold=prediction_drift_threshold,
+                           drift_not_measured=None if drift_measured else drift_not_measured)
 
 
-def decide_retrain(run_dir: str | Path, *, min_rows: int, drift_threshold: float, force: bool) -> RetrainDecision:
+def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str | None]:
+    """The drift step's glued values, and why drift was not measured (None when it was).
+
+    A failed drift step stops the gate, unless the run is forced: a forced retrain goes on
+    without a drift figure, and the reason is kept in its decision.
+    """
+    notebook = runs.notebook_path(run_dir, "detect_drift")
+    drift = runs.read_outputs(notebook)
+    if "drift_status" not in drift:
+        error = runs.notebook_error(notebook)
+        why = f"the detect_drift step failed: {error}" if error else "the detect_drift step did not finish in this run"
+        if not force:
+            raise RuntimeError(f"{notebook}: {why}; no retrain decision without it unless the run is forced")
+        return {}, why
+    if drift["drift_status"] == "not_enough_data" or drift.get("feature_drift_share") is None:
+        return drift, str(drift.get("reason") or "not enough data to measure drift")
+    return drift, None
+
+
+def decide_retrain(run_dir: str | Path, *, min_rows: int, feature_drift_threshold: float,
+                   prediction_drift_threshold: float, force: bool) -> RetrainDecision:
     """The gate: read what the two check notebooks glued, decide, and keep the decision in the run folder."""
     run_dir = Path(run_dir)
     with _decision_record(run_dir, "decide_retrain") as record:
         check = _glued(run_dir, "check_production_data", "rows")
-        drift = _glued(run_dir, "detect_drift", "drift_status")
-        decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift["drift_status"],
-                                   drift_share=drift.get("drift_share"), drift_threshold=drift_threshold, force=force)
+        drift, not_measured = _drift_outputs(run_dir, force=force)
+        decision = retrain_reasons(rows=check["rows"], min_rows=min_rows, drift_status=drift.get("drift_status"),
+                                   feature_drift_share=drift.get("feature_drift_share"),
+                                   feature_drift_threshold=feature_drift_threshold,
+                                   prediction_drift_score=drift.get("prediction_drift_score"),
+                                   prediction_drift_threshold=prediction_drift_threshold,
+                                   force=force, drift_not_measured=not_measured)
         record.update(asdict(decision))
     return decision
 
@@ -143,7 +214,9 @@ def backup_model(run: Run) -> StepResult:
     """
     registry = _registry(run.settings)
     champion, backup = registry.champion(), registry.backup()
-    outputs = {"champion": champion.version if champion else None, "backup": backup.version if backup else None}
+    # has_champion is always glued: with no champion the step still records that it finished.
+    outputs = {"has_champion": champion is not None, "champion": champion.version if champion else None,
+               "backup": backup.version if backup else None}
     if champion is None:
         message = "No champion yet: the challenger will become the first champion."
     elif backup is None:
@@ -185,14 +258,34 @@ def _unchanged_since_champion(registry: Any, snapshot: Any, data: Any) -> Any:
     return champion if lineage.same_data(champion.metadata.get("lineage"), data.lineage) else None
 
 
-def merge_training_data(run: Run) -> StepResult:
-    """Claim this run's snapshot and gather all labelled data so far: reference + archived snapshots + this one."""
+def _pending_training_frame(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a claim would take now, without claiming it (a preview)."""
+    return _reference(run.settings), _store(run.settings).production_frame()
+
+
+def merge_training_data(run: Run, *, commit: bool = False) -> StepResult:
+    """Claim this run's snapshot and gather all labelled data so far: reference + archived snapshots + this one.
+
+    With ``commit=False`` (a notebook run by hand) nothing is claimed: it shows the pending rows
+    a claim would take now.
+    """
     from mindpulse import lineage
 
+    if not commit:
+        reference, production = _pending_training_frame(run)
+        frame = training_frame(reference, production)
+        outputs = {"committed": False, "production_rows": len(production), "reference_rows": len(reference),
+                   "training_rows": len(frame), "positive_rate": _rate(frame)}
+        table = pd.DataFrame({"source": ["reference", "pending production rows (not claimed)", "reference + pending"],
+                              "rows": [len(reference), len(production), len(frame)],
+                              "depression_rate": [_rate(reference), _rate(production), _rate(frame)]})
+        return StepResult(_json_ready(outputs), table,
+                          f"Would claim {len(production)} pending production rows (training adds them to the reference "
+                          "and the archived snapshots). " + PREVIEW_NOTE)
     snapshot, data = _training_data(run)
     same = _unchanged_since_champion(_registry(run.settings), snapshot, data)
     earlier = [p for p in data.parts if p.id != snapshot.id]
-    outputs = {"snapshot_id": snapshot.id, "production_rows": snapshot.n_rows, "reference_rows": len(data.reference),
+    outputs = {"committed": True, "snapshot_id": snapshot.id, "production_rows": snapshot.n_rows, "reference_rows": len(data.reference),
                "archived_snapshots": [p.id for p in earlier], "archived_rows": sum(len(p.rows) for p in earlier),
                "recent_rows": len(data.recent), "training_rows": len(data.frame), "positive_rate": _rate(data.frame),
                "window_days": run.settings.training_window_days, "same_as_champion": same is not None}
@@ -245,18 +338,22 @@ def _versions_in_run_records(settings: Any) -> set[str]:
 
 
 def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] | None = None,
-                   margin: float | None = None) -> StepResult:
+                   margin: float | None = None, commit: bool = False) -> StepResult:
     """Train a challenger on all labelled data so far and promote it only if it passes the gate.
 
     Nothing is trained when the run brings no new rows and the data equals the champion's.
     A retry after the model was registered does not train again: it puts the same version
-    through the gate once more (promoting the champion again is a no-op).
+    through the gate once more (promoting the champion again is a no-op). With
+    ``commit=False`` (a notebook run by hand) nothing is claimed, trained or registered: it
+    shows what a committed run would train on.
     """
     from mindpulse import lineage, train
 
     settings = run.settings
     seed = settings.seed if seed is None else int(seed)
     margin = settings.promotion_margin if margin is None else float(margin)
+    if not commit:
+        return _train_preview(run, seed=seed, candidates=candidates, margin=margin)
     registry = _registry(settings)
     snapshot, data = _training_data(run)
     existing = _version_trained_for(registry, run)
@@ -285,37 +382,84 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         metrics = {**{f"holdout_{k}": v for k, v in (existing.metadata.get("holdout") or {}).items()},
                    **train.gate_metrics(decision)}
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
-    outputs = {"version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
+    outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, **common}
-    shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    table = pd.DataFrame([{"version": version, "promoted": promoted, **shown}])
+    table = gate_table(registry.get(version).metadata.get("gate") or {})
     verdict = "promoted to champion" if promoted else "refused"
     return StepResult(_json_ready(outputs), table, f"Challenger {version} {verdict}: {reason}")
 
 
-def archive_production_data(run: Run) -> StepResult:
+def gate_table(gate: dict[str, Any]) -> pd.DataFrame:
+    """The gate's comparison, one row per slice: both ROC-AUCs (4 decimals), the difference, its interval, the verdict."""
+    rows = []
+    for item in gate.get("comparisons") or []:
+        interval = item.get("interval")
+        rows.append({
+            "slice": item["slice"].replace("_", " "), "rows": item["rows"],
+            "challenger ROC-AUC": _four(item.get("challenger_auc")), "champion ROC-AUC": _four(item.get("champion_auc")),
+            "difference": _four(item.get("difference")),
+            "95 % interval": f"[{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval else "not compared",
+            "verdict": ("passes" if item["passed"] else "fails") if item["judged"] else "not judged",
+        })
+    if gate.get("best_promoted_auc") is not None:
+        rows.append({"slice": "best promoted model (fixed holdout)", "rows": None,
+                     "challenger ROC-AUC": _four(gate.get("challenger_auc")),
+                     "champion ROC-AUC": _four(gate.get("best_promoted_auc")), "difference": None,
+                     "95 % interval": f"floor {gate['floor']:.4f}" if gate.get("floor") is not None else "",
+                     "verdict": "passes" if gate.get("floor") is None or gate["challenger_auc"] >= gate["floor"] else "fails"})
+    rows.append({"slice": "decision", "rows": None, "challenger ROC-AUC": None, "champion ROC-AUC": None,
+                 "difference": None, "95 % interval": "", "verdict": gate.get("reason", "")})
+    return pd.DataFrame(rows)
+
+
+def _four(value: Any) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _train_preview(run: Run, *, seed: int, candidates: list[str] | None, margin: float) -> StepResult:
+    reference, production = _pending_training_frame(run)
+    frame = training_frame(reference, production)
+    champion = _current_champion(run.settings)
+    outputs = {"committed": False, "champion_before": champion, "snapshot_rows": len(production),
+               "training_rows": len(frame), "seed": seed, "margin": margin,
+               "candidates": list(candidates) if candidates else None}
+    table = pd.DataFrame([{k: outputs[k] for k in ("champion_before", "snapshot_rows", "training_rows", "seed", "margin")}])
+    return StepResult(_json_ready(outputs), table,
+                      f"Would train a challenger on {len(frame)} rows ({len(production)} pending production rows, not "
+                      f"claimed) and gate it against champion {champion}. " + PREVIEW_NOTE)
+
+
+def archive_production_data(run: Run, *, commit: bool = False) -> StepResult:
     """Export the snapshot this run trained on and mark its rows as used (only once its model is registered).
 
-    An empty snapshot writes no file: its claim is released instead.
+    An empty snapshot writes no file: its claim is released instead. With ``commit=False`` (a
+    notebook run by hand) it only says what it would archive.
     """
     store = _store(run.settings)
     snapshots = [s for s in store.snapshots() if s.run_id == run.run_id and s.state in ("claimed", "archived")]
     if snapshots and snapshots[0].n_rows == 0:
         snapshot = snapshots[0]
-        if snapshot.state == "claimed":
+        if snapshot.state == "claimed" and commit:
             store.release_snapshot(snapshot.id)
-        outputs = {"archived": False, "rows": 0, "snapshot_id": snapshot.id}
+        outputs = {"committed": bool(commit), "archived": False, "rows": 0, "snapshot_id": snapshot.id}
         return StepResult(outputs, pd.DataFrame([outputs]),
                           f"Nothing archived: snapshot {snapshot.id} holds no rows, so no file is written.")
     trained = _version_trained_for(_registry(run.settings), run)
     if not snapshots or trained is None:
         missing = "no snapshot was claimed" if not snapshots else "no model was trained on it"
-        outputs = {"archived": False, "rows": 0}
+        outputs = {"committed": bool(commit), "archived": False, "rows": 0}
         return StepResult(outputs, pd.DataFrame([outputs]),
                           f"Nothing archived: in this run {missing}, so its rows stay where they are.")
     snapshot = snapshots[0]
+    if not commit:
+        outputs = {"committed": False, "archived": False, "rows": snapshot.n_rows, "snapshot_id": snapshot.id,
+                   "model_version": trained.version}
+        return StepResult(outputs, pd.DataFrame([outputs]),
+                          f"Would archive snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into "
+                          f"{trained.version}). " + PREVIEW_NOTE)
     path = store.archive_snapshot(snapshot.id, run.settings.archive_dir)
-    outputs = {"archived": True, "archive_path": str(path), "rows": snapshot.n_rows, "snapshot_id": snapshot.id,
+    outputs = {"committed": True, "archived": True, "archive_path": str(path), "rows": snapshot.n_rows,
+               "snapshot_id": snapshot.id,
                "model_version": trained.version}
     return StepResult(outputs, pd.DataFrame([outputs]),
                       f"Snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into {trained.version}) archived to {path}.")
@@ -333,7 +477,10 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
     archived = runs.read_outputs(run.notebook("archive_production_data"))
 
     failed = [name for name, step in steps.items() if step["status"] in ("failed", "incomplete")]
-    if failed:
+    # A forced run goes on without a drift figure: its drift step's failure is listed, and the
+    # Airflow run fails, but the outcome is what happened to the model.
+    forced_past = {"detect_drift"} if decision and decision.get("proceed") and decision.get("drift_not_measured") else set()
+    if set(failed) - forced_past:
         outcome = "failed"
     elif "promoted" in trained:
         outcome = "promoted" if trained["promoted"] else "refused"
@@ -351,12 +498,15 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "outcome": outcome, "failed_steps": failed,
         "trigger": decision or {"proceed": False, "force": bool(force),
                                 "reasons": ["no gate decision in this run folder (the checks did not finish, or run by hand)"]},
-        "rows": check.get("rows"), "drift_share": drift.get("drift_share"), "drift_status": drift.get("drift_status"),
+        "rows": check.get("rows"), "drift_status": drift.get("drift_status"),
+        "feature_drift_share": drift.get("feature_drift_share"), "prediction_drift_score": drift.get("prediction_drift_score"),
+        "prediction_drifted": drift.get("prediction_drifted"),
         "model_before": trained.get("champion_before", backup.get("champion", registry_champion)),
         "model_after": trained.get("champion_after", registry_champion),
         "challenger": trained.get("version"), "gate_reason": trained.get("reason"),
         "metrics": trained.get("metrics") or {}, "snapshot": snapshot,
         "reports": {"data_drift": drift.get("report_html")},
+        "swept_claims": (_read_decision(run.dir, "sweep_stale_claims") or {}).get("swept", []),
         "reference": drift.get("reference"),
         "lineage": trained.get("lineage"),
         "steps": steps,
@@ -365,10 +515,19 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
 
 
 def _release_snapshot(run: Run) -> dict[str, Any]:
-    """Give the rows a failed run claimed back to the pending pool (nothing to do when none were claimed)."""
+    """Give the rows a failed run claimed back to the pending pool (nothing to do when none were claimed).
+
+    Decided from the registry, not from glued outputs: when this run's model was registered
+    (training's kernel died before its glue cell), its rows were used, so they are archived.
+    """
     try:
         store = _store(run.settings)
         claimed = [s for s in store.snapshots() if s.run_id == run.run_id and s.state == "claimed"]
+        trained = _version_trained_for(_registry(run.settings), run) if claimed else None
+        if trained is not None:
+            path = store.archive_snapshot(claimed[0].id, run.settings.archive_dir)
+            return {"id": claimed[0].id, "rows": claimed[0].n_rows, "released": False, "archived_to": str(path),
+                    "model_version": trained.version}
         for snapshot in claimed:
             store.release_snapshot(snapshot.id)
     except Exception as exc:  # the summary must still be written; the failure is reported in it

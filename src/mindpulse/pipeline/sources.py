@@ -61,36 +61,70 @@ def champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
 
 
 def _drift_frames(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current rows, both with the champion's outputs, for the drift comparison."""
+    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`_drift_inputs`)."""
     reference, current, _ = _drift_inputs(settings, current)
     return reference, current
 
 
-def _drift_inputs(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Reference (:func:`champion_reference`) and current rows, both with the champion's outputs, and the reference's description.
+def reference_model(registry, current: pd.DataFrame) -> tuple[str | None, str]:  # noqa: ANN001 - ModelRegistry
+    """The model that scores the reference for the drift comparison, and why.
 
-    As in Evidently's own preset, prediction drift counts beside feature and target drift: the
-    reference is scored by the current champion, and production rows that arrived labelled
-    without a prediction are scored too. With no champion yet, features and target alone.
+    Like with like: the registered version that produced most of the current rows'
+    predictions; the champion when no current row names a version still registered.
+    """
+    from mindpulse.monitoring.performance import NO_VERSION, version_counts
+
+    counts = {v: n for v, n in version_counts(current).items() if v != NO_VERSION}
+    registered = {v.version for v in registry.versions()}
+    total = sum(counts.values())
+    for version, rows in counts.items():
+        if version in registered:
+            return version, f"produced {rows} of the {total} current rows' predictions"
+    champion = registry.champion()
+    if champion is None:
+        return None, "no model registered"
+    why = "no current row names a model still registered" if counts else "no current row has a prediction"
+    return champion.version, f"the champion ({why})"
+
+
+#: What :func:`_drift_inputs` adds to the reference's description: whose outputs were compared.
+SCORING_KEYS = ("reference_model", "reference_model_reason", "current_rows_rescored")
+
+
+def _drift_inputs(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Reference (:func:`champion_reference`) and current rows, both with the same model's outputs, and a description.
+
+    As in Evidently's own preset, prediction drift counts beside feature and target drift. The
+    reference is scored by :func:`reference_model` (the model behind most current rows), and
+    current rows that another model scored, or that arrived labelled without a prediction, are
+    scored by it too, so prediction drift compares one model on two sets of data rather than
+    two models. The description names that model (``SCORING_KEYS``). With no model yet,
+    features and target alone.
     """
     from mindpulse.contract import CANONICAL_COLUMNS
 
     reference, described = champion_reference(settings)
     reference = reference.reindex(columns=list(CANONICAL_COLUMNS)).reset_index(drop=True)
     registry = _registry(settings)
-    if registry.champion() is None or current.empty:
+    version, reason = reference_model(registry, current)
+    described = {**described, "reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
+    if version is None or current.empty:
         return reference, current, described
     from mindpulse.predict import Predictor
 
-    predictor = Predictor.load(registry)
+    predictor = Predictor.load(registry, version)
     reference = predictor.predict_frame(reference)[[*reference.columns, "prediction", "probability"]]
     current = current.copy()
     if {"prediction", "probability"} <= set(current.columns):
-        missing = current["probability"].isna()
-        if missing.any():
-            scored = predictor.predict_frame(current.loc[missing])
-            current.loc[missing, "probability"] = scored["probability"]
-            current.loc[missing, "prediction"] = scored["prediction"]
+        other = current["probability"].isna()
+        if "model_version" in current.columns:
+            other |= current["model_version"].astype(object) != version
+        if other.any():
+            scored = predictor.predict_frame(current.loc[other])
+            current.loc[other, "probability"] = scored["probability"].to_numpy()
+            current.loc[other, "prediction"] = scored["prediction"].to_numpy()
+        described["current_rows_rescored"] = int(other.sum())
     else:
         current = predictor.predict_frame(current)[[*current.columns, "prediction", "probability"]]
+        described["current_rows_rescored"] = len(current)
     return reference, current, described

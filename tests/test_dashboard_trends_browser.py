@@ -1,0 +1,63 @@
+"""The Trends page in real Chromium against a real ``python -m dashboard``, with the records of several runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.dashboard_support import (  # noqa: F401 (fixtures)
+    DashboardServer,
+    PreparedHome,
+    chromium_launch_args,
+    copy_home,
+    prepared_template,
+    serve_dashboard,
+)
+from tests.trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_runs
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return chromium_launch_args(browser_type_launch_args)
+
+
+@pytest.fixture(scope="module")
+def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:  # noqa: F811
+    """The prepared home's two report runs, plus three reporting runs with estimates and three retrain runs."""
+    home = copy_home(prepared_template, tmp_path_factory.mktemp("trends") / "home")
+    write_runs(home.settings.reports_dir)
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(home: PreparedHome) -> Iterator[DashboardServer]:
+    with serve_dashboard(home.settings.home) as running:
+        yield running
+
+
+def test_trends_page_plots_the_runs(page: Page, server: DashboardServer, home: PreparedHome) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url)
+    page.locator(".bk-tab", has_text="Trends").click()
+
+    runs = len(home.report_runs) + len(REPORTING_RUNS) + len(RETRAIN_RUNS)
+    expect(page.locator(".mp-trends-summary")).to_contain_text(f"{runs} run(s) ({len(RETRAIN_RUNS)} retrain")
+    for name in ("drift", "performance", "waiting", "champion"):
+        plot = page.locator(f".mp-trend-{name}")
+        expect(plot).to_be_visible()
+        expect(plot.locator("canvas").first).to_be_attached()  # Bokeh drew it
+        box = plot.bounding_box()
+        assert box and box["width"] > 200 and box["height"] > 150, (name, box)
+    # The runs table lists every run, the newest retrain's champion among them.
+    table = page.locator(".mp-trends-table")
+    expect(table.locator(".tabulator-row")).to_have_count(runs)
+    expect(table).to_contain_text("v0003-x")
+    assert not errors, errors

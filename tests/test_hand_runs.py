@@ -1,0 +1,141 @@
+"""Notebooks rerun by hand (JupyterLab) are safe: each gets its own run, previews what it would
+change unless ``commit=True``, reports on the rows of its own moment, and is listed apart from the
+pipeline's runs. A claimed snapshot can be freed by hand (``mindpulse store release``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import papermill as pm
+import pytest
+from typer.testing import CliRunner
+
+from mindpulse import pipeline, runs
+from mindpulse.registry import ModelRegistry
+from mindpulse.settings import Settings
+from mindpulse.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+COMMIT_NOTEBOOKS = ("retrain/04_merge_training_data.ipynb", "retrain/05_train_and_gate.ipynb",
+                    "retrain/06_archive_production_data.ipynb", "reporting/05_clean_up_reports.ipynb")
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo-home")
+    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+    return home
+
+
+@pytest.fixture
+def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A fresh copy of the demo home (1,200 labelled rows pending), exported to notebook kernels."""
+    target = tmp_path / "home"
+    shutil.copytree(demo_template, target)
+    for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MINDPULSE_HOME", str(target))
+    from mindpulse.settings import get_settings
+
+    get_settings.cache_clear()
+    yield Settings(home=target)
+    get_settings.cache_clear()
+
+
+def _state(settings: Settings) -> dict[str, object]:
+    registry = ModelRegistry.from_settings(settings)
+    store = Store.from_settings(settings)
+    return {"champion": registry.champion().version, "versions": [v.version for v in registry.versions()],
+            "pending": store.pending_count(), "snapshots": [(s.id, s.state) for s in store.snapshots()],
+            "archive": sorted(p.name for p in settings.archive_dir.glob("*")) if settings.archive_dir.is_dir() else []}
+
+
+def test_each_hand_run_gets_its_own_run_id_and_folder(home: Settings) -> None:
+    first = pipeline.open_run(pipeline.RETRAIN_DAG_ID, settings=home)
+    second = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "", settings=home)
+    for run in (first, second):
+        assert re.fullmatch(r"interactive__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", run.run_id), run.run_id
+    assert first.run_id != second.run_id and first.dir != second.dir
+    named = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "interactive__mine", settings=home)
+    assert named.run_id == "interactive__mine"  # a hand run can name itself, to share a folder across notebooks
+
+
+def test_the_state_changing_notebooks_run_by_hand_only_preview(home: Settings, tmp_path: Path) -> None:
+    before = _state(home)
+    for notebook in COMMIT_NOTEBOOKS:  # on their defaults, as a JupyterLab user reruns them
+        output = tmp_path / Path(notebook).name
+        pm.execute_notebook(str(NOTEBOOKS / notebook), str(output), kernel_name="python3", progress_bar=False)
+        outputs = runs.read_outputs(output)
+        assert outputs["committed"] is False, notebook
+    assert _state(home) == before  # nothing claimed, registered, promoted or archived
+    merged = runs.read_outputs(tmp_path / "04_merge_training_data.ipynb")
+    assert merged["production_rows"] == 1200 and "snapshot_id" not in merged
+    trained = runs.read_outputs(tmp_path / "05_train_and_gate.ipynb")
+    assert "version" not in trained and trained["training_rows"] == 4200
+
+
+@pytest.mark.parametrize("notebook", COMMIT_NOTEBOOKS)
+def test_state_changing_notebooks_say_so_at_the_top_and_take_commit(notebook: str) -> None:
+    cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
+    assert "commit=True" in "".join(cells[0]["source"])
+    parameters = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    assert re.search(r"^commit = False\s+#", "".join(parameters["source"]), re.M)
+
+
+def test_a_committed_hand_run_claims_for_itself_and_the_next_one_finds_nothing_left(home: Settings) -> None:
+    first = pipeline.open_run(pipeline.RETRAIN_DAG_ID, settings=home)
+    claimed = pipeline.merge_training_data(first, commit=True)
+    assert claimed.outputs["committed"] is True and claimed.outputs["production_rows"] == 1200
+    second = pipeline.open_run(pipeline.RETRAIN_DAG_ID, settings=home)
+    again = pipeline.merge_training_data(second, commit=True)
+    assert again.outputs["snapshot_id"] != claimed.outputs["snapshot_id"] and again.outputs["production_rows"] == 0
+
+
+def test_a_hand_reporting_run_reports_the_rows_of_its_own_moment(home: Settings) -> None:
+    first = pipeline.open_run(pipeline.REPORTING_DAG_ID, settings=home)
+    assert pipeline.check_data_availability(first).outputs["current_rows"] == 1200
+    pipeline.simulate_production_traffic(home, days=1, rows_per_day=50, drift_days=0, seed=5)  # new feedback
+    second = pipeline.open_run(pipeline.REPORTING_DAG_ID, settings=home)
+    assert pipeline.check_data_availability(second).outputs["current_rows"] == 1250
+    assert len(pipeline.current_data(first)) == 1200  # a run's own rows stay frozen for its three reports
+
+
+def test_mindpulse_reports_lists_hand_runs_apart(home: Settings) -> None:
+    from mindpulse.cli import app
+
+    for dag_id, run_id in ((pipeline.RETRAIN_DAG_ID, "scheduled__2026-11-26T00:00:00+00:00"),
+                           (pipeline.RETRAIN_DAG_ID, "interactive__2026-11-27T10:00:00.000000+00:00")):
+        runs.write_summary(runs.run_dir(home.reports_dir, dag_id, run_id),
+                           {"outcome": "skipped", "dag_id": dag_id, "run_id": run_id, "created_at": "2026-11-27T10:00:00+00:00"})
+    result = CliRunner().invoke(app, ["reports"])
+    assert result.exit_code == 0, result.output
+    pipeline_part, _, hand_part = result.output.partition("Hand runs")
+    assert "scheduled__2026-11-26T00-00-00-00-00" in pipeline_part and "interactive__" not in pipeline_part
+    assert "interactive__2026-11-27T10-00-00.000000-00-00" in hand_part
+
+
+def test_store_release_frees_a_claimed_snapshot_after_confirmation(home: Settings) -> None:
+    from mindpulse.cli import app
+
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__died", settings=home)
+    pipeline.merge_training_data(run, commit=True)
+    assert Store.from_settings(home).pending_count() == 0
+
+    refused = CliRunner().invoke(app, ["store", "release", "--run-id", "manual__died"], input="n\n")
+    assert refused.exit_code == 1 and "1200 rows" in refused.output
+    assert Store.from_settings(home).pending_count() == 0
+
+    released = CliRunner().invoke(app, ["store", "release", "--run-id", "manual__died"], input="y\n")
+    assert released.exit_code == 0, released.output
+    assert "1200 rows returned to pending" in released.output
+    assert Store.from_settings(home).pending_count() == 1200
+    assert [s.state for s in Store.from_settings(home).snapshots()] == ["released"]
+
+    unknown = CliRunner().invoke(app, ["store", "release", "--run-id", "manual__nothing", "--yes"])
+    assert unknown.exit_code != 0 and "run_id='manual__nothing'" in unknown.output
