@@ -34,7 +34,7 @@ CASES: Counter[str] = Counter()
 
 MISSING = {"", "?", "nan", "NaN", "NA", "N/A", "None", "null"}
 BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)  # ASCII digits only
 BAD = object()  # the oracle's verdict for a refused cell
 
 SPECIAL_TEXT = ["", " ", "?", "nan", "NA", "None", "null", "'", '"', "''", "\x00", "Ma\x00le", "\x1b[31m",
@@ -233,8 +233,8 @@ def csv_files(draw: Any, *, require_target: bool) -> dict[str, Any]:
     text = buffer.getvalue()
     if mutation != "crlf":
         text = text.replace("\r\n", "\n")
-    if mutation == "unclosed quote":
-        text += '"' + ",".join(lines[1]) + "\n"
+    if mutation == "unclosed quote":  # a quote that nothing closes (the row's own quotes taken out)
+        text += '"' + ",".join(lines[1]).replace('"', "") + "\n"
     elif mutation == "long row":
         text += ",".join(["1"] * (len(header) + 2)) + "\n"
     elif mutation == "short row":

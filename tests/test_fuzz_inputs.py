@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from bad_input_support import RECORD, cli, refused
 from fixtures_models import quick_train
-from fuzz_support import BAD, CASES, csv_files, expect_cell, expect_file, expect_record, records, same_record
+from fuzz_support import CASES, NUMBER, csv_files, expect_file, expect_record, records, same_record
 from mindpulse import contract as c
 from mindpulse.data import read_canonical
 from mindpulse.registry import ModelRegistry
@@ -255,8 +256,12 @@ def outcomes(home: Path, url: str | None) -> dict[int, int | None]:
 
 
 def expect_pid(text: str, known: dict[int, int | None]) -> int | None:
-    value = expect_cell(c.FIELD_BY_NAME["id"], text)
-    return value if value is not BAD and value is not None and value >= 1 else None
+    """A prediction id: ASCII digits in a whole number from 1 to 2**63 - 1, spaces around allowed (no quotes)."""
+    text = text.strip()
+    if not NUMBER.fullmatch(text):
+        return None
+    exact = Decimal(text)
+    return int(exact) if exact == exact.to_integral_value() and 1 <= exact <= 2**63 - 1 else None
 
 
 @fuzz(20)
