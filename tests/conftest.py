@@ -22,10 +22,13 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 # Hypothesis profiles for the fuzz suite (tests/test_fuzz_inputs.py). "ci" (the default) keeps
-# `make test` to a bounded number of cases; `--hypothesis-profile=long` runs 14 times as many.
+# `make test` to a bounded number of cases, the same ones every run (derandomized), so the suite's
+# verdict depends on the code alone; `--hypothesis-profile=long` runs 14 times as many, new ones
+# each time, to explore: a case it finds becomes a regression test.
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
-_hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, database=None, print_blob=True)
+_hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, database=None, print_blob=True,
+                                      derandomize=True)
 _hypothesis_settings.register_profile("long", max_examples=1400, deadline=None, database=None, print_blob=True)
 _hypothesis_settings.load_profile("ci")
 
