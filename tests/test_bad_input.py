@@ -358,3 +358,10 @@ def test_models_warns_and_fails_when_the_champion_points_at_a_missing_version(tm
     out = cli("models", home=tmp_path / "home")
     assert out.code != 0 and "v0001-" in out.stdout  # the listing is still shown
     assert "champion v0042-20260101T000000Z has no complete version folder" in out.stderr
+
+
+def test_the_largest_id_reads_back_exactly_beside_rows_without_id(tmp_path, database_url):
+    rows = [csv_row(id=str(2**63 - 1)), csv_row(id="")]
+    source = write(tmp_path / "mixed.csv", csv_text(*rows))
+    assert cli("feedback", "--csv", str(source), home=tmp_path, database_url=database_url).code == 0
+    assert stored_rows(tmp_path, database_url)["id"].tolist()[0] == 2**63 - 1

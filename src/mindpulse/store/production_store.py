@@ -535,6 +535,10 @@ class Store:
                 finally:
                     cursor.close()
                 raw = pd.DataFrame.from_records(rows, columns=columns)
+                if "record_id" in columns:
+                    # ints with NULLs come back as floats, which cannot hold ids beyond 2**53 exactly
+                    position = columns.index("record_id")
+                    raw["record_id"] = pd.array([row[position] for row in rows], dtype="Int64")
         return typed_frame(raw)
 
     # -- snapshots ----------------------------------------------------------------------

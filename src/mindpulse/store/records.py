@@ -51,6 +51,8 @@ def csv_dtypes(columns: list[str]) -> dict[str, Any]:
 
 
 def _int64(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.Int64Dtype):
+        return column  # exact already (a float round trip would cut ids beyond 2**53)
     return pd.to_numeric(column, errors="coerce").astype("Int64")
 
 
