@@ -43,6 +43,12 @@ def chromium_launch_args(base: dict | None = None) -> dict:
     return {**(base or {}), "executable_path": CHROMIUM_PATH, "headless": True, "args": list(CHROMIUM_ARGS)}
 
 
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """pytest-playwright uses the system Chromium (STACK.md trap 16); browser test modules import this."""
+    return chromium_launch_args(browser_type_launch_args)
+
+
 # --- a prepared MindPulse home -----------------------------------------------------------------
 
 REFERENCE_ROWS = 1_500

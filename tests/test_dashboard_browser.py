@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from tests.dashboard_support import (  # noqa: F401 (fixtures)
     DashboardServer,
     PreparedHome,
-    chromium_launch_args,
+    browser_type_launch_args,
     copy_home,
     prepared_template,
     serve_dashboard,
@@ -25,12 +25,6 @@ from tests.dashboard_support import (  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """pytest-playwright uses the system Chromium (STACK.md trap 16)."""
-    return chromium_launch_args(browser_type_launch_args)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from tests.dashboard_support import (  # noqa: F401 (fixtures)
     DashboardServer,
     PreparedHome,
-    chromium_launch_args,
+    browser_type_launch_args,
     copy_home,
     prepared_template,
     serve_dashboard,
@@ -19,11 +19,6 @@ from tests.trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_runs
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    return chromium_launch_args(browser_type_launch_args)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ PostgreSQL is down.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from datetime import timezone
 
 import pandas as pd
@@ -28,20 +27,13 @@ from mindpulse.store import (
 from mindpulse.store.engine import create_engine, head_revision, normalise_url
 from mindpulse.contract import canonical_record
 from mindpulse.store.schema import metadata
-from postgres_support import PG_ADMIN, admin_connection
+from postgres_support import fresh_database
 
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL database for one test, dropped after it."""
-    name = f"mindpulse_test_{uuid.uuid4().hex[:12]}"
-    with admin_connection() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        host = dict(part.split("=", 1) for part in PG_ADMIN.split())
-        yield f"postgresql+psycopg://{host.get('user', 'postgres')}@{host.get('host', '127.0.0.1')}:{host.get('port', '5432')}/{name}"
-    finally:
-        with admin_connection() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
