@@ -63,7 +63,7 @@ class PredictView(Viewer):
         self._layout = pn.Column(
             pn.pane.Markdown(
                 "## Screening\nAnswer the survey questions for one student and press **Predict**. "
-                "Values start at the most typical answers of the reference survey.",
+                "Values start at the most typical answers of the reference students not labelled depressed.",
                 sizing_mode="stretch_width",
             ),
             disclaimer(),
