@@ -252,6 +252,7 @@ def test_a_retrain_triggered_through_the_rest_api_trains_and_promotes(standalone
     states = af.task_states(client, RETRAIN, run["dag_run_id"])
     assert done["state"] == "success", (states, standalone["processes"].log_tail("standalone"))
     assert [r["dag_run_id"] for r in client.list_runs(RETRAIN)] == [run["dag_run_id"]]
+    assert _error_lines(standalone["processes"].home, RETRAIN, run["dag_run_id"]) == []
 
     folder = runs.run_dir(settings.reports_dir, RETRAIN, run["dag_run_id"])
     summary = runs.read_summary(folder)
