@@ -109,6 +109,24 @@ def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(st
     assert float(row["age"].iloc[0]) == 21.0
 
 
+def test_predict_disables_its_button_while_it_runs_without_a_spinner(store: DashboardStore) -> None:
+    """A second click cannot log twice; a spinner would only flash (and cost the first press most)."""
+    import asyncio
+
+    view = PredictView(store=store.predictions)
+    seen: list[tuple[bool, bool]] = []
+    predict = store.predictions.predict
+
+    def watched(values):
+        seen.append((view.predict_button.disabled, view.predict_button.loading))
+        return predict(values)
+
+    store.predictions.predict = watched
+    assert asyncio.run(view.predict()) is not None
+    assert seen == [(True, False)]
+    assert not view.predict_button.disabled
+
+
 def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(store: DashboardStore) -> None:
     view = PredictView(store=store.predictions)
     view.inputs["age"].value = 12
