@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -33,15 +34,51 @@ _hypothesis_settings.register_profile("long", max_examples=1400, deadline=None, 
 _hypothesis_settings.load_profile("ci")
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN001
-    """Print how many cases the fuzz suite generated, by input path."""
+def _fuzz_cases() -> Counter[str]:
     import sys
 
     support = sys.modules.get("fuzz_support")
-    if support is None or not support.CASES:
+    return Counter(support.CASES) if support is not None else Counter()
+
+
+_worker_cases: Counter[str] = Counter()  # the xdist workers' counts, summed in the controller
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its fuzz counts to the controller (which prints the summary)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_cases"] = dict(_fuzz_cases())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 - an xdist hook, called in the controller
+    _worker_cases.update(getattr(node, "workeroutput", {}).get("fuzz_cases", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN001
+    """Print how many cases the fuzz suite generated, by input path (in this process or its xdist workers)."""
+    cases = _fuzz_cases() + _worker_cases
+    if not cases:
         return
-    cases = support.CASES
     terminalreporter.write_line(
         f"Fuzz suite: {sum(cases.values())} generated cases across {len(cases)} input paths "
         f"(profile {config.getoption('hypothesis_profile', None) or 'ci'}): "
         + ", ".join(f"{path} {n}" for path, n in sorted(cases.items())))
+
+
+# Modules whose tests start real services first, then the browser ones, then those that train:
+# `make test` runs the suite on two xdist workers, file by file in this order
+# (--dist loadfile --no-loadscope-reorder), so the long single-test modules do not end up
+# alone at the tail while the other worker idles. The order within a module is untouched.
+_SLOWEST_FIRST = ("airflow", "browser", "slow")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        mark = next((i for i, name in enumerate(_SLOWEST_FIRST) if item.get_closest_marker(name)), len(_SLOWEST_FIRST))
+        rank[module] = min(rank.get(module, mark), mark)
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
