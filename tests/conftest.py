@@ -22,6 +22,29 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo home built once per session: 3,000 reference rows, a logistic-regression champion,
+    1,200 labelled production rows (the last 600 in exam season). Never change it: copy it
+    (``shutil.copytree``) into the test's own folder first."""
+    from mindpulse import pipeline
+
+    home = tmp_path_factory.mktemp("demo-home")
+    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+    return home
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow metadatabase (SQLite) migrated once per session; each test Airflow starts from a
+    copy in its own AIRFLOW_HOME (`airflow db migrate` takes 6-15 s, a copy milliseconds)."""
+    import airflow_support as af
+
+    home = tmp_path_factory.mktemp("airflow-template")
+    af.migrate(af.airflow_env(home))
+    return home / "airflow.db"
+
+
 # Hypothesis profiles for the fuzz suite (tests/test_fuzz_inputs.py). "ci" (the default) keeps
 # `make test` to a bounded number of cases, the same ones every run (derandomized), so the suite's
 # verdict depends on the code alone; `--hypothesis-profile=long` runs 14 times as many, new ones
@@ -67,18 +90,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN0
         + ", ".join(f"{path} {n}" for path, n in sorted(cases.items())))
 
 
-# Modules whose tests start real services first, then the browser ones, then those that train:
-# `make test` runs the suite on two xdist workers, file by file in this order
-# (--dist loadfile --no-loadscope-reorder), so the long single-test modules do not end up
-# alone at the tail while the other worker idles. The order within a module is untouched.
+# Modules whose tests start real services first (those with the most such tests before the others),
+# then the browser ones, then those that train: `make test` runs the suite on two xdist workers,
+# file by file in this order (--dist loadfile --no-loadscope-reorder), so the long modules do not
+# end up alone at the tail while the other worker idles. The order within a module is untouched.
 _SLOWEST_FIRST = ("airflow", "browser", "slow")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank: dict[str, int] = {}
+    marks: dict[str, list[int]] = {}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        mark = next((i for i, name in enumerate(_SLOWEST_FIRST) if item.get_closest_marker(name)), len(_SLOWEST_FIRST))
-        rank[module] = min(rank.get(module, mark), mark)
-    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+        rank = next((i for i, name in enumerate(_SLOWEST_FIRST) if item.get_closest_marker(name)), len(_SLOWEST_FIRST))
+        marks.setdefault(module, []).append(rank)
+    key = {module: (min(ranks), -ranks.count(min(ranks))) for module, ranks in marks.items()}
+    items.sort(key=lambda item: key[item.nodeid.split("::", 1)[0]])
