@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -432,11 +433,13 @@ def test_form_defaults_without_reference_data_are_typical_survey_answers(setting
 
 @pytest.mark.airflow
 @pytest.mark.slow
-def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settings, tmp_path: Path) -> None:
+def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settings, tmp_path: Path,
+                                                               migrated_airflow: Path) -> None:
     from tests import airflow_support as af
 
     env = af.airflow_env(tmp_path / "airflow", extra={"MINDPULSE_HOME": str(settings.home)})
-    af.migrate(env)
+    (tmp_path / "airflow").mkdir()
+    shutil.copy(migrated_airflow, tmp_path / "airflow" / "airflow.db")  # `airflow db migrate`, done once per session
     # New DAGs start paused: triggered runs stay queued, so no notebook runs in this test.
     airflow = af.AirflowProcesses(env, ("api-server", "scheduler", "dag-processor"))
     try:

@@ -31,19 +31,10 @@ RETRAIN_NOTEBOOKS = {"check_production_data", "detect_drift", "backup_model", "m
 
 # --- homes and Airflow metadatabases ---------------------------------------------------------------
 @pytest.fixture(scope="module")
-def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow metadatabase migrated once; each Airflow of this file starts from a copy."""
-    home = tmp_path_factory.mktemp("airflow-template")
-    af.migrate(af.airflow_env(home))
-    return home / "airflow.db"
-
-
-@pytest.fixture(scope="module")
-def busy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3,000 reference rows, a champion, 1,200 labelled production rows (the last 600 in exam season)."""
-    home = tmp_path_factory.mktemp("busy-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
-    return home
+def busy_template(demo_template: Path) -> Path:
+    """3,000 reference rows, a champion, 1,200 labelled production rows (the last 600 in exam season):
+    the session's demo home, copied before any change."""
+    return demo_template
 
 
 @pytest.fixture(scope="module")

@@ -226,13 +226,6 @@ def test_waiting_for_a_run_goes_on_through_a_poll_that_times_out() -> None:
 
 
 # --- the steps on a small home -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("demo-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
-    return home
-
-
 @pytest.fixture
 def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A fresh copy of the demo home, exported to the notebook kernels Papermill starts."""
