@@ -64,6 +64,12 @@ class PreloadingLocalExecutor(LocalExecutor):
     """Airflow's LocalExecutor, whose forked workers (and so tasks) inherit :data:`PRELOADED_MODULES`."""
 
     def start(self) -> None:
+        from mindpulse import kernel_zygote
+        from mindpulse.kernels import socket_folder
+
+        # Started first: it imports the notebooks' libraries while the scheduler does its own.
+        path = kernel_zygote.start(socket_folder())
+        log.info("kernel zygote starting on %s", path)
         took = preload()
         log.info("preloaded %d modules for the task processes in %.1f s", len(took), sum(took.values()))
         super().start()
