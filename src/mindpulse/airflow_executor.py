@@ -31,6 +31,7 @@ PRELOADED_MODULES = (
     # The Task SDK's side of a task: the supervisor (in the worker) and the runner (in the task).
     "airflow.sdk.execution_time.supervisor",
     "airflow.sdk.execution_time.task_runner",
+    "airflow.dag_processing.dagbag",
     # The DAG files' imports, and what a notebook task runs.
     "airflow.providers.papermill.operators.papermill",
     "papermill",
