@@ -204,6 +204,27 @@ def test_airflow_client_reports_http_errors_with_the_request(tmp_path: Path) -> 
     assert error.value.status_code == 401 and "user 'admin'" in str(error.value)
 
 
+def test_waiting_for_a_run_goes_on_through_a_poll_that_times_out() -> None:
+    """A busy API server that misses one poll does not end the wait; one that never answers does."""
+    import httpx
+
+    answers = iter(["timeout", "running", "timeout", "success"])
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "t"})
+        answer = next(answers, "timeout")
+        if answer == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(200, json={"dag_run_id": "r", "state": answer})
+
+    client = AirflowClient("http://airflow.test", "admin", "secret")
+    client._http = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(respond))
+    assert client.wait_for_run("d", "r", timeout=30, poll=0)["state"] == "success"
+    with pytest.raises(AirflowUnavailable, match="ReadTimeout"):
+        client.wait_for_run("d", "r", timeout=0.2, poll=0.05)
+
+
 # --- the steps on a small home -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

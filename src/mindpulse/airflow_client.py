@@ -136,14 +136,23 @@ class AirflowClient:
         return answer["task_instances"]
 
     def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
-        """Poll until the run succeeds or fails; a TimeoutError names its last state."""
+        """Poll until the run succeeds or fails; a TimeoutError names its last state.
+
+        A poll the API server does not answer in time (busy running the run's tasks on a small
+        machine) is tried again until ``timeout``; then the last problem is raised.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            run = self.get_run(dag_id, run_id)
-            if run["state"] in FINISHED_STATES:
-                return run
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} run {run_id} still {run['state']!r} after {timeout:.0f} s")
+            try:
+                run = self.get_run(dag_id, run_id)
+            except AirflowUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+            else:
+                if run["state"] in FINISHED_STATES:
+                    return run
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{dag_id} run {run_id} still {run['state']!r} after {timeout:.0f} s")
             time.sleep(poll)
 
 
