@@ -370,11 +370,6 @@ def main() -> int:
                 return 1
             time.sleep(1)
         print(f"   airflow standalone healthy after {time.perf_counter() - start:.0f} s")
-        start = time.perf_counter()
-        import httpx
-
-        httpx.get(f"{url}/execution/health", timeout=120)
-        print(f"   execution API warmed up in {time.perf_counter() - start:.1f} s")
         password = json.loads((airflow_home / PASSWORD_FILE).read_text())["admin"]
         client = AirflowClient(url, "admin", password, timeout=60)
         for dag_id in order:

@@ -225,6 +225,28 @@ def test_waiting_for_a_run_goes_on_through_a_poll_that_times_out() -> None:
         client.wait_for_run("d", "r", timeout=0.2, poll=0.05)
 
 
+def test_airflow_is_healthy_only_once_its_task_execution_api_answers() -> None:
+    """The execution API is built on its first request (seconds): the health wait pays it, not the first task."""
+    import httpx
+
+    execution = iter([httpx.ReadTimeout("building"), 503, 200])
+    asked: list[str] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/api/v2/monitor/health":
+            return httpx.Response(200, json={"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}})
+        answer = next(execution)
+        if isinstance(answer, Exception):
+            raise httpx.ReadTimeout("building", request=request)
+        return httpx.Response(answer, json={"status": "healthy"})
+
+    client = AirflowClient("http://airflow.test")
+    client._http = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(respond))
+    assert [client.is_healthy() for _ in range(3)] == [False, False, True]
+    assert asked.count("/execution/health") == 3
+
+
 # --- the steps on a small home -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -10,6 +10,9 @@ A kernel is shut down without the interrupt jupyter_client sends first: Papermil
 down once its notebook has finished, and an interrupt that landed while the kernel still handled
 a message made ipykernel log "KeyboardInterrupt caught in kernel" at error level in a successful
 task's log.
+
+Under the embedded Airflow, kernels are forked warm from its zygote (:mod:`mindpulse.kernel_zygote`)
+instead of started cold; elsewhere, and whenever the zygote cannot, they start the usual way.
 """
 
 from __future__ import annotations
