@@ -95,12 +95,19 @@ class AirflowClient:
         return response.json()
 
     def is_healthy(self) -> bool:
-        """True when the API answers and the metadatabase and scheduler are healthy."""
+        """True when the API answers, the metadatabase and scheduler are healthy, and the task
+        execution API answers too.
+
+        The API server builds its execution API on the first request to it, which takes seconds
+        on a small machine: asked here, while Airflow starts, that is not the first task's wait.
+        """
         try:
             status = self.health()
+            if not all(status.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler")):
+                return False
+            return self._send("GET", "/execution/health").status_code == 200
         except (AirflowUnavailable, AirflowApiError):
             return False
-        return all(status.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
 
     def get_dag(self, dag_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{dag_id}")
