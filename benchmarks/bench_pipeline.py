@@ -276,6 +276,26 @@ def breakdown(client: Any, dag: Any, dag_id: str, run_id: str, run_dir: Path) ->
     return rows
 
 
+def idle_cpu(pid: int, seconds: float) -> float:
+    """CPU seconds per second that the process tree of ``pid`` used while nothing ran."""
+    import psutil
+
+    def used() -> float:
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    before = used()
+    time.sleep(seconds)
+    return (used() - before) / seconds
+
+
 def print_breakdown(rows: dict[str, dict[str, float]]) -> None:
     print(f"  {'task':<28}" + "".join(f"{c:>11}" for c in COLUMNS))
     for task_id, row in rows.items():
@@ -382,6 +402,8 @@ def main() -> int:
             client.set_paused(dag_id, False)
         for dag_id in order:
             walls[dag_id], _ = time_dag(client, dags[dag_id], settings.reports_dir)
+        idle = idle_cpu(airflow.pid, 30)
+        print(f"\n   idle afterwards: the standalone's processes used {idle:.2f} CPU seconds per second ({load()})")
     finally:
         airflow.stop()
 
