@@ -49,7 +49,7 @@ CANDIDATES: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost"
 #: scored out of fold. The forest and the boosted trees cost time in proportion to their rows,
 #: and past ~100k rows gain nothing measurable here (see README, "Performance at scale").
 #: The logistic regression is cheap and fits on every row.
-MAX_TRAINING_ROWS: dict[str, int | None] = {"logistic_regression": None, "random_forest": 200_000, "xgboost": 200_000}
+MAX_TRAINING_ROWS: dict[str, int | None] = {"logistic_regression": None, "random_forest": 100_000, "xgboost": 100_000}
 CALIBRATION_MIN_GAIN = 5e-4
 CALIBRATION_MAX_AUC_LOSS = 5e-4
 
