@@ -14,7 +14,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@bash scripts/system-deps.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --numprocesses 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Reinstall when the dependencies or their lock change. uv resolves in seconds; the lock
 # (requirements.lock, `uv pip compile`) pins every transitive version that is known to work.

@@ -23,9 +23,11 @@ DOC = """
 1. **check_data_availability**: reference data present and at least `min_rows` production
    rows; freezes the rows this run reports on in the run folder.
 2. **data_quality_report**, **data_drift_report**, **model_performance_report** (in parallel),
-   each an Evidently HTML + JSON in the run folder; skipped when data is missing.
-3. **clean_up_reports** (always): keep the newest `reports_keep` runs.
-4. **send_summary** (always): `run_summary.json` and the notification.
+   each an Evidently HTML + JSON in the run folder; skipped when data is missing. The champion's
+   reference rows are frozen in the run folder by the first report that reads them.
+   **clean_up_reports** (always, beside the reports: it never touches a run in progress): keep
+   the newest `reports_keep` runs of each outcome that may be deleted.
+3. **send_summary** (always): `run_summary.json` and the notification.
    **fail_if_any_step_failed** fails the run if a step failed.
 """
 
@@ -68,5 +70,7 @@ with pipeline_dag(
     )
     send_summary = notebook_task("send_summary", "reporting/06_send_summary.ipynb", trigger_rule=TriggerRule.ALL_DONE)
 
-    check_data_availability >> decide_reports() >> reports >> clean_up_reports >> send_summary
+    check_data_availability >> decide_reports() >> reports >> send_summary
+    # Old runs are cleaned up beside the reports, not after them: one step less to wait for.
+    check_data_availability >> clean_up_reports >> send_summary
     fail_if_any_step_failed(dag)

@@ -39,7 +39,7 @@ def airflow_env(
     *,
     dags_folder: Path | None = None,
     port: int | None = None,
-    executor: str = "LocalExecutor",
+    executor: str | None = None,
     parallelism: int = 2,
     use_job_schedule: bool = False,
     extra: dict[str, str] | None = None,
@@ -50,11 +50,11 @@ def airflow_env(
     The scheduler does not create scheduled runs (``use_job_schedule=False``), so a test sees
     only the runs it triggers. ``extra`` is added last (e.g. ``MINDPULSE_HOME``).
     """
-    from mindpulse.airflow_env import airflow_environment
+    from mindpulse.airflow_env import EMBEDDED_EXECUTOR, airflow_environment
 
     return airflow_environment(
         airflow_home, port=port or free_port(), dags_dir=dags_folder or REPO / "dags", parallelism=parallelism,
-        executor=executor, scheduled=use_job_schedule, quick_parsing=True,
+        executor=executor or EMBEDDED_EXECUTOR, scheduled=use_job_schedule, quick_parsing=True,
         extra={"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False", **(extra or {})},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,29 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo home built once per session: 3,000 reference rows, a logistic-regression champion,
+    1,200 labelled production rows (the last 600 in exam season). Never change it: copy it
+    (``shutil.copytree``) into the test's own folder first."""
+    from mindpulse import pipeline
+
+    home = tmp_path_factory.mktemp("demo-home")
+    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+    return home
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow metadatabase (SQLite) migrated once per session; each test Airflow starts from a
+    copy in its own AIRFLOW_HOME (`airflow db migrate` takes 6-15 s, a copy milliseconds)."""
+    import airflow_support as af
+
+    home = tmp_path_factory.mktemp("airflow-template")
+    af.migrate(af.airflow_env(home))
+    return home / "airflow.db"
+
+
 # Hypothesis profiles for the fuzz suite (tests/test_fuzz_inputs.py). "ci" (the default) keeps
 # `make test` to a bounded number of cases, the same ones every run (derandomized), so the suite's
 # verdict depends on the code alone; `--hypothesis-profile=long` runs 14 times as many, new ones
@@ -33,15 +57,52 @@ _hypothesis_settings.register_profile("long", max_examples=1400, deadline=None, 
 _hypothesis_settings.load_profile("ci")
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN001
-    """Print how many cases the fuzz suite generated, by input path."""
+def _fuzz_cases() -> Counter[str]:
     import sys
 
     support = sys.modules.get("fuzz_support")
-    if support is None or not support.CASES:
+    return Counter(support.CASES) if support is not None else Counter()
+
+
+_worker_cases: Counter[str] = Counter()  # the xdist workers' counts, summed in the controller
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its fuzz counts to the controller (which prints the summary)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_cases"] = dict(_fuzz_cases())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 - an xdist hook, called in the controller
+    _worker_cases.update(getattr(node, "workeroutput", {}).get("fuzz_cases", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN001
+    """Print how many cases the fuzz suite generated, by input path (in this process or its xdist workers)."""
+    cases = _fuzz_cases() + _worker_cases
+    if not cases:
         return
-    cases = support.CASES
     terminalreporter.write_line(
         f"Fuzz suite: {sum(cases.values())} generated cases across {len(cases)} input paths "
         f"(profile {config.getoption('hypothesis_profile', None) or 'ci'}): "
         + ", ".join(f"{path} {n}" for path, n in sorted(cases.items())))
+
+
+# Modules whose tests start real services first (those with the most such tests before the others),
+# then the browser ones, then those that train: `make test` runs the suite on two xdist workers,
+# file by file in this order (--dist loadfile --no-loadscope-reorder), so the long modules do not
+# end up alone at the tail while the other worker idles. The order within a module is untouched.
+_SLOWEST_FIRST = ("airflow", "browser", "slow")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    marks: dict[str, list[int]] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        rank = next((i for i, name in enumerate(_SLOWEST_FIRST) if item.get_closest_marker(name)), len(_SLOWEST_FIRST))
+        marks.setdefault(module, []).append(rank)
+    key = {module: (min(ranks), -ranks.count(min(ranks))) for module, ranks in marks.items()}
+    items.sort(key=lambda item: key[item.nodeid.split("::", 1)[0]])

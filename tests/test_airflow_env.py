@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import airflow_support as af
+from mindpulse.airflow_env import EMBEDDED_EXECUTOR
 from mindpulse.commands.platform import airflow_environment
 
 
@@ -24,7 +25,7 @@ def test_the_platform_and_the_tests_run_airflow_in_the_same_environment(tmp_path
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK",
     }, differences
-    assert platform["AIRFLOW__CORE__EXECUTOR"] == tests["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert platform["AIRFLOW__CORE__EXECUTOR"] == tests["AIRFLOW__CORE__EXECUTOR"] == EMBEDDED_EXECUTOR
     assert platform["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}"
     assert platform["MINDPULSE_HOME"] == str(tmp_path / "home") and platform["MINDPULSE_SEED"] == "7"
     assert platform["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "True" and tests["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "False"

@@ -137,7 +137,8 @@ def test_feedback_csv_refuses_undecodable_or_unparsable_files(tmp_path, trained)
     for kind, path in _undecodable(tmp_path).items():
         for args, home in ((("feedback", "--csv", str(path)), tmp_path / "fb"),
                            (("ingest", str(path)), tmp_path / "in"),
-                           (("predict", "--input", str(path), "--output", str(tmp_path / "o.csv")), trained)):
+                           (("predict", "--input", str(path), "--output", str(tmp_path / "o.csv")), trained),
+                           (("report", "quality", "--current", str(path)), tmp_path / "rp")):
             line = refused(cli(*args, home=home), str(path))
             assert kind != "latin-1" or "UTF-8" in line, line
     assert stored_rows(tmp_path / "fb", None).empty
@@ -258,13 +259,26 @@ def test_the_binary_ingests_a_pipe(tmp_path, name):
 def test_a_directory_or_dev_null_gets_its_own_message(tmp_path, trained):
     output = str(tmp_path / "o.csv")
     for args, home in ((("ingest",), tmp_path), (("predict", "--output", output, "--input"), trained),
-                       (("feedback", "--csv"), tmp_path)):
+                       (("feedback", "--csv"), tmp_path), (("report", "quality", "--current"), tmp_path)):
         line = refused(cli(*args, str(tmp_path), home=home), str(tmp_path))
         assert "is a directory" in line and "no such file" not in line
         line = refused(cli(*args, "/dev/null", home=home), "/dev/null")
         assert "empty" in line and "no such file" not in line
         line = refused(cli(*args, str(tmp_path / "missing.csv"), home=home), "missing.csv")
         assert "no such file" in line
+
+
+def test_a_report_on_a_canonical_csv_names_a_bad_cell_or_a_doubled_column(tmp_path):
+    canonical = generate(30, seed=3).canonical()
+    canonical["cgpa"] = canonical["cgpa"].astype(object)
+    canonical.loc[4, "cgpa"] = "high"
+    path = tmp_path / "current.csv"
+    canonical.to_csv(path, index=False)
+    line = refused(cli("report", "quality", "--current", str(path), home=tmp_path), "current.csv")
+    assert "line 6, cgpa: got 'high'" in line  # the header is line 1
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_text(path.read_text().replace("age,", "age,age,", 1))
+    refused(cli("report", "quality", "--current", str(doubled), home=tmp_path), "age")
 
 
 # 10. long values are cut in messages ---------------------------------------------------------

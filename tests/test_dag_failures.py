@@ -24,13 +24,6 @@ pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-template")
-    af.migrate(af.airflow_env(home))
-    return home / "airflow.db"
-
-
 def _breaking(notebooks: Path, relative: str) -> None:
     """Make one notebook of a copy of the notebooks raise right after its parameters cell."""
     path = notebooks / relative

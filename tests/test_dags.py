@@ -33,8 +33,8 @@ REPORTING_EDGES = {
     "data_quality_report": {"decide_reports"},
     "data_drift_report": {"decide_reports"},
     "model_performance_report": {"decide_reports"},
-    "clean_up_reports": {"data_quality_report", "data_drift_report", "model_performance_report"},
-    "send_summary": {"clean_up_reports"},
+    "clean_up_reports": {"check_data_availability"},  # beside the reports: it never touches a run in progress
+    "send_summary": {"data_quality_report", "data_drift_report", "model_performance_report", "clean_up_reports"},
 }
 
 # Loaded in a subprocess: Airflow reads its configuration once per process.

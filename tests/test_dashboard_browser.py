@@ -79,6 +79,19 @@ def test_filling_the_form_shows_a_probability(app: Page, home: PreparedHome) -> 
     assert prediction_id in set(logged["prediction_id"])
 
 
+def test_the_form_starts_on_a_student_the_model_scores_below_half(app: Page, home: PreparedHome) -> None:
+    from dashboard.stores.predict import form_defaults
+
+    defaults = form_defaults(home.settings)
+    assert defaults["suicidal_thoughts"] == "No"
+    expect(app.get_by_label("Ever had suicidal thoughts?")).to_have_value("No")
+    expect(app.get_by_label("Age (years)")).to_have_value(str(defaults["age"]))
+    expect(app.get_by_label("Academic pressure (0-5)")).to_have_value(str(defaults["academic_pressure"]))
+    predict(app)
+    # Below 50 %: one digit, or two starting with 0-4 (the text is inside Bokeh's shadow DOM).
+    expect(app.locator(".mp-result")).to_contain_text(re.compile(r"Estimated probability of depression: [0-4]?\d% \("))
+
+
 def test_an_invalid_field_shows_its_message(app: Page) -> None:
     age = app.get_by_label("Age (years)")
     age.fill("12")

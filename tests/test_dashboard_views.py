@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -11,9 +12,11 @@ import pandas as pd
 import pytest
 
 from mindpulse import contract as c
+from mindpulse.data import read_canonical
 from mindpulse.settings import Settings
 
 from dashboard.stores import REPORTING_DAG_ID, RETRAIN_DAG_ID, DashboardStore, form_defaults, production_store
+from dashboard.stores.predict import _typical_value, form_fields
 from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView
 from tests.dashboard_support import PreparedHome, prepared, prepared_template  # noqa: F401 (fixtures)
 
@@ -74,8 +77,19 @@ def test_form_has_every_feature_with_its_choices_and_typical_defaults(store: Das
     assert list(view.inputs) == list(c.FEATURES)
     assert view.inputs["degree"].options == list(c.FIELD_BY_NAME["degree"].choices)
     reference = pd.read_csv(store.settings.reference_path)
-    assert view.inputs["age"].value == pytest.approx(reference["age"].median())
-    assert view.inputs["suicidal_thoughts"].value == reference["suicidal_thoughts"].mode()[0]
+    not_depressed = reference[reference[c.TARGET] == 0]
+    assert view.inputs["age"].value == pytest.approx(not_depressed["age"].median())
+    assert view.inputs["suicidal_thoughts"].value == not_depressed["suicidal_thoughts"].mode()[0] == "No"
+    assert reference["suicidal_thoughts"].mode()[0] == "Yes"  # the whole survey's most frequent answer
+
+
+def test_the_starting_student_scores_below_half(store: DashboardStore) -> None:
+    """The form starts from a plausible student, not one the model already flags as high risk."""
+    outcome = store.predictions.predict(store.predictions.defaults())
+    assert outcome.probability < 0.5, outcome
+    reference = read_canonical(store.settings.reference_path)
+    everyone = {spec.name: _typical_value(spec, reference[spec.name]) for spec in form_fields()}
+    assert store.predictions.predict(everyone).probability > 0.5  # what all rows' typical answers scored
 
 
 def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
@@ -94,6 +108,24 @@ def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(st
     assert len(row) == 1
     assert float(row["probability"].iloc[0]) == pytest.approx(outcome.probability)
     assert float(row["age"].iloc[0]) == 21.0
+
+
+def test_predict_disables_its_button_while_it_runs_without_a_spinner(store: DashboardStore) -> None:
+    """A second click cannot log twice; a spinner would only flash (and cost the first press most)."""
+    import asyncio
+
+    view = PredictView(store=store.predictions)
+    seen: list[tuple[bool, bool]] = []
+    predict = store.predictions.predict
+
+    def watched(values):
+        seen.append((view.predict_button.disabled, view.predict_button.loading))
+        return predict(values)
+
+    store.predictions.predict = watched
+    assert asyncio.run(view.predict()) is not None
+    assert seen == [(True, False)]
+    assert not view.predict_button.disabled
 
 
 def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(store: DashboardStore) -> None:
@@ -401,11 +433,13 @@ def test_form_defaults_without_reference_data_are_typical_survey_answers(setting
 
 @pytest.mark.airflow
 @pytest.mark.slow
-def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settings, tmp_path: Path) -> None:
+def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settings, tmp_path: Path,
+                                                               migrated_airflow: Path) -> None:
     from tests import airflow_support as af
 
     env = af.airflow_env(tmp_path / "airflow", extra={"MINDPULSE_HOME": str(settings.home)})
-    af.migrate(env)
+    (tmp_path / "airflow").mkdir()
+    shutil.copy(migrated_airflow, tmp_path / "airflow" / "airflow.db")  # `airflow db migrate`, done once per session
     # New DAGs start paused: triggered runs stay queued, so no notebook runs in this test.
     airflow = af.AirflowProcesses(env, ("api-server", "scheduler", "dag-processor"))
     try:

@@ -182,6 +182,34 @@ def test_fuzz_ingest(tmp_path_factory, case, strict):
         assert same_record(row.to_dict(), expected), (row.to_dict(), expected)
 
 
+@fuzz(30)
+@given(case=csv_files(require_target=False))
+def test_fuzz_report_current(tmp_path_factory, capsys, case):
+    """``mindpulse report --current``'s reader: the contract's rows, or one line naming the problem."""
+    import typer
+
+    from bad_input_support import Outcome
+    from mindpulse.commands.monitor import _read
+
+    if case["mutation"] == "stdin":
+        return  # the report reads a path (standard input is a path too: tested by the other readers)
+    CASES["report --current"] += 1
+    path = write_case(tmp_path_factory.mktemp("report"), case["data"])
+    capsys.readouterr()
+    kind, want = expect_file(case, require_target=False)
+    valid = [record for record, _ in want if record is not None] if kind == "rows" else []
+    try:
+        frame = _read(path, "--current")
+    except typer.Exit as exit_:
+        assert not valid, (kind, capsys.readouterr().err)
+        assert_refused_for(Outcome(exit_.exit_code, "", capsys.readouterr().err), kind, want, str(path),
+                           want if kind == "rows" else ())
+        return
+    assert len(frame) == len(valid), (kind, want)
+    for (_, row), expected in zip(frame.iterrows(), valid):
+        assert same_record(row.to_dict(), expected), (row.to_dict(), expected)
+
+
 @fuzz(20)
 @given(case=csv_files(require_target=False))
 def test_fuzz_predict_input(trained, tmp_path_factory, case):

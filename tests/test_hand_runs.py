@@ -26,13 +26,6 @@ COMMIT_NOTEBOOKS = ("retrain/04_merge_training_data.ipynb", "retrain/05_train_an
                     "retrain/06_archive_production_data.ipynb", "reporting/05_clean_up_reports.ipynb")
 
 
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("demo-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
-    return home
-
-
 @pytest.fixture
 def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """A fresh copy of the demo home (1,200 labelled rows pending), exported to notebook kernels."""

@@ -27,3 +27,29 @@ def test_a_notebook_runs_on_ipc_sockets_that_are_gone_afterwards(tmp_path: Path,
     assert set(os.listdir(socket_folder())) == before  # removed at shutdown
     assert "without encryption" not in capfd.readouterr().err
     assert oct(os.stat(socket_folder()).st_mode & 0o777) == "0o700"
+
+
+def test_a_kernel_is_shut_down_without_an_interrupt_but_can_still_be_interrupted() -> None:
+    """An interrupt at shutdown made ipykernel log 'KeyboardInterrupt caught in kernel' at error level."""
+    import asyncio
+    import signal
+
+    sent: list[int] = []
+
+    class Recording(IPCKernelManager):
+        async def _async_signal_kernel(self, signum: int) -> None:
+            sent.append(signum)
+            await super()._async_signal_kernel(signum)
+
+    async def run() -> None:
+        manager = Recording(kernel_name="python3")
+        await manager.start_kernel()
+        try:
+            await manager.interrupt_kernel()  # an interrupt asked for still reaches the kernel
+            assert sent == [signal.SIGINT]
+        finally:
+            await manager.shutdown_kernel()
+        assert not await manager.is_alive()
+
+    asyncio.run(run())
+    assert sent == [signal.SIGINT]  # nothing more at shutdown

@@ -16,17 +16,11 @@ from mindpulse.synthetic import generate
 FAST = ["logistic_regression"]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("lifecycle-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=FAST)
-    return home
-
-
 @pytest.fixture
-def home(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh copy of the session's demo home (3,000 reference rows, a logistic-regression champion)."""
     target = tmp_path / "home"
-    shutil.copytree(template, target)
+    shutil.copytree(demo_template, target)
     for name in [k for k in __import__("os").environ if k.startswith("MINDPULSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("MINDPULSE_HOME", str(target))

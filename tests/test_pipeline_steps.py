@@ -204,14 +204,50 @@ def test_airflow_client_reports_http_errors_with_the_request(tmp_path: Path) -> 
     assert error.value.status_code == 401 and "user 'admin'" in str(error.value)
 
 
+def test_waiting_for_a_run_goes_on_through_a_poll_that_times_out() -> None:
+    """A busy API server that misses one poll does not end the wait; one that never answers does."""
+    import httpx
+
+    answers = iter(["timeout", "running", "timeout", "success"])
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "t"})
+        answer = next(answers, "timeout")
+        if answer == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(200, json={"dag_run_id": "r", "state": answer})
+
+    client = AirflowClient("http://airflow.test", "admin", "secret")
+    client._http = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(respond))
+    assert client.wait_for_run("d", "r", timeout=30, poll=0)["state"] == "success"
+    with pytest.raises(AirflowUnavailable, match="ReadTimeout"):
+        client.wait_for_run("d", "r", timeout=0.2, poll=0.05)
+
+
+def test_airflow_is_healthy_only_once_its_task_execution_api_answers() -> None:
+    """The execution API is built on its first request (seconds): the health wait pays it, not the first task."""
+    import httpx
+
+    execution = iter([httpx.ReadTimeout("building"), 503, 200])
+    asked: list[str] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/api/v2/monitor/health":
+            return httpx.Response(200, json={"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}})
+        answer = next(execution)
+        if isinstance(answer, Exception):
+            raise httpx.ReadTimeout("building", request=request)
+        return httpx.Response(answer, json={"status": "healthy"})
+
+    client = AirflowClient("http://airflow.test")
+    client._http = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(respond))
+    assert [client.is_healthy() for _ in range(3)] == [False, False, True]
+    assert asked.count("/execution/health") == 3
+
+
 # --- the steps on a small home -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("demo-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
-    return home
-
-
 @pytest.fixture
 def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A fresh copy of the demo home, exported to the notebook kernels Papermill starts."""
@@ -410,3 +446,28 @@ def test_the_reference_is_scored_by_the_champion_when_no_current_row_names_a_reg
     assert reference_model(registry, pruned) == (champion, "the champion (no current row names a model still registered)")
     labelled_only = current.assign(model_version=None)
     assert reference_model(registry, labelled_only) == (champion, "the champion (no current row has a prediction)")
+
+
+def test_the_reports_of_one_run_read_one_frozen_reference(home: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each report runs in its own kernel: the champion's reference is read (and scored) once per
+    run, kept in the run folder, and every report and figure of the run compares with those rows."""
+    import pandas as pd
+
+    from mindpulse.pipeline import sources
+
+    real = sources._champion_reference
+    built = [real(home)[0].reset_index(drop=True)]
+    calls: list[int] = []
+    monkeypatch.setattr(sources, "_champion_reference", lambda settings: calls.append(1) or real(settings))
+    run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__frozen-reference", settings=home)
+    pipeline.check_data_availability(run)
+    quality = pipeline.data_quality_report(run)
+    drift = pipeline.data_drift_report(run)
+
+    assert calls == [1]  # read once for the two reports
+    frozen = pd.read_parquet(run.dir / "reference_data.parquet")
+    pd.testing.assert_frame_equal(frozen, built[0])  # the same rows and dtypes as read from the source
+    assert quality.outputs["reference"]["rows"] == drift.outputs["reference"]["rows"] == len(frozen)
+    scored = pd.read_parquet(run.dir / "reference_scored.parquet")
+    assert len(scored) == len(frozen) and {"prediction", "probability"} <= set(scored.columns)
+    assert json.loads((run.dir / "reference_scored.json").read_text())["model_version"] == drift.outputs["reference_model"]

@@ -8,6 +8,7 @@ The home is given a small dataset first (3,000 reference rows, a logistic-regres
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,6 @@ import pytest
 import airflow_support as af
 from mindpulse import pipeline, runs
 from mindpulse.commands.platform import stop_process_group
-from mindpulse.settings import Settings
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -59,10 +59,10 @@ def _http_status(url: str, timeout: float) -> int:
             time.sleep(1)
 
 
-def test_platform_run_works_on_an_empty_home_outside_the_checkout(tmp_path: Path) -> None:
+def test_platform_run_works_on_an_empty_home_outside_the_checkout(tmp_path: Path, demo_template: Path) -> None:
     home = tmp_path / "home"
     assert REPO not in home.resolve().parents
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+    shutil.copytree(demo_template, home)  # the session's prepare_demo_home(reference_rows=3_000, seed=7), copied
     assert sorted(p.name for p in home.iterdir()) == ["artifacts", "data"]  # no code in the home
     airflow_port, dashboard_port = af.free_port(), af.free_port()
     log = tmp_path / "platform.log"

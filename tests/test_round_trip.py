@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,8 @@ def _only_run_folder(settings: Settings, dag_id: str) -> Path:
     return folders[0]
 
 
-def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_checkout(tmp_path: Path) -> None:
+def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_checkout(tmp_path: Path,
+                                                                                        migrated_airflow: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     assert REPO not in home.resolve().parents
@@ -67,7 +69,8 @@ def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_ch
         "MINDPULSE_HOME": str(home), "MINDPULSE_PIPELINE_RETRIES": "0"})
     for name in [k for k in airflow if k.startswith("MINDPULSE_") and k not in ("MINDPULSE_HOME", "MINDPULSE_PIPELINE_RETRIES")]:
         del airflow[name]
-    af.migrate(airflow)
+    airflow_home.mkdir()
+    shutil.copy(migrated_airflow, airflow_home / "airflow.db")  # `airflow db migrate`, done once per session
 
     retrain = af.dags_test(airflow, pipeline.RETRAIN_DAG_ID, {"candidates": ["logistic_regression"]})
     assert retrain.returncode == 0, retrain.stdout[-3000:]

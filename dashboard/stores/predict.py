@@ -54,8 +54,23 @@ def _typical_value(spec: c.FieldSpec, column: pd.Series | None) -> Any:
     return spec.choices[0]
 
 
+def typical_rows(reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference rows the form's starting answers describe: the students not labelled depressed.
+
+    Most respondents of the survey are labelled depressed, and the most frequent answers of all of
+    them ("suicidal thoughts: Yes") made a starting student the model scored as high risk. The
+    typical answers of the students without depression describe a plausible, unremarkable student.
+    Without labels (or without such rows) every row counts.
+    """
+    if c.TARGET in reference:
+        labels = pd.to_numeric(reference[c.TARGET], errors="coerce")
+        if (labels == 0).any():
+            return reference[labels == 0]
+    return reference
+
+
 def form_defaults(settings: Settings) -> dict[str, Any]:
-    """Sensible starting values for the form: the reference data's median or mode per field."""
+    """Starting values for the form: per field, the median or most frequent answer of :func:`typical_rows`."""
     path = settings.reference_path
     mtime = path.stat().st_mtime if path.is_file() else -1.0
     key = (str(path), mtime)
@@ -70,7 +85,8 @@ def form_defaults(settings: Settings) -> dict[str, Any]:
         from mindpulse.synthetic import generate
 
         reference = generate(2_000, seed=settings.seed).canonical()
-    values = {spec.name: _typical_value(spec, reference.get(spec.name)) for spec in form_fields()}
+    typical = typical_rows(reference)
+    values = {spec.name: _typical_value(spec, typical.get(spec.name)) for spec in form_fields()}
     with cache_lock:
         _defaults[key] = values
     return dict(values)

@@ -61,22 +61,28 @@ def show_status(alert: pn.pane.Alert, text: str | None, kind: str = "info") -> N
     alert.visible = bool(text)
 
 
-async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``func`` in a worker thread while ``widgets`` show a loading state and are disabled.
+async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., T], *args: Any,
+                   spinner: bool = True, **kwargs: Any) -> T:
+    """Run ``func`` in a worker thread while ``widgets`` are disabled (and, with ``spinner``, show a
+    loading state).
 
     The page stays responsive (the server's event loop is free) and a second click cannot
-    start the same action twice.
+    start the same action twice. Actions that take a fraction of a second go without the
+    spinner: it would only flash, and a session's first spinner costs the browser and the
+    server more than the action itself (Panel adds its loading styles on first use).
     """
     widgets = list(widgets)
     for widget in widgets:
-        widget.loading = True
+        if spinner:
+            widget.loading = True
         if hasattr(widget, "disabled"):
             widget.disabled = True
     try:
         return await asyncio.to_thread(func, *args, **kwargs)
     finally:
         for widget in widgets:
-            widget.loading = False
+            if spinner:
+                widget.loading = False
             if hasattr(widget, "disabled"):
                 widget.disabled = False
 

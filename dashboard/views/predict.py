@@ -63,7 +63,7 @@ class PredictView(Viewer):
         self._layout = pn.Column(
             pn.pane.Markdown(
                 "## Screening\nAnswer the survey questions for one student and press **Predict**. "
-                "Values start at the most typical answers of the reference survey.",
+                "Values start at the most typical answers of the reference students not labelled depressed.",
                 sizing_mode="stretch_width",
             ),
             disclaimer(),
@@ -96,7 +96,8 @@ class PredictView(Viewer):
         """Validate the form, predict and show the result (or each field's problem)."""
         show_status(self.status, None)
         try:
-            outcome = await run_busy([self.predict_button], self.store.predict, self.values())
+            # A prediction takes ~10 ms on the server: the button is only disabled, without a spinner.
+            outcome = await run_busy([self.predict_button], self.store.predict, self.values(), spinner=False)
         except c.ContractError as error:
             messages = field_messages(error)
             self._show_field_errors(messages)

@@ -95,12 +95,19 @@ class AirflowClient:
         return response.json()
 
     def is_healthy(self) -> bool:
-        """True when the API answers and the metadatabase and scheduler are healthy."""
+        """True when the API answers, the metadatabase and scheduler are healthy, and the task
+        execution API answers too.
+
+        The API server builds its execution API on the first request to it, which takes seconds
+        on a small machine: asked here, while Airflow starts, that is not the first task's wait.
+        """
         try:
             status = self.health()
+            if not all(status.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler")):
+                return False
+            return self._send("GET", "/execution/health").status_code == 200
         except (AirflowUnavailable, AirflowApiError):
             return False
-        return all(status.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
 
     def get_dag(self, dag_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{dag_id}")
@@ -136,14 +143,23 @@ class AirflowClient:
         return answer["task_instances"]
 
     def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
-        """Poll until the run succeeds or fails; a TimeoutError names its last state."""
+        """Poll until the run succeeds or fails; a TimeoutError names its last state.
+
+        A poll the API server does not answer in time (busy running the run's tasks on a small
+        machine) is tried again until ``timeout``; then the last problem is raised.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            run = self.get_run(dag_id, run_id)
-            if run["state"] in FINISHED_STATES:
-                return run
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} run {run_id} still {run['state']!r} after {timeout:.0f} s")
+            try:
+                run = self.get_run(dag_id, run_id)
+            except AirflowUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+            else:
+                if run["state"] in FINISHED_STATES:
+                    return run
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{dag_id} run {run_id} still {run['state']!r} after {timeout:.0f} s")
             time.sleep(poll)
 
 

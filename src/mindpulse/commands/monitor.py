@@ -94,29 +94,54 @@ def _reference(settings):
 
 
 def _read(path: Path, option: str):
-    """A CSV in the canonical form (kept as is, extra columns included) or the real format (validated)."""
-    import pandas as pd
-
+    """A CSV in the canonical form (extra columns kept) or the real format (validated), read by the
+    contract's hardened reader: a file that is not a UTF-8 CSV, or a bad cell, is one line naming it."""
     from mindpulse import contract as c
-    from mindpulse.data import read_canonical
 
-    if not path.is_file():
+    try:
+        raw, source = c.read_table(path)
+    except FileNotFoundError:
         fail(f"{option}: {path}: no such file")
-    try:
-        header = list(pd.read_csv(path, nrows=0).columns)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        fail(f"{option}: {path}: not a readable CSV ({str(exc).splitlines()[0]})")
-    if set(c.FEATURES) <= set(header):
-        if set(c.CANONICAL_COLUMNS) <= set(header):
-            return read_canonical(path)
-        return pd.read_csv(path)
-    try:
-        result = c.read_csv(path, require_target=False)
     except c.ContractError as exc:
         fail(f"{option}: {exc}")
+    if set(c.FEATURES) <= {str(name).strip() for name in raw.columns}:
+        return _typed(raw, option, source)
+    result = c.validate_frame(raw, require_target=False, source=source)
+    if result.n_valid == 0 and result.problems:
+        fail(f"{option}: {c.ContractError(result.problems, source)}")
     if result.n_rejected:
         typer.echo(f"{option}: {result.n_rejected} rows of {path} break the data contract and were left out", err=True)
     return result.valid
+
+
+def _typed(raw, option: str, source: str):
+    """The cells of a canonical CSV in the contract's types; any other column becomes numbers when
+    every cell is one (prediction, probability), else stays text. Empty cells are missing."""
+    import numpy as np
+    import pandas as pd
+
+    from mindpulse import contract as c
+
+    frame = pd.DataFrame(index=raw.index)
+    for column in raw.columns:
+        name = str(column).strip()
+        text = raw[column].str.strip()
+        spec = c.FIELD_BY_NAME.get(name)
+        if spec is not None and spec.kind in ("category", "text"):
+            frame[name] = text.where(text != "", np.nan)
+            continue
+        numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
+        bad = ((text != "") & numbers.isna()) | (np.isinf(numbers) if spec is not None else False)
+        if spec is not None and spec.kind != "number":
+            bad = bad | (numbers.notna() & (numbers % 1 != 0))
+        if spec is None:
+            frame[name] = text.where(text != "", np.nan) if bad.any() else numbers
+        elif bad.any():
+            line = bad.idxmax()
+            fail(f"{option}: {source}: line {line}, {name}: got {c.echo(raw.at[line, column])}; expected {spec.accepted}")
+        else:
+            frame[name] = numbers if spec.kind == "number" else numbers.astype("Int64")
+    return frame.reset_index(drop=True)
 
 
 def _describe(summary: dict) -> str:

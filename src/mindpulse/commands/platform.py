@@ -43,6 +43,17 @@ def jupyter_hide_flags() -> list[str]:
     """``jupyter lab`` options that hide :data:`JUPYTER_HIDE_GLOBS` from its file browser."""
     return [f"--ContentsManager.hide_globs={pattern}" for pattern in JUPYTER_HIDE_GLOBS]
 
+
+def jupyterlab_command(port: int, notebooks_dir: Path, token: str) -> list[str]:
+    """The ``jupyter lab`` command the platform runs: loopback only, on ``notebooks_dir``."""
+    return [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebooks_dir}",
+            f"--IdentityProvider.token={token}",
+            *jupyter_hide_flags(),
+            # JupyterLab refuses root unless told; containers often run as root.
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])]
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Run MindPulse on its embedded default (used by 'make run').", no_args_is_help=True)
     group.command("prepare")(prepare)
@@ -283,13 +294,7 @@ def run(
             typer.echo(f"No dashboard: {app} does not exist.")
         if jupyter:
             token = secrets.token_urlsafe(24)
-            services.append(Service("jupyterlab", [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
-                                                   "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={jupyter_port}",
-                                                   "--ServerApp.port_retries=0", f"--ServerApp.root_dir={settings.notebooks_dir}",
-                                                   f"--IdentityProvider.token={token}",
-                                                   *jupyter_hide_flags(),
-                                                   # JupyterLab refuses root unless told; containers often run as root.
-                                                   *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+            services.append(Service("jupyterlab", jupyterlab_command(jupyter_port, settings.notebooks_dir, token),
                                     env=app_env, cwd=home, log=logs / "jupyterlab.log").start())
             urls["jupyterlab"] = f"http://127.0.0.1:{jupyter_port}/lab?token={token}"
         _write_state(airflow_home, services, urls)

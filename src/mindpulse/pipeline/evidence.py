@@ -105,12 +105,12 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
     if drifted:
         from mindpulse.pipeline.sources import champion_reference
 
-        reference = champion_reference(run.settings)[0]  # what the report compared with
+        reference = champion_reference(run.settings, run.dir)[0]  # what the report compared with
         current = _read_store(run).production_frame() if current is None else current
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
             from mindpulse.pipeline.sources import _drift_frames
 
-            reference, current = _drift_frames(run.settings, current)
+            reference, current = _drift_frames(run.settings, current, run.dir)
         figures.append(plots.distributions(reference, current, drifted))
     sentence = (f"Drifted share {summary.get('share')} against the dataset threshold {summary.get('threshold')}: "
                 f"**{summary.get('status')}**. Drifted columns: {', '.join(drifted) or 'none'}.")

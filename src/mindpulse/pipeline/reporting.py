@@ -119,7 +119,7 @@ def data_quality_report(run: Run) -> StepResult:
     """Evidently data summary of the production rows beside the reference."""
     from mindpulse import monitoring
 
-    reference, described = champion_reference(run.settings)
+    reference, described = champion_reference(run.settings, run.dir)
     result = monitoring.data_quality_report(reference, current_data(run), run.dir, settings=run.settings)
     return _report_result(run, result, described)
 
@@ -130,7 +130,7 @@ def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult
 
     from mindpulse.io import atomic_write_json
 
-    reference, current, described = _drift_inputs(run.settings, current_data(run))
+    reference, current, described = _drift_inputs(run.settings, current_data(run), run.dir)
     result = monitoring.data_drift_report(reference, current, run.dir,
                                           threshold=threshold, settings=run.settings)
     models = {key: described[key] for key in SCORING_KEYS}

@@ -69,7 +69,7 @@ def detect_drift(run: Run, *, feature_threshold: float | None = None, prediction
     feature_threshold = settings.feature_drift_threshold if feature_threshold is None else float(feature_threshold)
     prediction_threshold = (settings.prediction_drift_threshold if prediction_threshold is None
                             else float(prediction_threshold))
-    reference, current, described = _drift_inputs(settings, _store(settings).production_frame())
+    reference, current, described = _drift_inputs(settings, _store(settings).production_frame(), run.dir)
     html = None
     if current.empty:  # nothing to show; the decision alone needs no Evidently run
         decision = monitoring.detect_drift(reference, current, min_rows=min_rows, settings=settings).to_dict()

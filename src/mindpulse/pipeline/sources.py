@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
 import pandas as pd
 
 from mindpulse.settings import Settings
@@ -25,8 +29,33 @@ def _reference(settings: Settings) -> pd.DataFrame:
     return load_reference(settings)
 
 
-def champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
+def _frozen(run_dir: Path | None, name: str, make: Callable[[], tuple[pd.DataFrame, dict]],
+            valid: Callable[[dict], bool] = lambda described: True) -> tuple[pd.DataFrame, dict]:
+    """``make()``, kept in ``run_dir`` as ``<name>.parquet`` and ``<name>.json`` on first use and read
+    back afterwards, so the steps of one run (each in its own kernel) compare with the same rows
+    and compute them once. Without a run folder, ``make()``."""
+    if run_dir is None:
+        return make()
+    data, about = Path(run_dir) / f"{name}.parquet", Path(run_dir) / f"{name}.json"
+    if data.is_file() and about.is_file():
+        described = json.loads(about.read_text(encoding="utf-8"))
+        if valid(described):
+            return pd.read_parquet(data), described
+    frame, described = make()
+    from mindpulse.io import atomic_path, atomic_write_json
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with atomic_path(data) as tmp:
+        frame.to_parquet(tmp, index=False)
+    atomic_write_json(about, described)  # written last: the pair is complete once it exists
+    return frame, described
+
+
+def champion_reference(settings: Settings, run_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
     """The drift and quality reference: the champion's training data, and a description for the report summary.
+
+    With ``run_dir``, the reference is frozen in that run folder on first use (``reference_data``),
+    so every report of the run compares with the same rows, read once.
 
     The data the champion learned most recently: the trained rows of the newest production
     snapshots in its lineage, once they hold ``drift_min_rows`` rows; otherwise its whole
@@ -35,6 +64,10 @@ def champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
     champion, or one without a lineage record (registered before lineage existed), the
     reference data. Monitoring samples it to ``monitoring_sample_cap`` rows when larger.
     """
+    return _frozen(run_dir, "reference_data", lambda: _champion_reference(settings))
+
+
+def _champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
     from mindpulse import lineage
 
     reference = _reference(settings)
@@ -60,9 +93,9 @@ def champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
                    "snapshots": [i["id"] for i in record.get("snapshots") or [] if i.get("rows")]}
 
 
-def _drift_frames(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`_drift_inputs`)."""
-    reference, current, _ = _drift_inputs(settings, current)
+    reference, current, _ = _drift_inputs(settings, current, run_dir)
     return reference, current
 
 
@@ -91,7 +124,7 @@ def reference_model(registry, current: pd.DataFrame) -> tuple[str | None, str]: 
 SCORING_KEYS = ("reference_model", "reference_model_reason", "current_rows_rescored")
 
 
-def _drift_inputs(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Reference (:func:`champion_reference`) and current rows, both with the same model's outputs, and a description.
 
     As in Evidently's own preset, prediction drift counts beside feature and target drift. The
@@ -99,11 +132,12 @@ def _drift_inputs(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFra
     current rows that another model scored, or that arrived labelled without a prediction, are
     scored by it too, so prediction drift compares one model on two sets of data rather than
     two models. The description names that model (``SCORING_KEYS``). With no model yet,
-    features and target alone.
+    features and target alone. With ``run_dir``, the reference and its scores are frozen there
+    on first use (see :func:`champion_reference`).
     """
     from mindpulse.contract import CANONICAL_COLUMNS
 
-    reference, described = champion_reference(settings)
+    reference, described = champion_reference(settings, run_dir)
     reference = reference.reindex(columns=list(CANONICAL_COLUMNS)).reset_index(drop=True)
     registry = _registry(settings)
     version, reason = reference_model(registry, current)
@@ -113,7 +147,11 @@ def _drift_inputs(settings: Settings, current: pd.DataFrame) -> tuple[pd.DataFra
     from mindpulse.predict import Predictor
 
     predictor = Predictor.load(registry, version)
-    reference = predictor.predict_frame(reference)[[*reference.columns, "prediction", "probability"]]
+
+    def scored() -> tuple[pd.DataFrame, dict]:
+        return predictor.predict_frame(reference)[[*reference.columns, "prediction", "probability"]], {"model_version": version}
+
+    reference, _ = _frozen(run_dir, "reference_scored", scored, valid=lambda about: about.get("model_version") == version)
     current = current.copy()
     if {"prediction", "probability"} <= set(current.columns):
         other = current["probability"].isna()

@@ -1,0 +1,122 @@
+"""Kernels forked warm from the zygote behave as launched ones: same argv, environment, folder,
+stderr; interrupted and shut down the same way; and a missing or refusing zygote falls back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+from nbclient.exceptions import CellTimeoutError
+
+from mindpulse import kernel_zygote
+from mindpulse.kernels import IPCKernelManager
+
+
+def probe_notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+def run(source: Path, tmp_path: Path, **kwargs) -> nbformat.NotebookNode:
+    output = tmp_path / "out.ipynb"
+    return pm.execute_notebook(str(source), str(output), parameters={"x": 2}, kernel_name="python3", progress_bar=False,
+                               kernel_manager_class=IPCKernelManager, **kwargs)
+
+
+def text(nb: nbformat.NotebookNode, cell: int) -> str:
+    """The printed text of code cell ``cell`` of the probe (1: the first after the parameters)."""
+    cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    return "".join(out.get("text", "") for out in cells[cell].outputs)
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zygote")
+    before = os.environ.get(kernel_zygote.ENV_VAR)
+    process = subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", str(folder / "z.sock")])
+    deadline = time.monotonic() + 180
+    while not (folder / "z.sock").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the zygote did not come up"
+        time.sleep(0.1)
+    os.environ[kernel_zygote.ENV_VAR] = str(folder / "z.sock")
+    yield process
+    os.environ.pop(kernel_zygote.ENV_VAR)
+    if before is not None:
+        os.environ[kernel_zygote.ENV_VAR] = before
+    process.terminate()
+    process.wait(30)
+    assert not (folder / "z.sock").exists(), "a stopped zygote removes its socket"
+
+
+def test_a_forked_kernel_is_warm_and_sees_the_callers_environment_and_folder(zygote, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MINDPULSE_PROBE", "from the task")
+    source = probe_notebook(tmp_path / "probe.ipynb", "import os, sys\n"
+                            "print(os.getppid(), 'evidently' in sys.modules, os.environ.get('MINDPULSE_PROBE'), os.getcwd(), x, sep='|')")
+    nb = run(source, tmp_path, cwd=str(tmp_path))
+
+    parent, warm, env, cwd, x = text(nb, 1).strip().split("|")
+    assert int(parent) == zygote.pid  # forked by the zygote, not launched by this process
+    assert warm == "True"  # the notebooks' libraries were imported before the fork
+    assert (env, cwd, x) == ("from the task", str(tmp_path), "2")  # the caller's environment and folder, the parameters
+
+
+def test_the_kernels_stderr_reaches_the_callers_stderr(zygote, tmp_path) -> None:
+    # A task's log is its stderr: what a kernel writes there must still reach it.
+    source = probe_notebook(tmp_path / "probe.ipynb", "import sys\nsys.__stderr__.write('kernel says hello\\n'); sys.__stderr__.flush()")
+    code = ("import papermill as pm; from mindpulse.kernels import IPCKernelManager; "
+            f"pm.execute_notebook({str(source)!r}, {str(tmp_path / 'o.ipynb')!r}, kernel_name='python3', progress_bar=False, "
+            "kernel_manager_class=IPCKernelManager)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "kernel says hello" in done.stderr
+    assert "Ctrl-C will not work" not in done.stdout + done.stderr  # started as a launched kernel, not as `ipython kernel`
+
+
+def test_a_cell_over_its_timeout_interrupts_the_forked_kernel_and_nothing_is_left_running(zygote, tmp_path) -> None:
+    source = probe_notebook(tmp_path / "slow.ipynb", "import os\nprint(os.getpid())", "import time\ntime.sleep(120)")
+    with pytest.raises(CellTimeoutError):
+        run(source, tmp_path, execution_timeout=3)
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    kernel = int(text(nb, 1))
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{kernel}").exists() and Path(f"/proc/{kernel}/status").read_text().find("State:\tZ") < 0:
+        assert time.monotonic() < deadline, f"kernel {kernel} still running after its notebook failed"
+        time.sleep(0.2)
+
+
+def test_a_kernel_the_zygote_does_not_know_is_refused(zygote, tmp_path) -> None:
+    with pytest.raises(kernel_zygote.ZygoteRefused, match="not a kernel this zygote starts"):
+        kernel_zygote.request_kernel(os.environ[kernel_zygote.ENV_VAR], ["/bin/sh", "-c", "true"], env=dict(os.environ),
+                                     cwd=str(tmp_path))
+
+
+def test_without_a_zygote_kernels_start_the_usual_way(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(kernel_zygote.ENV_VAR, str(tmp_path / "no-such.sock"))
+    source = probe_notebook(tmp_path / "probe.ipynb", "import os\nprint(os.getppid())")
+    nb = run(source, tmp_path)
+    assert int(text(nb, 1)) == os.getpid()  # launched by this process
+
+
+def test_a_zygote_follows_its_parent_out(tmp_path) -> None:
+    # The scheduler that started it exits: the zygote exits too, and removes its socket.
+    code = ("import os, subprocess, sys, time; "
+            f"p = subprocess.Popen([sys.executable, '-m', 'mindpulse.kernel_zygote', '--socket', {str(tmp_path / 'z.sock')!r}, '--parent', str(os.getpid())], "
+            "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(p.pid, flush=True)")
+    parent = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    child = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 240
+    while Path(f"/proc/{child}").exists():
+        assert time.monotonic() < deadline, "the zygote outlived its parent"
+        time.sleep(0.5)
+    assert not (tmp_path / "z.sock").exists()
