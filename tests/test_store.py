@@ -398,6 +398,75 @@ def test_stats_counts_by_state(store):
     assert stats["last_archive_at"] is None
 
 
+def counted(store: Store) -> dict[tuple[str, str], int]:
+    """Rows per (source, state), counted over the rows themselves."""
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT source, state, count(*) FROM production_rows GROUP BY source, state").all()
+    return {(source, state): int(n) for source, state, n in rows}
+
+
+def reported(store: Store) -> dict[tuple[str, str], int]:
+    """Rows per (source, state) as the trigger-kept counts say (zeros left out)."""
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT source, state, sum(n) FROM row_counts GROUP BY source, state").all()
+    return {(source, state): int(n) for source, state, n in rows if n}
+
+
+def test_row_counts_follow_every_write_path(store, tmp_path):
+    """stats() reads counts kept by triggers; after each kind of write they equal a real count."""
+    ids = log(store, inputs(6))
+    store.log_predictions(pd.DataFrame(inputs(5, seed=2)).assign(probability=0.5, prediction=1, model_version="v1"))
+    assert reported(store) == counted(store) == {("prediction", "unlabelled"): 11}
+    store.record_feedback(ids[0], 1)
+    store.record_feedback(ids[1], 0)
+    store.add_labelled(canonical(3, seed=3, id_start=50))
+    assert reported(store) == counted(store)
+    first = store.claim_snapshot("r1")
+    assert reported(store) == counted(store) and counted(store)[("labelled", "claimed")] == 3
+    store.release_snapshot(first.id)
+    assert reported(store) == counted(store)
+    store.archive_snapshot(store.claim_snapshot("r2").id, tmp_path / "archive")
+    store.record_feedback(ids[2], 1)
+    assert reported(store) == counted(store)
+    with store.engine.begin() as connection:  # any SQL run by hand is counted too
+        connection.exec_driver_sql(f"DELETE FROM production_rows WHERE id IN ({ids[3]}, {ids[2]})")
+    assert reported(store) == counted(store)
+    stats = store.stats()
+    assert stats["rows_by_state"] == {"unlabelled": 7, "pending": 0, "claimed": 0, "archived": 5}
+    assert (stats["predictions_logged"], stats["labelled_rows_submitted"]) == (9, 3)
+
+
+def test_upgrading_a_filled_store_counts_the_rows_already_there(store_url):
+    with Store(store_url) as store:
+        from mindpulse.store import engine as db
+
+        assert db.migrate(store.engine, "0001") == "0001"
+        ids = log(store, inputs(4))
+        with store.engine.begin() as connection:  # rows written at 0001: no trigger yet
+            connection.exec_driver_sql(f"UPDATE production_rows SET state = 'pending', depression = 1 WHERE id = {ids[0]}")
+        assert store.migrate() == head_revision()
+        assert reported(store) == counted(store) == {("prediction", "unlabelled"): 3, ("prediction", "pending"): 1}
+        assert store.stats()["rows_by_state"]["pending"] == store.pending_count() == 1
+
+
+def test_production_frame_reads_the_pending_rows_through_the_state_id_index(store):
+    store.add_labelled(canonical(3))
+    log(store, inputs(3, seed=4))
+    sql = str(store._frame_select().where(sa.column("state") == "pending").order_by(sa.column("id"))
+              .compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as connection:
+        if store.backend == "sqlite":
+            plan = " ".join(str(r[-1]) for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+        else:
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            connection.exec_driver_sql("SET enable_sort = off")
+            plan = " ".join(r[0] for r in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert "ix_production_rows_state_id" in plan and "TEMP B-TREE" not in plan
+    frame = store.production_frame()
+    assert len(frame) == 3 and frame["prediction_id"].is_monotonic_increasing
+
+
 def test_run_id_is_checked(store):
     with pytest.raises(StoreError, match="run_id"):
         store.claim_snapshot("")

@@ -170,3 +170,47 @@ def test_model_files_written_before_the_model_module_still_load(trained):
     assert isinstance(old, ScreeningModel)
     sample = frame.head(20)
     assert (old.predict_proba(sample) == model.predict_proba(sample)).all()
+
+
+def test_the_row_cap_fits_slow_candidates_on_a_stratified_sample_and_records_it(tmp_path):
+    """A cap below the training rows: each fold and the refit fit on a sample; the metadata says so."""
+    registry = ModelRegistry(tmp_path / "artifacts")
+    frame = synthetic(1500, seed=9).canonical()
+    caps = {"logistic_regression": 300, "xgboost": None}
+    outcome = train_and_gate(frame, registry, seed=3, margin=0.005, data_source="synthetic 1500/9",
+                             candidates=("logistic_regression", "xgboost"), folds=3, max_rows=caps)
+    meta = registry.get(outcome.version).metadata
+    rows = meta["data"]["rows"]
+    lr, xgb = meta["cv"]["candidates"]["logistic_regression"], meta["cv"]["candidates"]["xgboost"]
+    assert lr["training"] == {"max_rows": 300, "sampled": True, "fold_rows": 300}
+    assert xgb["training"] == {"max_rows": None, "sampled": False, "fold_rows": rows - rows // 3}
+    expected_refit = 300 if meta["model"]["name"] == "logistic_regression" else rows
+    assert meta["cv"]["refit_rows"] == meta["model"]["fitted_rows"] == expected_refit
+    assert meta["model"]["max_rows"] == caps[meta["model"]["name"]]
+
+
+def test_a_capped_model_differs_from_the_uncapped_one_and_is_seeded():
+    frame = synthetic(1200, seed=4).canonical()
+    run = lambda cap: train_candidates(frame, seed=2, folds=3, candidates=("logistic_regression",),  # noqa: E731
+                                       max_rows={"logistic_regression": cap})
+    full, capped, again = run(None), run(200), run(200)
+    assert not np.allclose(full.oof_probability, capped.oof_probability)
+    assert np.array_equal(capped.oof_probability, again.oof_probability)
+    assert capped.refit_rows == 200 and full.refit_rows == 1200
+
+
+def test_capped_rows_keep_the_class_balance_and_leave_small_data_whole():
+    from mindpulse.train import capped_rows
+
+    y = np.array([1] * 300 + [0] * 700)
+    rows = capped_rows(y, 100, seed=1)
+    assert len(rows) == len(set(rows)) == 100 and list(rows) == sorted(rows)
+    assert y[rows].sum() == 30
+    assert capped_rows(y, 1000, seed=1) is None and capped_rows(y, None, seed=1) is None
+
+
+@pytest.mark.parametrize("cap", [0, 99, 2.5, True, "1000"])
+def test_a_bad_row_cap_is_named(cap):
+    with pytest.raises(ValueError, match=r"max_rows\['xgboost'\]"):
+        train_candidates(synthetic(200, seed=1).canonical(), seed=1, folds=3, candidates=("logistic_regression",),
+                         max_rows={"xgboost": cap})

@@ -5,6 +5,9 @@ and the result put through the registry's promotion gate.
 Candidates: logistic regression, a random forest and XGBoost (``hist``), each seeded and sized
 so that training on the 27,901 reference rows takes about 30 s on 2 cores. Every candidate
 sees the same folds and the same feature pipeline (:func:`mindpulse.features.build_preprocessor`).
+The forest and the boosted trees fit on at most ``MAX_TRAINING_ROWS`` rows (a stratified,
+seeded sample of each fold, and of the refit), so accumulated training data does not make a
+retrain grow without bound; the cap and the rows used are recorded in the model's metadata.
 
 Calibration: the best candidate's out-of-fold probabilities are cross-fitted with no
 calibration, Platt scaling (sigmoid) and isotonic regression; the method with the lowest Brier
@@ -18,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +45,15 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 CANDIDATES: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
+#: The most rows a candidate is fitted on (per CV fold and in the refit); the others are still
+#: scored out of fold. The forest and the boosted trees cost time in proportion to their rows,
+#: and past ~100k rows gain nothing measurable here (see README, "Performance at scale").
+#: The logistic regression is cheap and fits on every row.
+MAX_TRAINING_ROWS: dict[str, int | None] = {"logistic_regression": None, "random_forest": 100_000, "xgboost": 100_000}
 CALIBRATION_MIN_GAIN = 5e-4
 CALIBRATION_MAX_AUC_LOSS = 5e-4
 
-__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "GateOutcome", "PlattCalibrator", "ScreeningModel",
+__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "MAX_TRAINING_ROWS", "GateOutcome", "PlattCalibrator", "ScreeningModel",
            "TrainingResult", "build_model", "choose_threshold", "classification_metrics", "evaluate",
            "labels_of", "make_calibrator", "make_estimator", "train_and_gate", "train_candidates"]
 
@@ -83,6 +91,8 @@ class CandidateResult:
     metrics_std: dict[str, float]
     seconds: float
     oof_probability: np.ndarray = field(repr=False)
+    #: the row cap of this candidate's fits, whether it sampled, and the most rows a fold fit on
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,13 +111,15 @@ class TrainingResult:
     seed: int = 0
     folds: int = 5
     seconds: float = 0.0
+    #: rows the selected model's estimator was refitted on (fewer than ``rows`` when capped)
+    refit_rows: int = 0
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (for metadata.json and notebooks)."""
         return {
             "best": self.best,
             "candidates": {n: {"mean": r.metrics, "std": r.metrics_std, "seconds": round(r.seconds, 2),
-                               "parameters": r.parameters} for n, r in self.candidates.items()},
+                               "parameters": r.parameters, "training": r.training} for n, r in self.candidates.items()},
             "calibration": self.calibration,
             "threshold": self.threshold,
             "threshold_method": self.threshold_method,
@@ -115,6 +127,7 @@ class TrainingResult:
             "rows": self.rows,
             "seed": self.seed,
             "folds": self.folds,
+            "refit_rows": self.refit_rows,
             "seconds": round(self.seconds, 2),
         }
 
@@ -127,20 +140,41 @@ def train_candidates(
     progress: Progress | None = None,
     candidates: Sequence[str] = CANDIDATES,
     n_jobs: int = 2,
+    max_rows: Mapping[str, int | None] | None = None,
 ) -> TrainingResult:
     """Cross-validate the candidates, calibrate the best, choose its threshold, refit on all rows.
+
+    ``max_rows``: the most rows each candidate fits on (default ``MAX_TRAINING_ROWS``; a
+    candidate left out, or None, fits on every row); out-of-fold scores cover every row.
 
     BLAS runs on one thread here: OpenBLAS threads spin while they wait, and on a busy 2-core
     machine the logistic regression's cross-validation took 17 s with two threads, 2.7 s with one.
     """
     from threadpoolctl import threadpool_limits
 
+    caps = dict(MAX_TRAINING_ROWS if max_rows is None else max_rows)
+    for name, cap in caps.items():
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 100):
+            raise ValueError(f"max_rows[{name!r}]: got {cap!r}, expected a whole number of rows >= 100, or None for no cap")
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train_candidates(frame, seed=seed, folds=folds, progress=progress, candidates=candidates, n_jobs=n_jobs)
+        return _train_candidates(frame, seed=seed, folds=folds, progress=progress, candidates=candidates, n_jobs=n_jobs,
+                                 max_rows=caps)
+
+
+def capped_rows(y: np.ndarray, cap: int | None, *, seed: int) -> np.ndarray | None:
+    """Positions of a stratified, seeded sample of ``cap`` rows of ``y``; None when no cap applies."""
+    if cap is None or len(y) <= cap:
+        return None
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(y))
+    stratify = y if min(int((y == 0).sum()), int((y == 1).sum())) >= 2 else None
+    kept, _ = train_test_split(positions, train_size=cap, stratify=stratify, random_state=seed)
+    return np.sort(kept)
 
 
 def _train_candidates(frame: pd.DataFrame, *, seed: int, folds: int, progress: Progress | None,
-                      candidates: Sequence[str], n_jobs: int) -> TrainingResult:
+                      candidates: Sequence[str], n_jobs: int, max_rows: Mapping[str, int | None]) -> TrainingResult:
     say = progress or (lambda message: None)
     started = time.perf_counter()
     for name in candidates:
@@ -152,28 +186,41 @@ def _train_candidates(frame: pd.DataFrame, *, seed: int, folds: int, progress: P
         f"{folds}-fold stratified CV, seed {seed}")
 
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
-    matrices = []
-    for train_idx, test_idx in splits:
+    caps = {name: max_rows.get(name) for name in candidates}
+    oof = {name: np.zeros(len(y)) for name in candidates}
+    per_fold: dict[str, list[dict[str, float]]] = {name: [] for name in candidates}
+    seconds = {name: 0.0 for name in candidates}
+    sampled = {name: 0 for name in candidates}
+    was_sampled = {name: False for name in candidates}
+    # Fold by fold: one fold's feature matrices live at a time (at 1M rows, all five folds'
+    # dense matrices would take ~3.5 GB), and every candidate is fitted on it before the next.
+    for k, (train_idx, test_idx) in enumerate(splits, start=1):
         pre = build_preprocessor()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # categories unseen in a fold are handled as infrequent
-            matrices.append((pre.fit_transform(X.iloc[train_idx]), pre.transform(X.iloc[test_idx])))
+            z_train, z_test = pre.fit_transform(X.iloc[train_idx]), pre.transform(X.iloc[test_idx])
+        for name in candidates:
+            t0 = time.perf_counter()
+            rows = capped_rows(y[train_idx], caps[name], seed=seed + k)
+            fit_x, fit_y = (z_train, y[train_idx]) if rows is None else (z_train[rows], y[train_idx][rows])
+            estimator = make_estimator(name, seed, n_jobs).fit(fit_x, fit_y)
+            oof[name][test_idx] = estimator.predict_proba(z_test)[:, 1]
+            per_fold[name].append(classification_metrics(y[test_idx], oof[name][test_idx]))
+            seconds[name] += time.perf_counter() - t0
+            sampled[name] = max(sampled[name], len(fit_y))
+            was_sampled[name] |= rows is not None
+        del z_train, z_test
 
     results: dict[str, CandidateResult] = {}
     for name in candidates:
-        t0 = time.perf_counter()
-        oof = np.zeros(len(y))
-        per_fold = []
-        for k, ((train_idx, test_idx), (z_train, z_test)) in enumerate(zip(splits, matrices), start=1):
-            estimator = make_estimator(name, seed, n_jobs).fit(z_train, y[train_idx])
-            oof[test_idx] = estimator.predict_proba(z_test)[:, 1]
-            per_fold.append(classification_metrics(y[test_idx], oof[test_idx]))
-        mean = {m: float(np.mean([f[m] for f in per_fold])) for m in per_fold[0]}
-        std = {m: float(np.std([f[m] for f in per_fold])) for m in per_fold[0]}
-        seconds = time.perf_counter() - t0
-        results[name] = CandidateResult(name, _parameters(make_estimator(name, seed, n_jobs)), mean, std, seconds, oof)
+        mean = {m: float(np.mean([f[m] for f in per_fold[name]])) for m in per_fold[name][0]}
+        std = {m: float(np.std([f[m] for f in per_fold[name]])) for m in per_fold[name][0]}
+        training = {"max_rows": caps[name], "sampled": was_sampled[name], "fold_rows": sampled[name]}
+        results[name] = CandidateResult(name, _parameters(make_estimator(name, seed, n_jobs)), mean, std, seconds[name],
+                                        oof[name], training)
+        note = f", fitted on {sampled[name]:,} sampled rows a fold" if training["sampled"] else ""
         say(f"  {name:<20} ROC-AUC {mean['roc_auc']:.4f} ± {std['roc_auc']:.4f}  accuracy {mean['accuracy']:.3f}  "
-            f"F1 {mean['f1']:.3f}  Brier {mean['brier']:.4f}  ({seconds:.1f} s)")
+            f"F1 {mean['f1']:.3f}  Brier {mean['brier']:.4f}  ({seconds[name]:.1f} s{note})")
 
     best = max(results, key=lambda n: (results[n].metrics["roc_auc"], -CANDIDATES.index(n)))
     oof = results[best].oof_probability
@@ -185,24 +232,30 @@ def _train_candidates(frame: pd.DataFrame, *, seed: int, folds: int, progress: P
 
     t0 = time.perf_counter()
     model = build_model(best, frame, y, seed=seed, calibration=calibration["method"], oof=oof,
-                        threshold=threshold, n_jobs=n_jobs)
-    say(f"Refitted {best} on all {len(X):,} rows ({time.perf_counter() - t0:.1f} s)")
+                        threshold=threshold, n_jobs=n_jobs, max_rows=max_rows.get(best))
+    cap = max_rows.get(best)
+    refit_rows = len(X) if cap is None or len(X) <= cap else cap
+    say(f"Refitted {best} on {'all ' if refit_rows == len(X) else ''}{refit_rows:,} of {len(X):,} rows "
+        f"({time.perf_counter() - t0:.1f} s)")
     return TrainingResult(
         model=model, best=best, candidates=results, calibration=calibration, threshold=threshold,
         threshold_method=THRESHOLD_METHOD, cv_metrics=cv_metrics, oof_probability=calibrated_oof,
-        rows=len(X), seed=seed, folds=folds, seconds=time.perf_counter() - started,
+        rows=len(X), seed=seed, folds=folds, seconds=time.perf_counter() - started, refit_rows=refit_rows,
     )
 
 
 def build_model(name: str, frame: pd.DataFrame, y: np.ndarray, *, seed: int, calibration: str,
-                oof: np.ndarray, threshold: float, n_jobs: int = 2) -> ScreeningModel:
-    """Fit the preprocessor and candidate ``name`` on all rows; the calibrator on ``oof``."""
+                oof: np.ndarray, threshold: float, n_jobs: int = 2, max_rows: int | None = None) -> ScreeningModel:
+    """Fit the preprocessor on all rows, candidate ``name`` on all rows or a stratified sample of
+    ``max_rows``; the calibrator on ``oof``."""
     X = feature_frame(frame)
     preprocessor = build_preprocessor()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         matrix = np.asarray(preprocessor.fit_transform(X), dtype=np.float64)
-    estimator = make_estimator(name, seed, n_jobs).fit(matrix, y)
+    rows = capped_rows(y, max_rows, seed=seed)
+    estimator = make_estimator(name, seed, n_jobs)
+    estimator.fit(*((matrix, y) if rows is None else (matrix[rows], y[rows])))
     if name == "random_forest":
         estimator.set_params(n_jobs=1)  # thread start-up costs more than small predictions
     calibrator = make_calibrator(calibration)
@@ -293,6 +346,7 @@ def train_and_gate(
     recent: pd.DataFrame | None = None,
     lineage: dict[str, Any] | None = None,
     protect: Sequence[str] = (),
+    max_rows: Mapping[str, int | None] | None = None,
 ) -> GateOutcome:
     """Train on ``frame`` minus the fixed holdout, register the model, and gate its promotion.
 
@@ -315,7 +369,8 @@ def train_and_gate(
     if recent is not None and len(recent):
         say(f"Recent slice: {len(recent):,} production rows held out of training, scored by both models")
     champion_before = registry.champion()
-    result = train_candidates(training, seed=seed, folds=folds, progress=progress, candidates=candidates)
+    result = train_candidates(training, seed=seed, folds=folds, progress=progress, candidates=candidates,
+                              max_rows=max_rows)
     holdout_metrics = evaluate(result.model, holdout)
     recent_metrics = evaluate(result.model, recent) if recent is not None and len(recent) else None
     say(f"Holdout ROC-AUC {holdout_metrics['roc_auc']:.4f} ({len(holdout):,} rows)")
@@ -333,7 +388,9 @@ def train_and_gate(
         },
         "lineage": lineage,
         "model": {"name": result.best, "calibration": result.calibration["method"],
-                  "threshold": result.threshold, "threshold_method": result.threshold_method},
+                  "threshold": result.threshold, "threshold_method": result.threshold_method,
+                  "fitted_rows": result.refit_rows,
+                  "max_rows": result.candidates[result.best].training.get("max_rows")},
         "parameters": {"estimator": result.model.parameters, "seed": seed, "folds": folds,
                        "min_frequency": DEFAULT_MIN_FREQUENCY},
         "cv": result.summary(),

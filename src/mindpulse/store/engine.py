@@ -154,8 +154,8 @@ def current_revision(connection: sa.Connection) -> str | None:
     return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
-def migrate(engine: Engine) -> str:
-    """Create or upgrade the schema to the newest revision; safe from several processes at once.
+def migrate(engine: Engine, revision: str = "head") -> str:
+    """Create or upgrade the schema to ``revision`` (the newest by default); safe from several processes at once.
 
     SQLite: a file lock beside the database, then one IMMEDIATE transaction. PostgreSQL: a
     transaction-scoped advisory lock; DDL is transactional, so a failed upgrade leaves nothing.
@@ -176,7 +176,7 @@ def migrate(engine: Engine) -> str:
         with connection.begin():
             if backend == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            command.upgrade(alembic_config(connection), "head")
+            command.upgrade(alembic_config(connection), revision)
             revision = current_revision(connection)
     assert revision is not None
     return revision

@@ -44,6 +44,7 @@ from mindpulse.store.schema import (
     UNLABELLED,
     UTCDateTime,
     production_rows as rows_t,
+    row_counts as counts_t,
     snapshots as snapshots_t,
     utc_now,
 )
@@ -663,8 +664,9 @@ class Store:
     def stats(self) -> dict[str, Any]:
         """Counts by state and source, the last archive, and which database this is."""
         with self._read() as connection:
-            counts = connection.execute(
-                sa.select(rows_t.c.source, rows_t.c.state, sa.func.count()).group_by(rows_t.c.source, rows_t.c.state)).all()
+            counts = connection.execute(  # kept by triggers: no count over the rows themselves
+                sa.select(counts_t.c.source, counts_t.c.state, sa.func.sum(counts_t.c.n))
+                .group_by(counts_t.c.source, counts_t.c.state)).all()
             snapshot_counts = dict(connection.execute(
                 sa.select(snapshots_t.c.state, sa.func.count()).group_by(snapshots_t.c.state)).all())
             last = connection.execute(
