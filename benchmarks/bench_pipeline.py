@@ -279,21 +279,12 @@ def breakdown(client: Any, dag: Any, dag_id: str, run_id: str, run_dir: Path) ->
 def idle_cpu(pid: int, seconds: float) -> float:
     """CPU seconds per second that the process tree of ``pid`` used while nothing ran."""
     import psutil
+    from bench_scale import tree_cpu
 
-    def used() -> float:
-        root = psutil.Process(pid)
-        total = 0.0
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
-
-    before = used()
+    root = psutil.Process(pid)
+    before = tree_cpu(root)
     time.sleep(seconds)
-    return (used() - before) / seconds
+    return (tree_cpu(root) - before) / seconds
 
 
 def print_breakdown(rows: dict[str, dict[str, float]]) -> None:

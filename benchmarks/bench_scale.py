@@ -241,6 +241,12 @@ def run_retrain(home: Path) -> dict[str, Any]:
     }
 
 
+def print_steps(result: dict[str, Any]) -> None:
+    for step in result["steps"]:
+        print(f"    {step['step']:<26} {step['seconds']:7.1f} s  (CPU {step.get('cpu_s', float('nan')):6.1f} s)   "
+              f"peak {step['peak_gb']:5.2f} GB   (load {step['load']:.2f})", flush=True)
+
+
 def bench_retrain(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
     print(f"\na. Retrain on accumulated training rows (reference {REFERENCE_ROWS:,} + archived snapshots + "
           f"{PENDING_ROWS:,} pending)", flush=True)
@@ -254,9 +260,7 @@ def bench_retrain(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
             result = worker(["run-retrain", str(home)])
             result["rows"] = rows
             results.append(result)
-            for step in result["steps"]:
-                print(f"    {step['step']:<26} {step['seconds']:7.1f} s  (CPU {step.get('cpu_s', float('nan')):6.1f} s)   "
-                      f"peak {step['peak_gb']:5.2f} GB   (load {step['load']:.2f})", flush=True)
+            print_steps(result)
             for name, item in result["candidates"].items():
                 note = f"  {item['training']}" if item.get("training") else ""
                 print(f"      cv {name:<20} {item['seconds']:7.1f} s   ROC-AUC {item['roc_auc']:.4f}{note}")
@@ -421,9 +425,7 @@ def bench_reporting(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
             result = worker(["run-reporting", str(home)])
             result["rows"] = rows
             results.append(result)
-            for step in result["steps"]:
-                print(f"    {step['step']:<26} {step['seconds']:7.1f} s  (CPU {step.get('cpu_s', float('nan')):6.1f} s)   "
-                      f"peak {step['peak_gb']:5.2f} GB   (load {step['load']:.2f})", flush=True)
+            print_steps(result)
             print(f"    total {result['total_s']:.1f} s, peak {result['peak_gb']:.2f} GB; reported on "
                   f"{result['current_rows']:,} labelled rows of the newest {result['sample_cap']:,} predictions; {load()}",
                   flush=True)
