@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -51,5 +52,8 @@ def test_a_kernel_is_shut_down_without_an_interrupt_but_can_still_be_interrupted
             await manager.shutdown_kernel()
         assert not await manager.is_alive()
 
-    asyncio.run(run())
+    # On a thread of its own: a browser test run earlier in this process may leave an event loop
+    # running in the main thread (Playwright's sync API), where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run()).result()
     assert sent == [signal.SIGINT]  # nothing more at shutdown
