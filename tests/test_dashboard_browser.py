@@ -45,7 +45,15 @@ def app(page: Page, server: DashboardServer) -> Page:
     expect.set_options(timeout=TIMEOUT_MS)  # a shared 2-core machine is slow at times
     page.goto(server.url, timeout=60_000)  # a session's first page builds every view
     expect(page.get_by_role("button", name="Predict", exact=True)).to_be_visible()
+    wait_until_idle(page)
     return page
+
+
+def wait_until_idle(page: Page) -> None:
+    """Wait until Bokeh has rendered every root of the page's document: a click on a button drawn
+    before that can be lost (seen at load ~4: Predict pressed, nothing reached the server)."""
+    page.wait_for_function("() => { const docs = window.Bokeh && window.Bokeh.documents;"
+                           " return Boolean(docs && docs.length && docs.every((doc) => doc.is_idle)); }")
 
 
 def open_page(page: Page, name: str) -> None:

@@ -475,3 +475,36 @@ def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settin
         assert "refused the request" in refused.connection.object and "MINDPULSE_AIRFLOW_PASSWORD" in refused.connection.object
     finally:
         airflow.stop()
+
+
+def test_a_store_change_made_in_a_worker_thread_updates_the_view_on_the_sessions_loop(monkeypatch) -> None:
+    """Store methods run in worker threads; the views they update must be changed on the session's
+    event loop (Bokeh's thread-safe way in), never from the worker thread itself."""
+    import panel as pn
+
+    from dashboard.views.common import on_session_loop
+
+    class Session:  # what a served document has: a session and a thread-safe callback queue
+        session_context = object()
+
+        def __init__(self) -> None:
+            self.queued: list = []
+
+        def add_next_tick_callback(self, callback) -> None:
+            self.queued.append(callback)
+
+    doc = Session()
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda self: doc))
+    ran_in: list[str] = []
+    watcher = on_session_loop(lambda: ran_in.append(threading.current_thread().name))
+    worker = threading.Thread(target=watcher, args=("event",), name="store-worker")
+    worker.start()
+    worker.join()
+
+    assert ran_in == [] and len(doc.queued) == 1  # queued for the loop, not run in the worker
+    doc.queued[0]()
+    assert ran_in == [threading.current_thread().name]
+
+    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda self: None))
+    on_session_loop(lambda: ran_in.append("at once"))("event")  # no session (a view built in a test): at once
+    assert ran_in[-1] == "at once"

@@ -61,6 +61,27 @@ def show_status(alert: pn.pane.Alert, text: str | None, kind: str = "info") -> N
     alert.visible = bool(text)
 
 
+def on_session_loop(callback: Callable[[], Any]) -> Callable[..., None]:
+    """A param watcher that runs ``callback`` on the event loop of the session that made the view.
+
+    The stores' methods run in worker threads (:func:`run_busy`) and change their params there
+    (a new prediction, one more outcome stored); a view updated from that thread raced the
+    event loop for the Bokeh document and could leave the page frozen: the Import button left
+    disabled and no message, with the server idle (seen in Chromium at load ~4, one run in
+    ten). ``add_next_tick_callback`` is the document's thread-safe way in. Without a server
+    session (a view built in a test), the callback runs at once.
+    """
+    doc = pn.state.curdoc
+
+    def watcher(*_event: Any) -> None:
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(callback)
+        else:
+            callback()
+
+    return watcher
+
+
 async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., T], *args: Any,
                    spinner: bool = True, **kwargs: Any) -> T:
     """Run ``func`` in a worker thread while ``widgets`` are disabled (and, with ``spinner``, show a

@@ -13,7 +13,7 @@ from mindpulse import contract as c
 
 from dashboard.stores.feedback import CORRECT_LABEL, CSV_FORMS, FeedbackStore
 from dashboard.stores.predict import PredictionStore, field_messages
-from dashboard.views.common import field_error, message_for, run_busy, show_error, show_status, status_alert
+from dashboard.views.common import field_error, message_for, on_session_loop, run_busy, show_error, show_status, status_alert
 
 OUTCOMES = {"Not depressed (0)": 0, "Depressed (1)": 1}
 
@@ -51,8 +51,8 @@ class FeedbackView(Viewer):
         self.pending = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["mp-pending"])
         self.pending_bar = pn.pane.HTML("", width=420, height=30, css_classes=["mp-pending-bar"])
         if self.predictions is not None:
-            self.predictions.param.watch(self._on_new_prediction, "last")
-        self.store.param.watch(lambda event: self.refresh(), "changes")
+            self.predictions.param.watch(on_session_loop(self._on_new_prediction), "last")
+        self.store.param.watch(on_session_loop(self.refresh), "changes")
         one = pn.Column(
             pn.pane.Markdown("### One prediction"),
             self.latest,
