@@ -28,4 +28,5 @@ def test_only_the_feedback_store_keeps_a_changes_counter_and_its_view_watches_it
     stores = (FeedbackStore, ModelStore, PipelineStore, PredictionStore, ReportStore)
     assert all(issubclass(store, param.Parameterized) for store in stores)
     assert [store.__name__ for store in stores if "changes" in store.param] == ["FeedbackStore"]
-    assert 'self.store.param.watch(lambda event: self.refresh(), "changes")' in (DASHBOARD / "views" / "feedback.py").read_text()
+    # watched on the session's event loop: the store changes it in a worker thread
+    assert 'self.store.param.watch(on_session_loop(self.refresh), "changes")' in (DASHBOARD / "views" / "feedback.py").read_text()
