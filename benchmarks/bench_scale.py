@@ -241,6 +241,19 @@ def run_retrain(home: Path) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def scratch_home(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary home for one size, removed afterwards unless ``keep``."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield home
+    finally:
+        if keep:
+            print(f"    kept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
 def print_steps(result: dict[str, Any]) -> None:
     for step in result["steps"]:
         print(f"    {step['step']:<26} {step['seconds']:7.1f} s  (CPU {step.get('cpu_s', float('nan')):6.1f} s)   "
@@ -252,8 +265,7 @@ def bench_retrain(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
           f"{PENDING_ROWS:,} pending)", flush=True)
     results = []
     for rows in sizes:
-        home = Path(tempfile.mkdtemp(prefix=f"bench-scale-retrain-{rows}-"))
-        try:
+        with scratch_home(f"bench-scale-retrain-{rows}-", keep) as home:
             setup = worker(["setup-retrain", str(home), str(rows)])
             print(f"  {rows:>9,} rows: prepared in {setup['setup_s']:.0f} s ({setup['snapshots']} archived snapshots; "
                   f"not timed); {load()}", flush=True)
@@ -269,11 +281,6 @@ def bench_retrain(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
             print(f"    total {result['total_s']:.0f} s, peak {result['peak_gb']:.2f} GB in the process "
                   f"({result['tree_peak_gb']:.2f} GB for the benchmark's tree); trained on {result['trained_rows']:,} rows; "
                   f"{load()}", flush=True)
-        finally:
-            if keep:
-                print(f"    kept {home}")
-            else:
-                shutil.rmtree(home, ignore_errors=True)
     return results
 
 
@@ -417,8 +424,7 @@ def bench_reporting(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
     print("\nb. Reporting steps on a store of logged predictions (SQLite)", flush=True)
     results = []
     for rows in sizes:
-        home = Path(tempfile.mkdtemp(prefix=f"bench-scale-reporting-{rows}-"))
-        try:
+        with scratch_home(f"bench-scale-reporting-{rows}-", keep) as home:
             setup = worker(["setup-reporting", str(home), str(rows)])
             print(f"  {rows:>10,} logged predictions: filled in {setup['fill_s']:.0f} s ({setup['rows_by_state']}; "
                   f"not timed); {load()}", flush=True)
@@ -429,11 +435,6 @@ def bench_reporting(sizes: list[int], keep: bool) -> list[dict[str, Any]]:
             print(f"    total {result['total_s']:.1f} s, peak {result['peak_gb']:.2f} GB; reported on "
                   f"{result['current_rows']:,} labelled rows of the newest {result['sample_cap']:,} predictions; {load()}",
                   flush=True)
-        finally:
-            if keep:
-                print(f"    kept {home}")
-            else:
-                shutil.rmtree(home, ignore_errors=True)
     return results
 
 
