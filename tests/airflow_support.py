@@ -87,6 +87,23 @@ def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = No
     return run_cli(env, *args, timeout=timeout, check=False)
 
 
+def last_run_states(env: dict[str, str], dag_id: str) -> tuple[str, dict[str, str | None]]:
+    """The state of ``dag_id``'s newest run and its tasks' states (task_id -> state), as recorded in
+    the SQLite metadatabase of that environment (what ``airflow dags list-runs`` and ``airflow
+    tasks states-for-dag-run`` print, without starting Airflow twice to ask)."""
+    import sqlite3
+    from contextlib import closing
+
+    path = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        found = db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
+        if found is None:
+            raise AssertionError(f"{path}: no run of {dag_id}")
+        run_id, state = found
+        tasks = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)))
+    return state, tasks
+
+
 def admin_password(airflow_home: Path, user: str = ADMIN_USER, *, timeout: float = 60) -> str:
     """The password the simple auth manager generated for ``user`` (waits for the file)."""
     path = Path(airflow_home) / "simple_auth_manager_passwords.json.generated"

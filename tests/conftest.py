@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from mindpulse.settings import Settings, get_settings
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings whose home is a fresh temporary folder (also exported for subprocesses)."""
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("MINDPULSE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MINDPULSE_HOME", str(tmp_path))
@@ -43,6 +45,37 @@ def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("airflow-template")
     af.migrate(af.airflow_env(home))
     return home / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def kernel_zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A kernel zygote (:mod:`mindpulse.kernel_zygote`) for this test process, as the embedded Airflow's
+    executor starts one beside its scheduler: notebook kernels started with ``IPCKernelManager`` by a
+    process whose environment holds the returned variable are forked from it, warm, instead of each
+    importing pandas, scikit-learn and Evidently again (~4 s of CPU a notebook).
+
+    Add the returned mapping to the environment of what runs the notebooks (``airflow dags test``,
+    Papermill in this process). The zygote is ready (its modules imported) when this returns, and
+    exits with this process.
+    """
+    import subprocess
+    import sys
+    import time
+
+    from mindpulse.kernel_zygote import ENV_VAR
+
+    path = tmp_path_factory.mktemp("kernel-zygote") / "zygote.sock"
+    process = subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", str(path),
+                                "--parent", str(os.getpid())], stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the kernel zygote did not come up (exit code {process.poll()})")
+        time.sleep(0.05)
+    yield {ENV_VAR: str(path)}
+    process.terminate()
+    process.wait(timeout=30)
 
 
 # Hypothesis profiles for the fuzz suite (tests/test_fuzz_inputs.py). "ci" (the default) keeps

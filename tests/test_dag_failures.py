@@ -34,7 +34,7 @@ def _breaking(notebooks: Path, relative: str) -> None:
     path.write_text(json.dumps(document), encoding="utf-8")
 
 
-def _run(dag_id: str, broken_step: str, migrated: Path, tmp_path: Path,
+def _run(dag_id: str, broken_step: str, migrated: Path, zygote: dict[str, str], tmp_path: Path,
          conf: dict | None = None) -> tuple[dict[str, str], Settings]:
     from mindpulse.data import generate_reference
 
@@ -52,22 +52,15 @@ def _run(dag_id: str, broken_step: str, migrated: Path, tmp_path: Path,
     for name in [k for k in env if k.startswith("MINDPULSE_")]:
         del env[name]
     env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(notebooks),
-                "MINDPULSE_PIPELINE_RETRIES": "0"})
+                "MINDPULSE_PIPELINE_RETRIES": "0", **zygote})
     af.dags_test(env, dag_id, conf)
     return env, settings
 
 
-def _task_states(env: dict[str, str], dag_id: str) -> tuple[str, dict[str, str]]:
-    listed = af.run_cli(env, "dags", "list-runs", dag_id, "-o", "json")
-    run = json.loads(next(line for line in reversed(listed.stdout.splitlines()) if line.startswith("[")))[0]
-    states = af.run_cli(env, "tasks", "states-for-dag-run", dag_id, run["run_id"], "-o", "json")
-    table = json.loads(next(line for line in reversed(states.stdout.splitlines()) if line.startswith("[")))
-    return run["state"], {row["task_id"]: row["state"] for row in table}
-
-
-def test_a_retrain_run_whose_gate_says_no_fails_when_notify_fails(migrated_airflow: Path, tmp_path: Path) -> None:
-    env, settings = _run(RETRAIN_DAG_ID, "notify", migrated_airflow, tmp_path)
-    state, tasks = _task_states(env, RETRAIN_DAG_ID)
+def test_a_retrain_run_whose_gate_says_no_fails_when_notify_fails(migrated_airflow: Path, kernel_zygote: dict,
+                                                                 tmp_path: Path) -> None:
+    env, settings = _run(RETRAIN_DAG_ID, "notify", migrated_airflow, kernel_zygote, tmp_path)
+    state, tasks = af.last_run_states(env, RETRAIN_DAG_ID)
 
     assert tasks["decide_retrain"] == "success" and tasks["train_and_gate"] == "skipped"  # the gate said no
     assert tasks["notify"] == "failed"
@@ -78,10 +71,10 @@ def test_a_retrain_run_whose_gate_says_no_fails_when_notify_fails(migrated_airfl
     assert runs.notebook_error(folder / "notify.ipynb") == "RuntimeError: this step fails on purpose"
 
 
-def test_a_reporting_run_with_not_enough_data_fails_when_send_summary_fails(migrated_airflow: Path,
+def test_a_reporting_run_with_not_enough_data_fails_when_send_summary_fails(migrated_airflow: Path, kernel_zygote: dict,
                                                                            tmp_path: Path) -> None:
-    env, settings = _run(REPORTING_DAG_ID, "send_summary", migrated_airflow, tmp_path)
-    state, tasks = _task_states(env, REPORTING_DAG_ID)
+    env, settings = _run(REPORTING_DAG_ID, "send_summary", migrated_airflow, kernel_zygote, tmp_path)
+    state, tasks = af.last_run_states(env, REPORTING_DAG_ID)
 
     assert tasks["decide_reports"] == "success" and tasks["data_drift_report"] == "skipped"  # "not enough data"
     assert tasks["clean_up_reports"] == "success"
@@ -90,11 +83,11 @@ def test_a_reporting_run_with_not_enough_data_fails_when_send_summary_fails(migr
     assert state == "failed"
 
 
-def test_a_forced_retrain_goes_on_when_the_drift_step_fails_and_the_run_still_fails(migrated_airflow: Path,
+def test_a_forced_retrain_goes_on_when_the_drift_step_fails_and_the_run_still_fails(migrated_airflow: Path, kernel_zygote: dict,
                                                                                     tmp_path: Path) -> None:
-    env, settings = _run(RETRAIN_DAG_ID, "detect_drift", migrated_airflow, tmp_path,
+    env, settings = _run(RETRAIN_DAG_ID, "detect_drift", migrated_airflow, kernel_zygote, tmp_path,
                          {"force": True, "candidates": ["logistic_regression"]})
-    state, tasks = _task_states(env, RETRAIN_DAG_ID)
+    state, tasks = af.last_run_states(env, RETRAIN_DAG_ID)
 
     assert tasks["detect_drift"] == "failed"
     assert tasks["decide_retrain"] == "success" and tasks["train_and_gate"] == "success"

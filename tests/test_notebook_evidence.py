@@ -13,6 +13,7 @@ import papermill as pm
 import pytest
 
 from mindpulse import pipeline
+from mindpulse.kernels import IPCKernelManager
 from mindpulse.settings import Settings
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -61,17 +62,22 @@ def _tables(outputs: list[dict]) -> list[str]:
     return tables
 
 
-def _run_steps(settings: Settings, dag_id: str, steps: list, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
+def _run_steps(settings: Settings, dag_id: str, steps: list, monkeypatch: pytest.MonkeyPatch,
+               zygote: dict[str, str]) -> tuple[Path, dict]:
+    """Run ``steps`` as the DAG's tasks do: IPC kernels, forked warm from a zygote."""
     for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("MINDPULSE_HOME", str(settings.home))
+    for name, value in zygote.items():
+        monkeypatch.setenv(name, value)
     run = pipeline.open_run(dag_id, "manual__2026-11-29T20:00:00+00:00", settings=settings)
     seconds = {}
     for notebook, step, _, parameters in steps:
         started = time.perf_counter()
         pm.execute_notebook(str(NOTEBOOKS / notebook), str(run.notebook(step)), kernel_name="python3",
                             progress_bar=False, parameters={"dag_id": dag_id, "run_id": run.run_id,
-                                                            "run_dir": str(run.dir), **parameters})
+                                                            "run_dir": str(run.dir), **parameters},
+                            kernel_manager_class=IPCKernelManager)
         seconds[step] = time.perf_counter() - started
     return run.dir, seconds
 
@@ -90,8 +96,9 @@ def _check(run_dir: Path, steps: list) -> None:
 
 
 @pytest.mark.slow
-def test_reporting_notebooks_show_figures_and_whole_tables(home: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_dir, _ = _run_steps(home, pipeline.REPORTING_DAG_ID, REPORTING, monkeypatch)
+def test_reporting_notebooks_show_figures_and_whole_tables(home: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                           kernel_zygote: dict) -> None:
+    run_dir, _ = _run_steps(home, pipeline.REPORTING_DAG_ID, REPORTING, monkeypatch, kernel_zygote)
     _check(run_dir, REPORTING)
     performance = json.loads((run_dir / "model_performance.json").read_text())
     assert performance["estimated"]["unlabelled"]["rows"] == 300
@@ -102,8 +109,9 @@ def test_reporting_notebooks_show_figures_and_whole_tables(home: Settings, monke
 
 
 @pytest.mark.slow
-def test_retrain_notebooks_show_figures_and_whole_tables(home: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_dir, _ = _run_steps(home, pipeline.RETRAIN_DAG_ID, RETRAIN, monkeypatch)
+def test_retrain_notebooks_show_figures_and_whole_tables(home: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                         kernel_zygote: dict) -> None:
+    run_dir, _ = _run_steps(home, pipeline.RETRAIN_DAG_ID, RETRAIN, monkeypatch, kernel_zygote)
     _check(run_dir, RETRAIN)
     training = _outputs(run_dir / "train_and_gate.ipynb")
     shown = " ".join("".join((o.get("data") or {}).get("text/markdown", "")) for o in training)

@@ -9,7 +9,6 @@ Data stays small (3,000 reference rows) so the file takes a few minutes on 2 cor
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -88,22 +87,16 @@ def _error_lines(airflow_home: Path, dag_id: str, run_id: str) -> list[str]:
             if '"level":"error"' in line.replace(" ", "")]
 
 
-def _run_state(env: dict[str, str], dag_id: str) -> str:
-    listed = af.run_cli(env, "dags", "list-runs", dag_id, "-o", "json")
-    table = next(line for line in reversed(listed.stdout.splitlines()) if line.startswith("["))
-    return json.loads(table)[0]["state"]
-
-
 # --- runs through `airflow dags test` ----------------------------------------------------------------
 def test_a_run_with_too_little_data_no_drift_and_no_force_skips_and_changes_nothing(
-        quiet_template: Path, migrated_airflow: Path, tmp_path: Path) -> None:
+        quiet_template: Path, migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
     settings = _copy_home(quiet_template, tmp_path / "home")
-    env = _env(migrated_airflow, tmp_path / "airflow", settings)
+    env = _env(migrated_airflow, tmp_path / "airflow", settings, **kernel_zygote)
     before = _state(settings)
 
     result = af.dags_test(env, RETRAIN)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert _run_state(env, RETRAIN) == "success"
+    assert af.last_run_states(env, RETRAIN)[0] == "success"
 
     assert _state(settings) == before  # registry, store rows and snapshots, archive folder
     folder = _only_run_folder(settings, RETRAIN)
@@ -116,14 +109,14 @@ def test_a_run_with_too_little_data_no_drift_and_no_force_skips_and_changes_noth
 
 
 def test_a_forced_run_trains_on_little_data_and_archives_it(quiet_template: Path, migrated_airflow: Path,
-                                                            tmp_path: Path) -> None:
+                                                            kernel_zygote: dict, tmp_path: Path) -> None:
     settings = _copy_home(quiet_template, tmp_path / "home")
-    env = _env(migrated_airflow, tmp_path / "airflow", settings)
+    env = _env(migrated_airflow, tmp_path / "airflow", settings, **kernel_zygote)
     before = _state(settings)
 
     result = af.dags_test(env, RETRAIN, {"force": True, "candidates": ["logistic_regression"]})
     assert result.returncode == 0, result.stdout[-3000:]
-    assert _run_state(env, RETRAIN) == "success"
+    assert af.last_run_states(env, RETRAIN)[0] == "success"
 
     after = _state(settings)
     folder = _only_run_folder(settings, RETRAIN)
@@ -140,10 +133,10 @@ def test_a_forced_run_trains_on_little_data_and_archives_it(quiet_template: Path
 
 
 def test_a_forced_retrain_with_no_new_rows_keeps_the_champion_and_its_production_lineage(
-        busy_template: Path, migrated_airflow: Path, tmp_path: Path) -> None:
+        busy_template: Path, migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
     """Promote on production rows, force a retrain with none new: nothing is undone, no empty archive."""
     settings = _copy_home(busy_template, tmp_path / "home")
-    env = _env(migrated_airflow, tmp_path / "airflow", settings)
+    env = _env(migrated_airflow, tmp_path / "airflow", settings, **kernel_zygote)
     first_champion = _state(settings)["champion"]
 
     # A margin of 1 promotes whatever the scores: this run is about what the next one keeps.
@@ -173,13 +166,13 @@ def test_a_forced_retrain_with_no_new_rows_keeps_the_champion_and_its_production
 
 
 def test_a_run_whose_training_fails_fails_keeps_the_champion_releases_the_snapshot_and_notifies(
-        quiet_template: Path, migrated_airflow: Path, tmp_path: Path) -> None:
+        quiet_template: Path, migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
     settings = _copy_home(quiet_template, tmp_path / "home")
     with af.WebhookReceiver() as hook:
-        env = _env(migrated_airflow, tmp_path / "airflow", settings, MINDPULSE_WEBHOOK_URL=hook.url)
+        env = _env(migrated_airflow, tmp_path / "airflow", settings, MINDPULSE_WEBHOOK_URL=hook.url, **kernel_zygote)
         before = _state(settings)
         af.dags_test(env, RETRAIN, {"force": True, "candidates": ["no_such_model"]})
-        assert _run_state(env, RETRAIN) == "failed"
+        assert af.last_run_states(env, RETRAIN)[0] == "failed"
 
     after = _state(settings)
     assert after["champion"] == before["champion"] and after["versions"] == before["versions"]

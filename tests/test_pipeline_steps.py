@@ -17,6 +17,7 @@ import pytest
 from airflow_support import WebhookReceiver, free_port
 from mindpulse import notify, pipeline, runs
 from mindpulse.airflow_client import AirflowApiError, AirflowClient, AirflowUnavailable
+from mindpulse.kernels import IPCKernelManager
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
@@ -249,13 +250,16 @@ def test_airflow_is_healthy_only_once_its_task_execution_api_answers() -> None:
 
 # --- the steps on a small home -----------------------------------------------------------------------
 @pytest.fixture
-def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A fresh copy of the demo home, exported to the notebook kernels Papermill starts."""
+def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_zygote: dict[str, str]) -> Settings:
+    """A fresh copy of the demo home, exported to the notebook kernels Papermill starts (forked from
+    the session's zygote, as under the embedded Airflow)."""
     target = tmp_path / "home"
     shutil.copytree(demo_template, target)
     for name in [k for k in __import__("os").environ if k.startswith("MINDPULSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("MINDPULSE_HOME", str(target))
+    for name, value in kernel_zygote.items():
+        monkeypatch.setenv(name, value)
     return Settings(home=target)
 
 
@@ -271,7 +275,8 @@ def _execute(notebook: str, run: pipeline.Run, step: str, **parameters: object) 
     """Run a notebook into the run folder as the DAG's factory does."""
     output = run.notebook(step)
     pm.execute_notebook(str(NOTEBOOKS / notebook), str(output), kernel_name="python3", progress_bar=False,
-                        parameters={"dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), **parameters})
+                        parameters={"dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), **parameters},
+                        kernel_manager_class=IPCKernelManager)
     return output
 
 

@@ -35,8 +35,8 @@ def _only_run_folder(settings: Settings, dag_id: str) -> Path:
     return folders[0]
 
 
-def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_checkout(tmp_path: Path,
-                                                                                        migrated_airflow: Path) -> None:
+def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_checkout(
+        tmp_path: Path, migrated_airflow: Path, kernel_zygote: dict) -> None:
     home = tmp_path / "home"
     home.mkdir()
     assert REPO not in home.resolve().parents
@@ -66,8 +66,8 @@ def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_ch
     settings = Settings(home=home)
     airflow_home = tmp_path / "airflow"
     airflow = af.airflow_env(airflow_home, dags_folder=settings.dags_dir, extra={
-        "MINDPULSE_HOME": str(home), "MINDPULSE_PIPELINE_RETRIES": "0"})
-    for name in [k for k in airflow if k.startswith("MINDPULSE_") and k not in ("MINDPULSE_HOME", "MINDPULSE_PIPELINE_RETRIES")]:
+        "MINDPULSE_HOME": str(home), "MINDPULSE_PIPELINE_RETRIES": "0", **kernel_zygote})
+    for name in [k for k in airflow if k.startswith("MINDPULSE_") and k not in ("MINDPULSE_HOME", "MINDPULSE_PIPELINE_RETRIES", *kernel_zygote)]:
         del airflow[name]
     airflow_home.mkdir()
     shutil.copy(migrated_airflow, airflow_home / "airflow.db")  # `airflow db migrate`, done once per session
