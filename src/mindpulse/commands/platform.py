@@ -194,13 +194,17 @@ def _read_state(airflow_home: Path) -> dict[str, Any] | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs. A process that has ended but that its parent has not reaped
+    yet (a zombie) is not running: ``platform stop`` is not the parent of ``platform run``, and
+    the shell or program that is reaps it only when it next waits."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 def _wait_for(what: str, check: Any, *, timeout: float, services: list[Service]) -> None:

@@ -1,0 +1,56 @@
+"""``mindpulse platform stop`` returns as soon as the platform has stopped.
+
+The shell or program that started ``platform run`` is its parent and reaps it only when it next
+waits for it: until then the stopped platform is a zombie, a pid that still answers ``kill(pid, 0)``.
+``platform stop`` runs in another process and must not wait on that zombie until its timeout
+(90 s by default), then report a kill that never happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mindpulse.commands.platform import AIRFLOW_DIR, STATE_FILE, _pid_alive
+
+MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
+# Stands in for `platform run`: ends on SIGTERM, as the platform does once its services have stopped.
+STOPS_ON_SIGTERM = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); print('ready', flush=True); time.sleep(600)"
+
+
+def _stand_in(home: Path) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", STOPS_ON_SIGTERM], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    (home / AIRFLOW_DIR).mkdir(parents=True)
+    (home / AIRFLOW_DIR / STATE_FILE).write_text(json.dumps({"pid": process.pid, "services": {}}))
+    return process
+
+
+def test_an_ended_process_not_yet_reaped_by_its_parent_is_not_alive() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":  # ended, not reaped
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert _pid_alive(process.pid) is False
+    process.wait()
+    assert _pid_alive(os.getpid()) is True
+
+
+def test_platform_stop_returns_once_the_platform_has_ended_though_its_parent_has_not_reaped_it(tmp_path: Path) -> None:
+    platform = _stand_in(tmp_path)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MINDPULSE_")}, "MINDPULSE_HOME": str(tmp_path)}
+    try:
+        # This test is the stand-in's parent and does not reap it while `platform stop` runs.
+        stopped = subprocess.run([MINDPULSE, "platform", "stop", "--timeout", "60"], env=env, capture_output=True,
+                                 text=True, timeout=120)
+    finally:
+        platform.kill()
+        platform.wait()
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.strip() == f"MindPulse (pid {platform.pid}) stopped."
+    assert platform.returncode == 0  # it ended on the SIGTERM, not on the kill above
