@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -230,3 +231,12 @@ def test_killing_a_promotion_leaves_a_loadable_champion(registry, step):
     for version in reopened.versions():
         on_disk = json.loads((version.path / "metadata.json").read_text())["status"]
         assert on_disk == version.status
+
+
+def test_reading_the_registry_does_not_import_the_statistics_of_the_gate():
+    """Every command that reads the registry (`models`, `predict`, `rollback`, the dashboard) imports it:
+    scipy.stats (~0.9 s) is imported only when a gate computes its intervals."""
+    probe = "import sys, mindpulse.registry; print(sorted(m for m in ('scipy.stats', 'sklearn') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 FIXED = "fixed_holdout"
 RECENT = "recent"
@@ -98,6 +97,10 @@ class Verdict:
 
 def roc_auc(y: np.ndarray, p: np.ndarray) -> np.ndarray | float:
     """ROC-AUC from ranks (ties count half); ``p`` may hold one row of probabilities per resample."""
+    # Imported here: scipy.stats takes ~0.9 s to import, and every command that reads the registry
+    # (`mindpulse models`, `predict`, `rollback`, the dashboard) imports this module without gating.
+    from scipy.stats import rankdata
+
     y = np.asarray(y, dtype=bool)
     p = np.asarray(p, dtype=float)
     ranks = rankdata(p, axis=-1)
