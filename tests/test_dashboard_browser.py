@@ -57,13 +57,20 @@ def wait_until_idle(page: Page) -> None:
 
 
 def open_page(page: Page, name: str) -> None:
+    """Switch to a page of the dashboard. Its tabs are dynamic: a page is built when it is opened, and
+    a click on a widget drawn before Bokeh has rendered it can be lost, as on the first load."""
     page.locator(".bk-tab", has_text=name).click()
+    wait_until_idle(page)
 
 
 def predict(page: Page) -> int:
     """Press Predict and return the id the prediction was logged under."""
     page.get_by_role("button", name="Predict", exact=True).click()
-    expect(page.locator(".mp-result")).to_contain_text("Estimated probability of depression")
+    try:
+        expect(page.locator(".mp-result")).to_contain_text("Estimated probability of depression")
+    except AssertionError as error:  # name what the page said instead (an error message, or nothing at all)
+        shown = [text.strip() for text in page.locator(".bk-panel-models-markup-HTML").all_inner_texts() if text.strip()]
+        raise AssertionError(f"{error}\nThe page showed: {shown}") from None
     logged = page.locator(".mp-result p", has_text="logged as prediction")
     return int(re.search(r"prediction #(\d+)", logged.inner_text()).group(1))
 
