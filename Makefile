@@ -21,8 +21,12 @@ test: $(STAMP)
 # Bytecode is compiled at install: every notebook kernel and Airflow task is a new interpreter, and
 # where PYTHONDONTWRITEBYTECODE is set nothing would ever be cached, so each would recompile pandas,
 # scikit-learn and Evidently from source.
-$(STAMP): pyproject.toml requirements.lock
+# requirements.exclude names what is left out although a dependency asks for it (and why); an
+# environment made before it named a package loses that package here.
+$(STAMP): pyproject.toml requirements.lock requirements.exclude
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
-	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --constraint requirements.lock --editable ".[test]"
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.13,<1"
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --constraint requirements.lock \
+		--excludes requirements.exclude --editable ".[test]"
+	@$(VENV)/bin/uv pip uninstall --quiet --python $(PY) --requirement requirements.exclude  # left by an older install
 	@touch $(STAMP)

@@ -57,3 +57,17 @@ def test_readme_documents_every_setting_and_the_two_commands():
         assert f"MINDPULSE_{name.upper()}" in readme, name
     assert "make run" in readme and "make test" in readme
     assert "never a diagnosis" in readme
+
+
+def test_what_requirements_exclude_names_is_left_out_of_the_environment_and_the_image():
+    """Each excluded package costs every process that imports its dependant (see requirements.exclude)."""
+    import importlib.util
+
+    names = [line.strip() for line in (ROOT / "requirements.exclude").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert names == ["rfc3987-syntax"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name in names:
+        assert importlib.util.find_spec(name.replace("-", "_")) is None, f"{name} is installed: rerun `make test`"
+        assert f"pip uninstall --yes {name}" in dockerfile, name
+    assert "--excludes requirements.exclude" in (ROOT / "Makefile").read_text()
