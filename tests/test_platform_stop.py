@@ -54,3 +54,19 @@ def test_platform_stop_returns_once_the_platform_has_ended_though_its_parent_has
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.strip() == f"MindPulse (pid {platform.pid}) stopped."
     assert platform.returncode == 0  # it ended on the SIGTERM, not on the kill above
+
+
+def test_the_services_take_ctrl_c_even_when_the_platform_started_with_it_ignored(tmp_path: Path) -> None:
+    """A background job of a script starts with SIGINT ignored; `airflow standalone` is stopped with it."""
+    import signal
+
+    log = tmp_path / "probe.log"
+    code = ("import os; from pathlib import Path; from mindpulse.commands.platform import Service, accept_interrupts; "
+            "accept_interrupts(); "
+            f"s = Service('probe', ['grep', 'SigIgn', '/proc/self/status'], env=dict(os.environ), cwd=Path({str(tmp_path)!r}), "
+            f"log=Path({str(log)!r})).start(); s.process.wait()")
+    started = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert started.returncode == 0, started.stderr[-2000:]
+    ignored = int(log.read_text().split()[-1], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1)), log.read_text()

@@ -261,8 +261,7 @@ def run(
                               notebooks_dir=notebooks_dir)
     airflow_url = f"http://127.0.0.1:{airflow_port}"
     services: list[Service] = []
-    # SIGTERM (platform stop) ends the run like Ctrl-C: through the finally below.
-    signal.signal(signal.SIGTERM, _interrupt)
+    accept_interrupts()
     try:
         airflow = Service("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env, cwd=home,
                           log=logs / "standalone.log", stop_signal=signal.SIGINT, signal_leader_only=True).start()
@@ -324,6 +323,18 @@ def run(
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def accept_interrupts() -> None:
+    """Ctrl-C and SIGTERM (``platform stop``) end the run through its ``finally``, which stops the services.
+
+    Ctrl-C is handled even when this process started with SIGINT ignored, as a background job of a
+    script does: an ignored signal stays ignored across ``exec``, so ``airflow standalone`` would
+    inherit it, ignore the Ctrl-C it is stopped with, and keep a stop waiting for its grace period.
+    A handled signal is reset to its default in the programs started from here.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _prepare_data(settings: Any, seed: int | None) -> None:
