@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from mindpulse.commands.platform import AIRFLOW_DIR, STATE_FILE, _pid_alive
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
@@ -33,7 +35,7 @@ def _stand_in(home: Path) -> subprocess.Popen[str]:
 def test_an_ended_process_not_yet_reaped_by_its_parent_is_not_alive() -> None:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":  # ended, not reaped
+    while psutil.Process(process.pid).status() != psutil.STATUS_ZOMBIE:  # ended, not reaped
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert _pid_alive(process.pid) is False

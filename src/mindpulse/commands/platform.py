@@ -85,22 +85,20 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 def group_alive(pgid: int) -> bool:
     """True while a process of group ``pgid`` runs (zombies waiting to be reaped do not count)."""
+    import psutil
+
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
+    for process in psutil.process_iter(["status"]):
         try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
+                return True
+        except (ProcessLookupError, psutil.Error):
             continue
-        if int(group) == pgid and state != "Z":
-            return True
     return False
 
 
