@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from mindpulse.commands.platform import jupyterlab_command
 from tests.airflow_support import free_port
@@ -90,16 +90,56 @@ def test_jupyterlab_opens_without_the_widget_manager_error(page: Page, jupyterla
     assert noisy == []
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_a_notebook_opens_without_unsaved_changes(page: Page, jupyterlab: JupyterLab, notebook: str) -> None:
-    """JupyterLab fills the notebook's metadata from its kernel on open; nothing may be left to fill."""
-    page.goto(jupyterlab.lab(notebook), timeout=TIMEOUT_MS)
+@pytest.fixture(scope="module")
+def opened_notebooks(browser: Browser, jupyterlab: JupyterLab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every notebook opened at once in one JupyterLab page: notebook -> the class of its tab once
+    its kernel has answered.
+
+    The notebooks are restored from a workspace that lists them all (what JupyterLab does with the
+    tabs a user left open), so the page loads once and the kernels start side by side instead of
+    one page load, one kernel and one settling wait per notebook.
+    """
+    headers = {"Authorization": f"token {jupyterlab.token}"}
+    workspace = {
+        "data": {
+            "layout-restorer:data": {"main": {"dock": {"type": "tab-area", "currentIndex": 0,
+                                                       "widgets": [f"notebook:{n}" for n in NOTEBOOKS]},
+                                              "current": f"notebook:{NOTEBOOKS[0]}"}},
+            **{f"notebook:{n}": {"data": {"path": n, "factory": "Notebook"}} for n in NOTEBOOKS},
+        },
+        "metadata": {"id": "all-notebooks"},
+    }
+    context = browser.new_context()
+    page = context.new_page()
     try:
-        tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current")
-        expect(tab).to_contain_text(Path(notebook).name, timeout=TIMEOUT_MS)
-        # The kernel has answered (its language_info is what JupyterLab writes into the metadata).
-        expect(page.get_by_text("Kernel status: Idle").first).to_be_attached(timeout=TIMEOUT_MS)
+        saved = page.request.put(f"{jupyterlab.url}/lab/api/workspaces/all-notebooks", headers=headers, data=workspace)
+        assert saved.ok, saved.text()
+        page.goto(f"{jupyterlab.url}/lab/workspaces/all-notebooks?token={jupyterlab.token}", timeout=TIMEOUT_MS)
+        tabs = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab")
+        expect(tabs).to_have_count(len(NOTEBOOKS), timeout=TIMEOUT_MS)
+        # Each kernel has started and answered (its language_info is what JupyterLab writes into the metadata).
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while True:
+            sessions = page.request.get(f"{jupyterlab.url}/api/sessions", headers=headers).json()
+            idle = {s["path"] for s in sessions if s["kernel"]["execution_state"] == "idle"}
+            if idle >= set(NOTEBOOKS):
+                break
+            assert time.monotonic() < deadline, f"kernels not idle after {TIMEOUT_MS / 1000:.0f} s: {sorted(set(NOTEBOOKS) - idle)}"
+            page.wait_for_timeout(250)
         page.wait_for_timeout(3_000)  # a metadata change marks the tab a moment after the kernel is ready
-        expect(tab).not_to_have_class(re.compile(r"\bjp-mod-dirty\b"))
+        classes = {}
+        for i in range(tabs.count()):
+            tab = tabs.nth(i)
+            title = tab.locator(".lm-TabBar-tabLabel").inner_text()
+            classes[title] = tab.get_attribute("class") or ""
+        return {n: classes.get(Path(n).name, "(no tab)") for n in NOTEBOOKS}
     finally:
         _shut_down_kernels(page, jupyterlab)
+        context.close()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_a_notebook_opens_without_unsaved_changes(opened_notebooks: dict[str, str], notebook: str) -> None:
+    """JupyterLab fills the notebook's metadata from its kernel on open; nothing may be left to fill."""
+    assert opened_notebooks[notebook] != "(no tab)", opened_notebooks
+    assert not re.search(r"\bjp-mod-dirty\b", opened_notebooks[notebook]), opened_notebooks[notebook]
