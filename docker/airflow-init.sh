@@ -14,29 +14,9 @@ bash "$(dirname "$0")/check-env.sh" --only-set
 log "migrating the Airflow metadata database"
 airflow db migrate
 
-# ensure_user USERNAME PASSWORD EMAIL ROLE: create the user, or set its password from .env.
-# (`users create` leaves an existing user alone and says so; `users list` output is not clean
-# JSON, Airflow's warnings share its stdout.) Every value is passed as --option=VALUE: a
-# password beginning with '-' would otherwise be read as an option.
-ensure_user() {
-    local username=$1 password=$2 email=$3 role=$4 output
-    if ! output=$(airflow users create --username="$username" --password="$password" --email="$email" \
-            --role="$role" --firstname=MindPulse --lastname="$role" 2>&1); then
-        echo "$output" >&2
-        echo "airflow-init: could not create the Airflow user '$username'" >&2
-        exit 1
-    fi
-    if grep -q "already exist" <<<"$output"; then
-        airflow users reset-password --username="$username" --password="$password" >/dev/null
-        log "user '$username' exists: password set from .env"
-    else
-        log "user '$username' created with role $role"
-    fi
-}
-
-ensure_user "$AIRFLOW_ADMIN_USERNAME" "$AIRFLOW_ADMIN_PASSWORD" "$AIRFLOW_ADMIN_EMAIL" Admin
-# The dashboard lists and triggers runs: the User role can, without admin rights.
-ensure_user "$MINDPULSE_AIRFLOW_USERNAME" "$MINDPULSE_AIRFLOW_PASSWORD" "${MINDPULSE_AIRFLOW_USERNAME}@mindpulse.invalid" User
+# The two Airflow users from .env: created, or their passwords set (how they are rotated), in one
+# Python process that reads the passwords from the environment (never from a command line).
+python "$(dirname "$0")/airflow_users.py"
 
 log "migrating the MindPulse store"
 mindpulse store migrate
