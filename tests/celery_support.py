@@ -380,6 +380,8 @@ def airflow_env(
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            # As in docker-compose.yml: a kernel zygote beside the worker.
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "mindpulse.celery_config.CELERY_CONFIG",
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(api_port),

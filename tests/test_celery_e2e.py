@@ -10,6 +10,7 @@ everything started is stopped and both databases are dropped.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ import pytest
 from celery_support import (
     REPO,
     ServiceUnavailable,
+    _family,
     celery_airflow,
     celery_workloads,
     check_postgres,
@@ -36,6 +38,7 @@ STEPS = {
     "sweep_stale_claims", "check_production_data", "detect_drift", "decide_retrain", "backup_model",
     "merge_training_data", "train_and_gate", "archive_production_data", "notify",
 }
+NOTEBOOK_STEPS = STEPS - {"sweep_stale_claims", "decide_retrain"}  # the others are Python tasks
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,14 @@ def test_the_retrain_dag_runs_on_celery_workers_against_postgres_and_redis(servi
             # Only the test's Celery worker listens on this queue, and it says it ran every step.
             assert {ti["queue"] for ti in instances} == {cluster.queue}
             assert STEPS <= set(celery_workloads(cluster, DAG_ID))
+            # The notebooks' kernels were forked warm from the zygote the worker started (as configured
+            # in docker-compose.yml), none started cold.
+            worker = next(service for service in cluster.services if service.name == "celery-worker")
+            assert any("mindpulse.kernel_zygote" in " ".join(proc.cmdline()) for proc in _family(worker.process.pid)), \
+                worker.tail()
+            task_logs = "".join(path.read_text(errors="replace") for path in (cluster.home / "logs").rglob("*.log"))
+            forked = len(re.findall(r"kernel \d+ forked warm by the zygote", task_logs))
+            assert forked >= len(NOTEBOOK_STEPS) and "kernel started the usual way" not in task_logs, forked
             home, airflow_db = cluster.home, cluster.airflow_database
 
         # A new champion, and the old one kept as its backup.

@@ -134,6 +134,8 @@ def test_every_airflow_service_runs_the_celery_executor_on_postgres_and_redis(re
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://:") and "@redis:6379/" in env["AIRFLOW__CELERY__BROKER_URL"]
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://airflow:"), name
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/", name
+        # Airflow's Celery settings plus a kernel zygote beside each worker (tests/test_celery_e2e.py runs it).
+        assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "mindpulse.celery_config.CELERY_CONFIG", name
         assert env["MINDPULSE_DATABASE_URL"].endswith("@postgres:5432/mindpulse"), name
         # Tokens signed by one component are checked by another: one set of secrets for all.
         for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY"):

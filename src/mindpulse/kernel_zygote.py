@@ -142,6 +142,7 @@ class ZygoteProvisioner(LocalProvisioner):
             except (OSError, ValueError, ZygoteRefused) as exc:
                 log.info("kernel started the usual way (the zygote did not start it: %s)", exc)
             else:
+                log.info("kernel %d forked warm by the zygote at %s", pid, path)
                 self.process = ForkedKernel(pid)
                 self.pid = self.pgid = pid  # the child is the leader of its own session, as a launched kernel
                 self.cwd = cwd
