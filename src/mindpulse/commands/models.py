@@ -168,26 +168,27 @@ def predict(
                                        help="With --log: rows stored per transaction."),
 ) -> None:
     """Screen students with the champion model (a screening aid, not a diagnosis)."""
-    from mindpulse.predict import Predictor
+    from mindpulse.commands import json_object
 
     if (input is None) == (record is None):
         fail("give either --input CSV (with --output CSV) or --record JSON")
     if input is not None and output is None:
         fail("--output: a file to write the scored rows to is needed with --input")
+    # What the user typed is checked before the model is loaded (scikit-learn and all: ~1.5 s).
+    mapping = json_object(record, "--record", "'{\"Gender\": \"Male\", \"Age\": 21, ...}'") if record is not None else None
+    from mindpulse.predict import Predictor
+
     try:
         predictor = Predictor.load(_registry())
-        if record is not None:
-            typer.echo(json.dumps(_score_record(predictor, record, log=log), indent=2))
+        if mapping is not None:
+            typer.echo(json.dumps(_score_record(predictor, mapping, log=log), indent=2))
         else:
             typer.echo(_score_file(predictor, input, output, factors, log_chunk_rows=log_chunk_rows if log else None))
     except _user_errors() as exc:
         fail(str(exc))
 
 
-def _score_record(predictor: Any, text: str, *, log: bool = False) -> dict[str, Any]:
-    from mindpulse.commands import json_object
-
-    mapping = json_object(text, "--record", "'{\"Gender\": \"Male\", \"Age\": 21, ...}'")
+def _score_record(predictor: Any, mapping: dict[str, Any], *, log: bool = False) -> dict[str, Any]:
     prediction = predictor.predict_record(mapping)
     keys = ("probability", "label", "risk_band", "factors", "model_version", "threshold", "disclaimer")
     payload = {k: getattr(prediction, k) for k in keys}
