@@ -179,7 +179,8 @@ class AirflowProcesses:
 
         for name, process in self.processes.items():
             if name == "standalone":  # Ctrl-C to standalone itself: it stops its components in order
-                stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=grace)
+                stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=grace,
+                                   airflow_standalone=True)
             else:
                 stop_process_group(process.pid, first_signal=signal.SIGTERM, grace=grace)
             try:

@@ -72,3 +72,63 @@ def test_the_services_take_ctrl_c_even_when_the_platform_started_with_it_ignored
     assert started.returncode == 0, started.stderr[-2000:]
     ignored = int(log.read_text().split()[-1], 16)
     assert not ignored & (1 << (signal.SIGINT - 1)), log.read_text()
+
+
+# Stands in for `airflow triggerer` while it stops: a log server child that runs until killed, and a
+# trigger runner child that has exited (not reaped: the stalled case) or still runs (cleaning up).
+TRIGGERER = """
+import os, sys, time
+if os.fork() == 0:
+    time.sleep(600); os._exit(0)
+if os.fork() == 0:
+    if os.environ["RUNNER"] == "exited":
+        os._exit(0)
+    time.sleep(600); os._exit(0)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def _triggerer(runner: str, name: str = "triggerer") -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    process = subprocess.Popen([sys.executable, "-c", TRIGGERER, name], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "RUNNER": runner}, start_new_session=True)
+    assert process.stdout.readline().strip() == "ready"
+    children = psutil.Process(process.pid).children()
+    deadline = time.monotonic() + 30
+    while runner == "exited" and not any(child.status() == psutil.STATUS_ZOMBIE for child in children):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return process, children
+
+
+def test_a_triggerer_whose_trigger_runner_has_exited_is_ended_with_its_log_server() -> None:
+    from mindpulse.commands.platform import end_stalled_triggerers
+
+    process, children = _triggerer("exited")
+    try:
+        assert end_stalled_triggerers(process.pid) == [process.pid]
+        assert process.wait(timeout=30) == -9
+        psutil.wait_procs(children, timeout=30)
+        assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+    finally:
+        _kill_group(process)
+
+
+def test_a_triggerer_still_cleaning_up_or_another_program_is_left_alone() -> None:
+    from mindpulse.commands.platform import end_stalled_triggerers
+
+    for runner, name in (("running", "triggerer"), ("exited", "scheduler")):
+        process, _ = _triggerer(runner, name)
+        try:
+            assert end_stalled_triggerers(process.pid) == []
+            assert process.poll() is None, (runner, name)
+        finally:
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(process.pid, 9)
+    except ProcessLookupError:
+        pass
+    process.wait()

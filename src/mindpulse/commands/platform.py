@@ -103,12 +103,13 @@ def group_alive(pgid: int) -> bool:
 
 
 def stop_process_group(pgid: int, *, first_signal: int = signal.SIGTERM, leader_only: bool = False,
-                       grace: float = 30.0) -> None:
+                       grace: float = 30.0, airflow_standalone: bool = False) -> None:
     """Signal a process group (or only its leader), wait up to ``grace`` seconds, then SIGTERM and SIGKILL what is left.
 
     ``airflow standalone`` wants Ctrl-C on its own process only (``SIGINT``, ``leader_only``):
     it then stops its components in order within seconds, while a SIGINT to all of them at
-    once leaves them waiting for each other.
+    once leaves them waiting for each other. With ``airflow_standalone``, a triggerer stalled
+    after its trigger runner has exited is ended meanwhile (:func:`end_stalled_triggerers`).
     """
     steps = ((first_signal, leader_only, grace), (signal.SIGTERM, False, 10.0), (signal.SIGKILL, False, 10.0))
     for sig, leader, wait in steps:
@@ -121,16 +122,50 @@ def stop_process_group(pgid: int, *, first_signal: int = signal.SIGTERM, leader_
         while time.monotonic() < deadline:
             if not group_alive(pgid):
                 return
+            if airflow_standalone:
+                end_stalled_triggerers(pgid)
             time.sleep(0.2)
+
+
+def end_stalled_triggerers(pgid: int) -> list[int]:
+    """End the Airflow triggerers of group ``pgid`` whose trigger runner has exited; return their pids.
+
+    A stopped triggerer tells its trigger runner (a child process) to exit, then waits for it by
+    polling the runner's sockets. The runner closes them just before it exits; when the poll
+    sees the close before the exit, it has nothing left to watch and sleeps out its whole 10 s
+    escalation delay before it looks again (about one stop in two on a 2-core machine), and
+    ``airflow standalone`` waits for it. Once the runner has exited (a child not reaped yet) the
+    triggerer has no trigger left to clean up, only its own exit to log: it is ended here, with
+    the rest of its children (its log server), so the stop goes on. Only called while stopping.
+    """
+    import psutil
+
+    ended = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = process.info["cmdline"] or []
+            if cmdline[-1:] != ["triggerer"] or os.getpgid(process.pid) != pgid:
+                continue
+            children = process.children()
+            if not any(child.status() == psutil.STATUS_ZOMBIE for child in children):
+                continue  # still cleaning up (or a runner itself: it has the same command line)
+            for member in (process, *children):
+                member.kill()
+            ended.append(process.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return ended
 
 
 class Service:
     """One program of the platform, in its own process group, its output in a log file."""
 
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log: Path,
-                 stop_signal: int = signal.SIGTERM, signal_leader_only: bool = False, stop_grace: float = 20.0):
+                 stop_signal: int = signal.SIGTERM, signal_leader_only: bool = False, stop_grace: float = 20.0,
+                 airflow_standalone: bool = False):
         self.name, self.argv, self.env, self.cwd, self.log = name, argv, env, cwd, log
         self.stop_signal, self.signal_leader_only, self.stop_grace = stop_signal, signal_leader_only, stop_grace
+        self.airflow_standalone = airflow_standalone
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Service":
@@ -152,7 +187,7 @@ class Service:
             return
         # A running task gets the grace period to finish; Airflow marks it failed (and retries it) otherwise.
         stop_process_group(self.process.pid, first_signal=self.stop_signal, leader_only=self.signal_leader_only,
-                           grace=self.stop_grace)
+                           grace=self.stop_grace, airflow_standalone=self.airflow_standalone)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -262,7 +297,8 @@ def run(
     accept_interrupts()
     try:
         airflow = Service("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env, cwd=home,
-                          log=logs / "standalone.log", stop_signal=signal.SIGINT, signal_leader_only=True).start()
+                          log=logs / "standalone.log", stop_signal=signal.SIGINT, signal_leader_only=True,
+                          airflow_standalone=True).start()
         services.append(airflow)
         _write_state(airflow_home, services, {})
         typer.echo(f"Starting Airflow standalone at {airflow_url} (about 20-40 s; log {airflow.log}) ...")
