@@ -29,3 +29,10 @@ def test_the_platform_and_the_tests_run_airflow_in_the_same_environment(tmp_path
     assert platform["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}"
     assert platform["MINDPULSE_HOME"] == str(tmp_path / "home") and platform["MINDPULSE_SEED"] == "7"
     assert platform["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "True" and tests["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "False"
+
+
+def test_platform_run_without_schedules_lets_only_triggered_runs_happen(tmp_path: Path) -> None:
+    """`platform run --no-schedule`: the scheduler creates no scheduled run, as in the tests' Airflow."""
+    env = airflow_environment(tmp_path / "home", tmp_path / "airflow", port=8123, parallelism=2, dags_dir=tmp_path,
+                              notebooks_dir=tmp_path, scheduled=False)
+    assert env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "False"

@@ -1,21 +1,29 @@
 """The two DAGs run end to end in a real Airflow 3 (isolated AIRFLOW_HOME, SQLite, no mocks).
 
-Runs triggered through the REST API of a running ``airflow standalone`` (so they have no
-logical date, as from the UI): a reporting run, and a retrain that trains and promotes. Runs
-made with ``airflow dags test``, each on its own copy of a small home: a run that skips and
-changes nothing, a forced run, and a run whose training fails.
+Runs made with ``airflow dags test``, each on its own copy of a small home: a run that skips and
+changes nothing, a forced run, a forced run with no new rows, and a run whose training fails.
+Then ``mindpulse platform run`` (``airflow standalone`` and the dashboard) on a home of its own,
+outside the checkout, and runs triggered through its REST API (so they have no logical date, as
+from the UI): a reporting run, and a retrain that trains and promotes; ``platform stop`` ends it.
 Data stays small (3,000 reference rows) so the file takes a few minutes on 2 cores.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 import airflow_support as af
 from mindpulse import pipeline, runs
+from mindpulse.commands.platform import stop_process_group
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
@@ -23,6 +31,7 @@ from mindpulse.store import Store
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
+MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 RETRAIN, REPORTING = pipeline.RETRAIN_DAG_ID, pipeline.REPORTING_DAG_ID
 RETRAIN_NOTEBOOKS = {"check_production_data", "detect_drift", "backup_model", "merge_training_data", "train_and_gate",
                      "archive_production_data", "notify"}
@@ -189,36 +198,91 @@ def test_a_run_whose_training_fails_fails_keeps_the_champion_releases_the_snapsh
     assert all(m["json"]["level"] == "failure" for m in hook.received)
 
 
-# --- runs triggered through the REST API of a running Airflow ----------------------------------------
-@pytest.fixture(scope="module")
-def standalone(busy_template: Path, migrated_airflow: Path, tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("standalone")
-    settings = _copy_home(busy_template, base / "home")
-    with af.WebhookReceiver() as hook:
-        env = _env(migrated_airflow, base / "airflow", settings, MINDPULSE_WEBHOOK_URL=hook.url)
-        processes = af.AirflowProcesses(env, ("standalone",))
+# --- runs triggered through the REST API of the platform (`mindpulse platform run`) ------------------
+def _wait_for_text(log: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        output = log.read_text(errors="replace") if log.is_file() else ""
+        if text in output:
+            return output
+        if process.poll() is not None:
+            raise AssertionError(f"platform run exited {process.returncode} before {text!r}:\n{output[-4000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {text!r} after {timeout:.0f} s:\n{output[-4000:]}")
+        time.sleep(0.5)
+
+
+def _http_status(url: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            processes.start(timeout=300)
-            client = processes.client()
-            for dag_id in (RETRAIN, REPORTING):
-                af.wait_for_dag(client, dag_id, timeout=180)
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``mindpulse platform run`` as a user starts it, on a home of its own: a copy of the busy home
+    in a temporary folder outside the checkout, holding data only (the DAGs, notebooks and
+    dashboard come from the installed project). No JupyterLab, nothing triggered and the schedules
+    off (``--no-schedule``): the tests see only the runs they trigger. The last test stops it."""
+    base = tmp_path_factory.mktemp("platform")
+    home = base / "home"
+    shutil.copytree(busy_template, home)
+    assert REPO not in home.resolve().parents
+    assert sorted(p.name for p in home.iterdir()) == ["artifacts", "data"]  # no code in the home
+    airflow_port, dashboard_port = af.free_port(), af.free_port()
+    log = base / "platform.log"
+    with af.WebhookReceiver() as hook:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MINDPULSE_", "AIRFLOW"))}
+        env.update({"MINDPULSE_HOME": str(home), "MINDPULSE_PIPELINE_RETRIES": "0", "MINDPULSE_WEBHOOK_URL": hook.url,
+                    "PYTHONUNBUFFERED": "1"})
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [MINDPULSE, "platform", "run", "--airflow-port", str(airflow_port), "--dashboard-port", str(dashboard_port),
+                 "--no-jupyter", "--no-trigger", "--no-schedule", "--parallelism", "2"],
+                env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            banner = _wait_for_text(log, "MindPulse is running", process, timeout=400)
+            airflow_home = home / ".airflow"
+            client = af.AirflowClient(f"http://127.0.0.1:{airflow_port}", af.ADMIN_USER, af.admin_password(airflow_home),
+                                      timeout=60)  # a loaded machine answers slowly
+            dags = {dag_id: af.wait_for_dag(client, dag_id, timeout=240) for dag_id in (RETRAIN, REPORTING)}
+            for dag_id in dags:
                 client.set_paused(dag_id, False)
-            yield {"client": client, "settings": settings, "hook": hook, "processes": processes}
+            yield {"client": client, "settings": Settings(home=home), "hook": hook, "process": process, "env": env,
+                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port}
         finally:
-            processes.stop()
+            if process.poll() is None:
+                stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=60)
 
 
-def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports(standalone: dict) -> None:
-    client, settings = standalone["client"], standalone["settings"]
+def _airflow_log_tail(platform: dict) -> str:
+    return (platform["airflow_home"] / "logs" / "standalone.log").read_text(errors="replace")[-3000:]
+
+
+def test_platform_run_serves_airflow_and_the_dashboard_from_the_installed_project(platform: dict) -> None:
+    assert f"Dashboard    http://127.0.0.1:{platform['dashboard_port']}" in platform["banner"]
+    assert "Schedules    off (--no-schedule)" in platform["banner"]
+    assert _http_status(f"http://127.0.0.1:{platform['dashboard_port']}/", timeout=120) == 200
+    for dag in platform["dags"].values():
+        assert Path(dag["fileloc"]).parent == REPO / "dags"
+
+def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports(platform: dict) -> None:
+    client, settings = platform["client"], platform["settings"]
     run = client.trigger(REPORTING, {})
     assert run["logical_date"] is None  # as from the UI: {{ ds }} would be undefined here
     done = client.wait_for_run(REPORTING, run["dag_run_id"], timeout=600)
     states = af.task_states(client, REPORTING, run["dag_run_id"])
-    assert done["state"] == "success", (states, standalone["processes"].log_tail("standalone"))
+    assert done["state"] == "success", (states, _airflow_log_tail(platform))
     assert states["fail_if_any_step_failed"] == "skipped"
     # A successful run's task logs hold no error lines an operator would have to rule out (kernel
     # shutdown noise, a transport warning).
-    assert _error_lines(standalone["processes"].home, REPORTING, run["dag_run_id"]) == []
+    assert _error_lines(platform["airflow_home"], REPORTING, run["dag_run_id"]) == []
 
     folder = runs.run_dir(settings.reports_dir, REPORTING, run["dag_run_id"])
     summary = runs.read_summary(folder)
@@ -228,15 +292,15 @@ def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports
         assert (folder / f"{kind}_report.ipynb").is_file()
 
 
-def test_a_retrain_triggered_through_the_rest_api_trains_and_promotes(standalone: dict) -> None:
-    client, settings, hook = standalone["client"], standalone["settings"], standalone["hook"]
+def test_a_retrain_triggered_through_the_rest_api_trains_and_promotes(platform: dict) -> None:
+    client, settings, hook = platform["client"], platform["settings"], platform["hook"]
     before = _state(settings)
     run = client.trigger(RETRAIN, {})
     done = client.wait_for_run(RETRAIN, run["dag_run_id"], timeout=900)
     states = af.task_states(client, RETRAIN, run["dag_run_id"])
-    assert done["state"] == "success", (states, standalone["processes"].log_tail("standalone"))
+    assert done["state"] == "success", (states, _airflow_log_tail(platform))
     assert [r["dag_run_id"] for r in client.list_runs(RETRAIN)] == [run["dag_run_id"]]
-    assert _error_lines(standalone["processes"].home, RETRAIN, run["dag_run_id"]) == []
+    assert _error_lines(platform["airflow_home"], RETRAIN, run["dag_run_id"]) == []
 
     folder = runs.run_dir(settings.reports_dir, RETRAIN, run["dag_run_id"])
     summary = runs.read_summary(folder)
@@ -250,3 +314,13 @@ def test_a_retrain_triggered_through_the_rest_api_trains_and_promotes(standalone
     assert (folder / summary["reports"]["data_drift"]).is_file()
     promoted = [m["json"] for m in hook.received if m["json"]["subject"] == f"{RETRAIN}: promoted"]
     assert promoted and promoted[0]["payload"]["run_id"] == run["dag_run_id"]
+
+
+def test_platform_stop_finds_the_platform_through_the_home_and_stops_it(platform: dict) -> None:
+    """Last in this file: it stops the module's platform."""
+    process, home = platform["process"], platform["settings"].home
+    stopped = subprocess.run([MINDPULSE, "platform", "stop"], env=platform["env"], cwd=home, capture_output=True,
+                             text=True, timeout=240)  # it may kill what a loaded machine stops slowly
+    assert stopped.returncode == 0 and f"(pid {process.pid})" in stopped.stdout, stopped.stdout + stopped.stderr
+    process.wait(timeout=30)
+    assert not (home / "dags").exists() and not (home / "notebooks").exists()

@@ -199,7 +199,7 @@ class Service:
 
 # --- the embedded Airflow -----------------------------------------------------------------------
 def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelism: int, dags_dir: Path | None = None,
-                        notebooks_dir: Path | None = None) -> dict[str, str]:
+                        notebooks_dir: Path | None = None, scheduled: bool = True) -> dict[str, str]:
     """The environment of the embedded Airflow and of everything it runs (the notebooks see MINDPULSE_HOME).
 
     Built by :func:`mindpulse.airflow_env.airflow_environment`, as the tests' Airflow is. The code's folders (default: those of the settings for ``home``) are passed on by name, so
@@ -213,7 +213,7 @@ def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelis
     from mindpulse.airflow_env import airflow_environment as environment
 
     inherited = {k: v for k, v in os.environ.items() if k.startswith("MINDPULSE_")}
-    return environment(airflow_home, port=port, dags_dir=dags_dir, parallelism=parallelism,
+    return environment(airflow_home, port=port, dags_dir=dags_dir, parallelism=parallelism, scheduled=scheduled,
                        mindpulse={**inherited, "MINDPULSE_HOME": str(home), "MINDPULSE_DAGS_DIR": str(dags_dir),
                                   "MINDPULSE_NOTEBOOKS_DIR": str(notebooks_dir)})
 
@@ -259,6 +259,10 @@ def run(
     jupyter: bool = typer.Option(True, "--jupyter/--no-jupyter", help="Start JupyterLab on notebooks/."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Start the dashboard (when dashboard/app.py exists)."),
     trigger: bool = typer.Option(True, "--trigger/--no-trigger", help="Unpause and trigger both DAGs once Airflow is up."),
+    schedule: bool = typer.Option(True, "--schedule/--no-schedule",
+                                  help="Let the scheduler create the DAGs' scheduled runs (the daily retrain, the six-hourly "
+                                       "reports, and the latest one of each when a DAG is unpaused); with --no-schedule "
+                                       "they run only when triggered (UI, dashboard, REST API)."),
     seed: int = typer.Option(None, help="Seed of the synthetic data and the first champion (default MINDPULSE_SEED)."),
 ) -> None:
     """Prepare data, start Airflow, the dashboard and JupyterLab, trigger both DAGs; Ctrl-C stops it all."""
@@ -291,7 +295,7 @@ def run(
     _prepare_data(settings, seed)
 
     env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism, dags_dir=dags_dir,
-                              notebooks_dir=notebooks_dir)
+                              notebooks_dir=notebooks_dir, scheduled=schedule)
     airflow_url = f"http://127.0.0.1:{airflow_port}"
     services: list[Service] = []
     accept_interrupts()
@@ -335,7 +339,7 @@ def run(
                                     env=app_env, cwd=home, log=logs / "jupyterlab.log").start())
             urls["jupyterlab"] = f"http://127.0.0.1:{jupyter_port}/lab?token={token}"
         _write_state(airflow_home, services, urls)
-        _print_banner(settings, airflow_home, urls, triggered)
+        _print_banner(settings, airflow_home, urls, triggered, scheduled=schedule)
         reported: set[str] = set()
         while True:
             time.sleep(2)
@@ -423,7 +427,8 @@ def _write_state(airflow_home: Path, services: list[Service], urls: dict[str, st
     })
 
 
-def _print_banner(settings: Any, airflow_home: Path, urls: dict[str, str], triggered: dict[str, str]) -> None:
+def _print_banner(settings: Any, airflow_home: Path, urls: dict[str, str], triggered: dict[str, str], *,
+                  scheduled: bool = True) -> None:
     lines = [
         "",
         "MindPulse is running (a screening aid, never a diagnosis).",
@@ -439,6 +444,8 @@ def _print_banner(settings: Any, airflow_home: Path, urls: dict[str, str], trigg
     ]
     for dag_id, run_id in triggered.items():
         lines.append(f"  Triggered    {dag_id}: {run_id}")
+    if not scheduled:
+        lines.append("  Schedules    off (--no-schedule): the DAGs run only when triggered")
     lines += ["Ctrl-C here, or 'mindpulse platform stop' in another shell, stops everything.", ""]
     typer.echo("\n".join(lines))
 
