@@ -272,6 +272,7 @@ def test_platform_run_serves_airflow_and_the_dashboard_from_the_installed_projec
     for dag in platform["dags"].values():
         assert Path(dag["fileloc"]).parent == REPO / "dags"
 
+
 def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports(platform: dict) -> None:
     client, settings = platform["client"], platform["settings"]
     run = client.trigger(REPORTING, {})
