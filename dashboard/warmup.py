@@ -8,8 +8,10 @@ its own problem when it is used.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,10 @@ if importlib.util.find_spec("dashboard") is None:  # run as a script by panel se
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 log = logging.getLogger("mindpulse.dashboard")
+
+# What is a stuck server doing? `kill -USR1 <pid>` prints every thread's stack to its output.
+if hasattr(signal, "SIGUSR1"):
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def warm_up() -> str | None:

@@ -123,6 +123,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN0
         + ", ".join(f"{path} {n}" for path, n in sorted(cases.items())))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):  # noqa: ANN001, ANN201
+    """Keep each phase's report on the test (``item.rep_call``) for fixtures that add evidence on failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 # Modules whose tests start real services first (those with the most such tests before the others),
 # then the browser ones, then those that train: `make test` runs the suite on two xdist workers,
 # file by file in this order (--dist loadfile --no-loadscope-reorder), so the long modules do not

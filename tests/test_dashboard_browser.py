@@ -7,7 +7,10 @@ the page.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -36,6 +39,20 @@ def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFacto
 def server(home: PreparedHome) -> Iterator[DashboardServer]:
     with serve_dashboard(home.settings.home) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def server_threads_on_failure(request: pytest.FixtureRequest, server: DashboardServer) -> Iterator[None]:
+    """After a failed test, the server's output with every thread's stack (it dumps them on SIGUSR1):
+    what a page left waiting on the server was waiting for."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and server.process.poll() is None:
+        seen = len(server.log)
+        os.kill(server.process.pid, signal.SIGUSR1)
+        time.sleep(2)
+        print("dashboard server output (last 60 lines before the dump), then its threads:")
+        print("\n".join(server.log[max(0, seen - 60):]))
 
 
 @pytest.fixture
