@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -83,6 +84,18 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _group_processes(pgid: int) -> Iterator[Any]:
+    """The processes of group ``pgid`` (``psutil.Process``; one may end while the caller looks at it)."""
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid:
+                yield process
+        except (ProcessLookupError, psutil.Error):
+            continue
+
+
 def group_alive(pgid: int) -> bool:
     """True while a process of group ``pgid`` runs (zombies waiting to be reaped do not count)."""
     import psutil
@@ -93,11 +106,11 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    for process in psutil.process_iter(["status"]):
+    for process in _group_processes(pgid):
         try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
+            if process.status() != psutil.STATUS_ZOMBIE:
                 return True
-        except (ProcessLookupError, psutil.Error):
+        except psutil.Error:
             continue
     return False
 
@@ -141,10 +154,9 @@ def end_stalled_triggerers(pgid: int) -> list[int]:
     import psutil
 
     ended = []
-    for process in psutil.process_iter(["cmdline"]):
+    for process in _group_processes(pgid):
         try:
-            cmdline = process.info["cmdline"] or []
-            if cmdline[-1:] != ["triggerer"] or os.getpgid(process.pid) != pgid:
+            if process.cmdline()[-1:] != ["triggerer"]:
                 continue
             children = process.children()
             if not any(child.status() == psutil.STATUS_ZOMBIE for child in children):
@@ -152,7 +164,7 @@ def end_stalled_triggerers(pgid: int) -> list[int]:
             for member in (process, *children):
                 member.kill()
             ended.append(process.pid)
-        except (ProcessLookupError, psutil.Error):
+        except psutil.Error:
             continue
     return ended
 
