@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from typer.testing import CliRunner
-
+from cli_support import invoke
 from mindpulse import contract as c
-from mindpulse.settings import get_settings
 
 #: A good row of the real file (line 2 of a CSV with the real header).
 HEADER = ",".join(c.RAW_COLUMNS)
@@ -43,31 +40,11 @@ class Outcome:
     stderr: str
 
 
-_RUNNER = CliRunner()
-
-
 def cli(*args: str, home: Path, stdin: bytes | str | None = None, database_url: str | None = None) -> Outcome:
     """Run ``mindpulse ARGS`` in this process (as the binary does), with its own home and store."""
-    from mindpulse.cli import app
-
-    env = {"MINDPULSE_HOME": str(home)}
-    if database_url:
-        env["MINDPULSE_DATABASE_URL"] = database_url
-    saved = {k: v for k, v in os.environ.items() if k.startswith("MINDPULSE_")}
-    for name in saved:
-        del os.environ[name]
-    get_settings.cache_clear()
-    try:
-        result = _RUNNER.invoke(app, list(args), input=stdin, env=env, catch_exceptions=True)
-    finally:
-        os.environ.update(saved)
-        get_settings.cache_clear()
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        import traceback
-
-        trace = "".join(traceback.format_exception(result.exception))
-        raise AssertionError(f"mindpulse {' '.join(a[:60] for a in args)} crashed:\n{trace}")
-    return Outcome(result.exit_code, result.stdout, result.stderr)
+    env = {"MINDPULSE_DATABASE_URL": database_url} if database_url else None
+    result = invoke(*args, home=home, env=env, stdin=stdin, cwd=Path.cwd())
+    return Outcome(result.returncode, result.stdout, result.stderr)
 
 
 def refused(outcome: Outcome, *names: str) -> str:

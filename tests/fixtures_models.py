@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cli_support import invoke
 from mindpulse.registry import ModelRegistry
 from mindpulse.synthetic import SyntheticData, generate
 from mindpulse.train import GateOutcome, train_and_gate
@@ -40,8 +41,8 @@ def copy_registry(template: Path, destination: Path, **kwargs) -> ModelRegistry:
 
 
 def run_cli(*args: str, home: Path, extra_env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MINDPULSE_HOME": str(home), **(extra_env or {})}
-    return subprocess.run([MINDPULSE, *args], capture_output=True, text=True, env=env, check=check, cwd=home)
+    """``mindpulse ARGS`` on ``home`` (in this process: :mod:`cli_support`)."""
+    return invoke(*args, home=home, env=extra_env, check=check)
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

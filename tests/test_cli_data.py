@@ -1,19 +1,15 @@
-"""The ``mindpulse`` entry point as a user runs it: real subprocesses, one-line errors."""
+"""The ``mindpulse`` data commands as a user runs them (the app the binary calls, in this process:
+:mod:`cli_support`), one-line errors."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from cli_support import invoke
 from mindpulse import contract as c
 
-MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
-
-
 def run(*args, env_home: Path, check=False):
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MINDPULSE_HOME": str(env_home)}
-    return subprocess.run([MINDPULSE, *args], capture_output=True, text=True, env=env, check=check, cwd=env_home)
+    return invoke(*args, home=env_home, check=check)
 
 
 def test_help_lists_every_data_command(tmp_path):

@@ -1,26 +1,20 @@
-"""``mindpulse feedback`` and ``mindpulse store`` as a user runs them: real subprocesses, one-line errors."""
+"""``mindpulse feedback`` and ``mindpulse store`` as a user runs them (the app the binary calls, in this
+process: :mod:`cli_support`), one-line errors."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from cli_support import invoke
 from mindpulse import contract as c
 from mindpulse import synthetic
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 
-MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
-
-
 def run(*args, home: Path, database_url: str | None = None):
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MINDPULSE_HOME": str(home)}
-    if database_url:
-        env["MINDPULSE_DATABASE_URL"] = database_url
-    return subprocess.run([MINDPULSE, *args], capture_output=True, text=True, env=env, cwd=home)
+    return invoke(*args, home=home, env={"MINDPULSE_DATABASE_URL": database_url} if database_url else None)
 
 
 def one_line_error(result) -> str:

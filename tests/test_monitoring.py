@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from cli_support import invoke
 from mindpulse import contract as c
 from mindpulse import monitoring
 from mindpulse import synthetic as s
@@ -338,12 +339,8 @@ def test_prune_from_the_reports_root_keeps_the_newest_of_each_dag_and_never_a_da
 
 # --- the command line -----------------------------------------------------------------------------
 
-MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
-
-
 def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MINDPULSE_HOME": str(home)}
-    return subprocess.run([MINDPULSE, *args], capture_output=True, text=True, env=env, cwd=home, timeout=300)
+    return invoke(*args, home=home)
 
 
 def test_cli_writes_a_drift_report_and_lists_it(tmp_path, reference, exam):
