@@ -72,6 +72,29 @@ REPORTING_DAG = "evidently_reporting_pipeline"
 TRAIN_OPTIONS = {"candidates": ("logistic_regression",), "folds": 3}
 
 
+def click(button) -> None:
+    """What a click does in the browser: one more click event, its handlers run to the end.
+
+    The click runs in a fresh thread: there Panel runs an async handler to completion on a new
+    event loop, even when pytest-playwright's sync API holds a running loop in the main thread
+    (the browser tests may run first in the same session).
+    """
+    errors: list[BaseException] = []
+
+    def press() -> None:
+        try:
+            button.clicks += 1
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    worker = threading.Thread(target=press)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), f"the {button.label!r} click did not finish"
+    if errors:
+        raise errors[0]
+
+
 def home_settings(home: Path) -> Settings:
     """Settings for ``home`` with every folder and the database inside it, whatever the environment says."""
     return Settings(home=home, data_dir=None, artifacts_dir=None, reports_dir=None, notebooks_dir=None,

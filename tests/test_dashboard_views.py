@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -15,33 +13,10 @@ from mindpulse import contract as c
 from mindpulse.data import read_canonical
 from mindpulse.settings import Settings
 
-from dashboard.stores import REPORTING_DAG_ID, RETRAIN_DAG_ID, DashboardStore, form_defaults, production_store
+from dashboard.stores import DashboardStore, form_defaults, production_store
 from dashboard.stores.predict import _typical_value, form_fields
 from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView
-from tests.dashboard_support import PreparedHome, prepared, prepared_template  # noqa: F401 (fixtures)
-
-
-def click(button) -> None:
-    """What a click does in the browser: one more click event, its handlers run to the end.
-
-    The click runs in a fresh thread: there Panel runs an async handler to completion on a new
-    event loop, even when pytest-playwright's sync API holds a running loop in the main thread
-    (the browser tests may run first in the same session).
-    """
-    errors: list[BaseException] = []
-
-    def press() -> None:
-        try:
-            button.clicks += 1
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-
-    worker = threading.Thread(target=press)
-    worker.start()
-    worker.join(timeout=120)
-    assert not worker.is_alive(), f"the {button.label!r} click did not finish"
-    if errors:
-        raise errors[0]
+from tests.dashboard_support import PreparedHome, click, prepared, prepared_template  # noqa: F401 (fixtures)
 
 
 def in_thread(action):
@@ -429,52 +404,6 @@ def test_form_defaults_without_reference_data_are_typical_survey_answers(setting
     assert set(defaults) == set(c.FEATURES)
     assert 18 <= defaults["age"] <= 30 and defaults["academic_pressure"] in range(1, 6)
     c.validate_record(defaults)  # the starting form is valid as it is
-
-
-@pytest.mark.airflow
-@pytest.mark.slow
-def test_pipelines_list_and_trigger_runs_through_a_real_airflow(settings: Settings, tmp_path: Path,
-                                                               migrated_airflow: Path) -> None:
-    from tests import airflow_support as af
-
-    env = af.airflow_env(tmp_path / "airflow", extra={"MINDPULSE_HOME": str(settings.home)})
-    (tmp_path / "airflow").mkdir()
-    shutil.copy(migrated_airflow, tmp_path / "airflow" / "airflow.db")  # `airflow db migrate`, done once per session
-    # New DAGs start paused: triggered runs stay queued, so no notebook runs in this test.
-    airflow = af.AirflowProcesses(env, ("api-server", "scheduler", "dag-processor"))
-    try:
-        airflow.start()
-        with airflow.client() as client:
-            for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):
-                af.wait_for_dag(client, dag_id, timeout=240)
-        settings = settings.model_copy(update={"airflow_api_url": airflow.url, "airflow_username": af.ADMIN_USER,
-                                               "airflow_password": af.admin_password(airflow.home)})
-        view = PipelinesView(store=DashboardStore.from_settings(settings).pipelines)
-        click(view.refresh_button)
-        assert view.connection.alert_type == "success", view.connection.object
-        assert view.tables[RETRAIN_DAG_ID].value.empty
-        assert RETRAIN_DAG_ID in view.paused.object and REPORTING_DAG_ID in view.paused.object
-
-        view.force.value = True
-        click(view.retrain_button)
-        assert "Started run" in view.status.object, view.status.object
-        retrain_runs = view.tables[RETRAIN_DAG_ID].value
-        assert len(retrain_runs) == 1 and json.loads(retrain_runs["conf"].iloc[0]) == {"force": True}
-        click(view.reporting_button)
-        reporting_runs = view.tables[REPORTING_DAG_ID].value
-        assert len(reporting_runs) == 1
-
-        with airflow.client() as client:  # Airflow itself holds the runs the page started
-            run = client.get_run(RETRAIN_DAG_ID, retrain_runs["run_id"].iloc[0])
-            assert run["conf"] == {"force": True}
-            assert client.list_runs(REPORTING_DAG_ID)[0]["dag_run_id"] == reporting_runs["run_id"].iloc[0]
-
-        wrong = settings.model_copy(update={"airflow_password": "not-the-password"})
-        refused = PipelinesView(store=DashboardStore.from_settings(wrong).pipelines)
-        click(refused.refresh_button)
-        assert "refused the request" in refused.connection.object and "MINDPULSE_AIRFLOW_PASSWORD" in refused.connection.object
-    finally:
-        airflow.stop()
 
 
 def test_a_store_change_made_in_a_worker_thread_updates_the_view_on_the_sessions_loop(monkeypatch) -> None:

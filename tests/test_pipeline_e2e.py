@@ -3,13 +3,15 @@
 Runs made with ``airflow dags test``, each on its own copy of a small home: a run that skips and
 changes nothing, a forced run, a forced run with no new rows, and a run whose training fails.
 Then ``mindpulse platform run`` (``airflow standalone`` and the dashboard) on a home of its own,
-outside the checkout, and runs triggered through its REST API (so they have no logical date, as
+outside the checkout: the dashboard's Pipelines page starts runs in its Airflow (left queued, the
+DAGs still paused), then runs triggered through the REST API (so they have no logical date, as
 from the UI): a reporting run, and a retrain that trains and promotes; ``platform stop`` ends it.
 Data stays small (3,000 reference rows) so the file takes a few minutes on 2 cores.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -229,7 +231,8 @@ def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
     """``mindpulse platform run`` as a user starts it, on a home of its own: a copy of the busy home
     in a temporary folder outside the checkout, holding data only (the DAGs, notebooks and
     dashboard come from the installed project). No JupyterLab, nothing triggered and the schedules
-    off (``--no-schedule``): the tests see only the runs they trigger. The last test stops it."""
+    off (``--no-schedule``): the tests see only the runs they trigger. The DAGs start paused, as new
+    DAGs do, until a test asks for ``unpaused``; the last test stops the platform."""
     base = tmp_path_factory.mktemp("platform")
     home = base / "home"
     shutil.copytree(busy_template, home)
@@ -252,13 +255,19 @@ def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
             client = af.AirflowClient(f"http://127.0.0.1:{airflow_port}", af.ADMIN_USER, af.admin_password(airflow_home),
                                       timeout=60)  # a loaded machine answers slowly
             dags = {dag_id: af.wait_for_dag(client, dag_id, timeout=240) for dag_id in (RETRAIN, REPORTING)}
-            for dag_id in dags:
-                client.set_paused(dag_id, False)
             yield {"client": client, "settings": Settings(home=home), "hook": hook, "process": process, "env": env,
-                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port}
+                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port,
+                   "airflow_url": f"http://127.0.0.1:{airflow_port}", "password": client.password}
         finally:
             if process.poll() is None:
                 stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=60)
+
+
+@pytest.fixture
+def unpaused(platform: dict) -> dict:
+    for dag_id in platform["dags"]:
+        platform["client"].set_paused(dag_id, False)
+    return platform
 
 
 def _airflow_log_tail(platform: dict) -> str:
@@ -273,6 +282,49 @@ def test_platform_run_serves_airflow_and_the_dashboard_from_the_installed_projec
         assert Path(dag["fileloc"]).parent == REPO / "dags"
 
 
+def test_the_dashboards_pipelines_page_lists_and_starts_runs_in_the_platforms_airflow(platform: dict) -> None:
+    """The Pipelines page on the platform's Airflow, as its dashboard is set up (URL, admin user), while
+    the DAGs are still paused: the runs the page starts stay queued, and are deleted afterwards so the
+    REST runs below are the only ones."""
+    from dashboard.stores import DashboardStore
+    from dashboard.views import PipelinesView
+    from tests.dashboard_support import click
+
+    client = platform["client"]
+    settings = platform["settings"].model_copy(update={
+        "airflow_api_url": platform["airflow_url"], "airflow_username": af.ADMIN_USER,
+        "airflow_password": platform["password"]})
+    try:
+        view = PipelinesView(store=DashboardStore.from_settings(settings).pipelines)
+        click(view.refresh_button)
+        assert view.connection.alert_type == "success", view.connection.object
+        assert view.tables[RETRAIN].value.empty
+        assert RETRAIN in view.paused.object and REPORTING in view.paused.object
+
+        view.force.value = True
+        click(view.retrain_button)
+        assert "Started run" in view.status.object, view.status.object
+        retrain_runs = view.tables[RETRAIN].value
+        assert len(retrain_runs) == 1 and json.loads(retrain_runs["conf"].iloc[0]) == {"force": True}
+        click(view.reporting_button)
+        reporting_runs = view.tables[REPORTING].value
+        assert len(reporting_runs) == 1
+
+        # Airflow itself holds the runs the page started.
+        assert client.get_run(RETRAIN, retrain_runs["run_id"].iloc[0])["conf"] == {"force": True}
+        assert client.list_runs(REPORTING)[0]["dag_run_id"] == reporting_runs["run_id"].iloc[0]
+
+        wrong = settings.model_copy(update={"airflow_password": "not-the-password"})
+        refused = PipelinesView(store=DashboardStore.from_settings(wrong).pipelines)
+        click(refused.refresh_button)
+        assert "refused the request" in refused.connection.object and "MINDPULSE_AIRFLOW_PASSWORD" in refused.connection.object
+    finally:
+        for dag_id in (RETRAIN, REPORTING):
+            for run in client.list_runs(dag_id):
+                client.request("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}")
+
+
+@pytest.mark.usefixtures("unpaused")
 def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports(platform: dict) -> None:
     client, settings = platform["client"], platform["settings"]
     run = client.trigger(REPORTING, {})
@@ -293,6 +345,7 @@ def test_a_reporting_run_triggered_through_the_rest_api_writes_all_three_reports
         assert (folder / f"{kind}_report.ipynb").is_file()
 
 
+@pytest.mark.usefixtures("unpaused")
 def test_a_retrain_triggered_through_the_rest_api_trains_and_promotes(platform: dict) -> None:
     client, settings, hook = platform["client"], platform["settings"], platform["hook"]
     before = _state(settings)
