@@ -70,6 +70,27 @@ def test_a_forked_kernel_is_warm_and_sees_the_callers_environment_and_folder(zyg
     assert (env, cwd, x) == ("from the task", str(tmp_path), "2")  # the caller's environment and folder, the parameters
 
 
+@pytest.mark.parametrize("backend", [None, "agg"])
+def test_a_forked_kernel_has_the_steps_modules_and_the_matplotlib_backend_a_launched_one_has(
+        zygote, tmp_path, monkeypatch, backend) -> None:
+    """Matplotlib is imported in the zygote (the figures); it reads MPLBACKEND when imported, so a
+    forked kernel must still get the backend its own environment (or ipykernel's default) names."""
+    if backend:
+        monkeypatch.setenv("MPLBACKEND", backend)
+    else:
+        monkeypatch.delenv("MPLBACKEND", raising=False)
+    source = probe_notebook(tmp_path / "probe.ipynb", "import os, sys\n"
+                            "loaded = all(m in sys.modules for m in ('mindpulse.store', 'alembic.command', 'matplotlib.figure'))\n"
+                            "import matplotlib\nprint(os.getppid(), loaded, matplotlib.rcParams['backend'], sep='|')")
+    forked_parent, preloaded, forked_backend = text(run(source, tmp_path), 1).strip().split("|")
+    assert int(forked_parent) == zygote.pid and preloaded == "True"
+
+    monkeypatch.setenv(kernel_zygote.ENV_VAR, str(tmp_path / "no-such.sock"))  # a kernel launched the usual way
+    launched_parent, _, launched_backend = text(run(source, tmp_path), 1).strip().split("|")
+    assert int(launched_parent) == os.getpid()
+    assert forked_backend == launched_backend == (backend or kernel_zygote.INLINE_BACKEND)
+
+
 def test_the_kernels_stderr_reaches_the_callers_stderr(zygote, tmp_path) -> None:
     # A task's log is its stderr: what a kernel writes there must still reach it.
     source = probe_notebook(tmp_path / "probe.ipynb", "import sys\nsys.__stderr__.write('kernel says hello\\n'); sys.__stderr__.flush()")
