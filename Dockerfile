@@ -21,13 +21,13 @@ WORKDIR /opt/mindpulse
 
 # The package and its dependencies, with requirements.lock as constraints: the versions the
 # test suite ran with (the papermill and celery providers, evidently, panel, jupyterlab...).
-# Airflow itself stays at the image's version. rfc3987-syntax is removed again: see
-# requirements.exclude (it costs every Airflow process ~1 s of CPU at start).
-COPY --chown=airflow:0 pyproject.toml requirements.lock README.md ./
+# Airflow itself stays at the image's version. What requirements.exclude names is removed again
+# (rfc3987-syntax, papermill's cloud back-ends: each costs Airflow processes ~1 s of CPU at start).
+COPY --chown=airflow:0 pyproject.toml requirements.lock requirements.exclude README.md ./
 COPY --chown=airflow:0 src/ src/
 RUN --mount=type=cache,target=/home/airflow/.cache/pip,uid=50000,gid=0 \
     pip install --constraint requirements.lock "apache-airflow==${AIRFLOW_VERSION}" . \
-    && pip uninstall --yes rfc3987-syntax \
+    && pip uninstall --yes --requirement requirements.exclude \
     && python -c "import mindpulse, airflow.providers.papermill, airflow.providers.celery.executors.celery_executor"
 
 COPY --chown=airflow:0 dags/ dags/
