@@ -43,7 +43,9 @@ def text(nb: nbformat.NotebookNode, cell: int) -> str:
 def zygote(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zygote")
     before = os.environ.get(kernel_zygote.ENV_VAR)
-    process = subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", str(folder / "z.sock")])
+    with open(folder / "stderr", "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", str(folder / "z.sock")],
+                                   stderr=stderr)
     deadline = time.monotonic() + 180
     while not (folder / "z.sock").exists():
         assert process.poll() is None and time.monotonic() < deadline, "the zygote did not come up"
@@ -56,6 +58,11 @@ def zygote(tmp_path_factory):
     process.terminate()
     process.wait(30)
     assert not (folder / "z.sock").exists(), "a stopped zygote removes its socket"
+
+
+def test_the_zygote_preloads_every_module_quietly(zygote) -> None:
+    """It writes to the scheduler's log: a module it cannot preload, or an import's warning, would show there."""
+    assert (Path(os.environ[kernel_zygote.ENV_VAR]).parent / "stderr").read_text() == ""
 
 
 def test_a_forked_kernel_is_warm_and_sees_the_callers_environment_and_folder(zygote, tmp_path, monkeypatch) -> None:

@@ -258,6 +258,9 @@ def serve(path: str, parent: int, modules: tuple[str, ...] = KERNEL_MODULES) -> 
     import importlib
     import threading
 
+    # debugpy (ipykernel's debugger, preloaded) warns on import about Python's frozen modules, on
+    # the zygote's stderr: the scheduler's log. Its kernels get their own environment back.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in modules:
         try:
             importlib.import_module(name)
