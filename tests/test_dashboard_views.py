@@ -98,7 +98,8 @@ def test_predict_disables_its_button_while_it_runs_without_a_spinner(store: Dash
         return predict(values)
 
     store.predictions.predict = watched
-    assert asyncio.run(view.predict()) is not None
+    # In a fresh thread: a browser test run earlier on this worker leaves Playwright's loop running here.
+    assert in_thread(lambda: asyncio.run(view.predict())) is not None
     assert seen == [(True, False)]
     assert not view.predict_button.disabled
 
