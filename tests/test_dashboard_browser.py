@@ -56,14 +56,20 @@ def server_threads_on_failure(request: pytest.FixtureRequest, server: DashboardS
 
 
 @pytest.fixture
-def app(page: Page, server: DashboardServer) -> Page:
-    """The dashboard's first page, loaded and connected."""
-    page.set_default_timeout(TIMEOUT_MS)
+def app(page: Page, server: DashboardServer, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The dashboard's first page, loaded and connected; after a failed test, what the page's
+    console said (a Bokeh error applying an update would show there)."""
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"page error: {error}"))
     expect.set_options(timeout=TIMEOUT_MS)  # a shared 2-core machine is slow at times
     page.goto(server.url, timeout=60_000)  # a session's first page builds every view
     expect(page.get_by_role("button", name="Predict", exact=True)).to_be_visible()
     wait_until_idle(page)
-    return page
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print("browser console (last 40 messages):", *console[-40:], sep="\n  ")
 
 
 def wait_until_idle(page: Page) -> None:

@@ -104,6 +104,13 @@ def test_predict_disables_its_button_while_it_runs_without_a_spinner(store: Dash
     assert not view.predict_button.disabled
 
 
+def test_the_predict_click_runs_under_the_documents_lock(store: DashboardStore) -> None:
+    """Panel runs an async click handler unlocked unless it is marked (``pn.io.with_lock``): the
+    page then sometimes missed the updates made after the prediction (see ``_on_predict``)."""
+    view = PredictView(store=store.predictions)
+    assert getattr(view._on_predict, "lock", False) is True
+
+
 def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(store: DashboardStore) -> None:
     view = PredictView(store=store.predictions)
     view.inputs["age"].value = 12
