@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from pathlib import Path
@@ -102,13 +103,6 @@ def test_predict_disables_its_button_while_it_runs_without_a_spinner(store: Dash
     assert in_thread(lambda: asyncio.run(view.predict())) is not None
     assert seen == [(True, False)]
     assert not view.predict_button.disabled
-
-
-def test_the_predict_click_runs_under_the_documents_lock(store: DashboardStore) -> None:
-    """Panel runs an async click handler unlocked unless it is marked (``pn.io.with_lock``): the
-    page then sometimes missed the updates made after the prediction (see ``_on_predict``)."""
-    view = PredictView(store=store.predictions)
-    assert getattr(view._on_predict, "lock", False) is True
 
 
 def test_an_invalid_value_shows_its_message_next_to_the_field_and_logs_nothing(store: DashboardStore) -> None:
@@ -416,29 +410,42 @@ def test_form_defaults_without_reference_data_are_typical_survey_answers(setting
 
 def test_a_store_change_made_in_a_worker_thread_updates_the_view_on_the_sessions_loop(monkeypatch) -> None:
     """Store methods run in worker threads; the views they update must be changed on the session's
-    event loop (Bokeh's thread-safe way in), never from the worker thread itself."""
+    event loop, and the document itself must not be touched from the worker thread either: the
+    worker only hands the update to the loop (Tornado's add_callback), which queues it on the
+    document (add_next_tick_callback) while Panel is not holding it half-way through a patch."""
     import panel as pn
 
     from dashboard.views.common import on_session_loop
 
-    class Session:  # what a served document has: a session and a thread-safe callback queue
+    class Session:  # what a served document has: a session and a callback queue
         session_context = object()
 
         def __init__(self) -> None:
             self.queued: list = []
+            self.touched_in: list[str] = []
 
         def add_next_tick_callback(self, callback) -> None:
+            self.touched_in.append(threading.current_thread().name)
             self.queued.append(callback)
 
     doc = Session()
     monkeypatch.setattr(type(pn.state), "curdoc", property(lambda self: doc))
     ran_in: list[str] = []
-    watcher = on_session_loop(lambda: ran_in.append(threading.current_thread().name))
-    worker = threading.Thread(target=watcher, args=("event",), name="store-worker")
-    worker.start()
-    worker.join()
 
-    assert ran_in == [] and len(doc.queued) == 1  # queued for the loop, not run in the worker
+    async def session_loop() -> str:  # the view is built on the loop; a store method runs in a worker
+        watcher = on_session_loop(lambda: ran_in.append(threading.current_thread().name))
+        worker = threading.Thread(target=watcher, args=("event",), name="store-worker")
+        worker.start()
+        worker.join()
+        assert doc.queued == []  # the worker touched nothing
+        for _ in range(50):
+            if doc.queued:
+                break
+            await asyncio.sleep(0.01)
+        return threading.current_thread().name
+
+    loop_thread = in_thread(lambda: asyncio.run(session_loop()))
+    assert doc.touched_in == [loop_thread] and ran_in == []  # queued on the document, from the loop
     doc.queued[0]()
     assert ran_in == [threading.current_thread().name]
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import panel as pn
+from tornado.ioloop import IOLoop
 
 from mindpulse import contract as c
 
@@ -68,14 +69,26 @@ def on_session_loop(callback: Callable[[], Any]) -> Callable[..., None]:
     (a new prediction, one more outcome stored); a view updated from that thread raced the
     event loop for the Bokeh document and could leave the page frozen: the Import button left
     disabled and no message, with the server idle (seen in Chromium at load ~4, one run in
-    ten). ``add_next_tick_callback`` is the document's thread-safe way in. Without a server
-    session (a view built in a test), the callback runs at once.
+    ten). Queuing the update on the document from the worker thread (``add_next_tick_callback``)
+    still touched the document there: its hold state and held events, which Panel's own
+    dispatch of the same session's changes reads and clears on the loop at the same moment.
+    The Predict button was then left disabled with no result, the prediction logged and the
+    server idle (browser tests, about one full run in four). So the worker only hands the
+    update to the loop (Tornado's ``add_callback``, safe from any thread), and the loop queues
+    it on the document. Without a server session (a view built in a test), it runs at once.
     """
     doc = pn.state.curdoc
+    loop = IOLoop.current() if doc is not None and doc.session_context is not None else None
+
+    def queue_on_document() -> None:
+        try:
+            doc.add_next_tick_callback(callback)
+        except RuntimeError:  # the session closed meanwhile: nothing left to update
+            log.debug("session closed before a view update", exc_info=True)
 
     def watcher(*_event: Any) -> None:
-        if doc is not None and doc.session_context is not None:
-            doc.add_next_tick_callback(callback)
+        if loop is not None:
+            loop.add_callback(queue_on_document)
         else:
             callback()
 

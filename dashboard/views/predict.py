@@ -89,14 +89,7 @@ class PredictView(Viewer):
             if list(widget.stylesheets) != marked:
                 widget.stylesheets = marked
 
-    @pn.io.with_lock
     async def _on_predict(self, event: Any = None) -> None:
-        """Under the session's document lock, as Bokeh runs its own callbacks: the result, the
-        re-enabled button and the messages go to the page in one patch when it returns. Run
-        unlocked (Panel's default for async callbacks), the updates made after the prediction's
-        ``await`` were sometimes never seen by the browser: Predict stayed disabled with no
-        result while the server sat idle (browser tests, about one full suite run in four). A
-        prediction takes milliseconds, so holding the lock for it delays nothing a user sees."""
         await self.predict()
 
     async def predict(self) -> PredictionOutcome | None:
