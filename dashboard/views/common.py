@@ -87,10 +87,13 @@ def on_session_loop(callback: Callable[[], Any]) -> Callable[..., None]:
             log.debug("session closed before a view update", exc_info=True)
 
     def watcher(*_event: Any) -> None:
-        if loop is not None:
-            loop.add_callback(queue_on_document)
-        else:
+        if loop is None:
             callback()
+            return
+        try:
+            loop.add_callback(queue_on_document)
+        except RuntimeError:  # the server is shutting down (its loop closed): no page to update
+            log.debug("event loop closed before a view update", exc_info=True)
 
     return watcher
 
