@@ -86,22 +86,20 @@ def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(st
     assert float(row["age"].iloc[0]) == 21.0
 
 
-def test_predict_disables_its_button_while_it_runs_without_a_spinner(store: DashboardStore) -> None:
-    """A second click cannot log twice; a spinner would only flash (and cost the first press most)."""
-    import asyncio
+def test_predict_runs_in_the_click_and_a_second_press_logs_nothing(store: DashboardStore) -> None:
+    """The prediction is made in the click itself, so every update is the click's own (see
+    ``PredictView.predict``); a second press on the same answers gives the same prediction back."""
+    import inspect
 
     view = PredictView(store=store.predictions)
-    seen: list[tuple[bool, bool]] = []
-    predict = store.predictions.predict
-
-    def watched(values):
-        seen.append((view.predict_button.disabled, view.predict_button.loading))
-        return predict(values)
-
-    store.predictions.predict = watched
-    # In a fresh thread: a browser test run earlier on this worker leaves Playwright's loop running here.
-    assert in_thread(lambda: asyncio.run(view.predict())) is not None
-    assert seen == [(True, False)]
+    assert not inspect.iscoroutinefunction(view._on_predict)
+    before = len(production_store(store.settings).recent_predictions(1000))
+    click(view.predict_button)
+    first = store.predictions.last
+    click(view.predict_button)
+    assert store.predictions.last.prediction_id == first.prediction_id
+    assert f"already logged as prediction **#{first.prediction_id}**" in view.result.object
+    assert len(production_store(store.settings).recent_predictions(1000)) == before + 1
     assert not view.predict_button.disabled
 
 
