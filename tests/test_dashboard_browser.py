@@ -62,6 +62,7 @@ def app(page: Page, server: DashboardServer, request: pytest.FixtureRequest) -> 
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+    page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)  # a shared 2-core machine is slow at times
     page.goto(server.url, timeout=60_000)  # a session's first page builds every view
     expect(page.get_by_role("button", name="Predict", exact=True)).to_be_visible()

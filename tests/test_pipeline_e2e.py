@@ -256,8 +256,7 @@ def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
                                       timeout=60)  # a loaded machine answers slowly
             dags = {dag_id: af.wait_for_dag(client, dag_id, timeout=240) for dag_id in (RETRAIN, REPORTING)}
             yield {"client": client, "settings": Settings(home=home), "hook": hook, "process": process, "env": env,
-                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port,
-                   "airflow_url": f"http://127.0.0.1:{airflow_port}", "password": client.password}
+                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port}
         finally:
             if process.poll() is None:
                 stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=60)
@@ -292,8 +291,7 @@ def test_the_dashboards_pipelines_page_lists_and_starts_runs_in_the_platforms_ai
 
     client = platform["client"]
     settings = platform["settings"].model_copy(update={
-        "airflow_api_url": platform["airflow_url"], "airflow_username": af.ADMIN_USER,
-        "airflow_password": platform["password"]})
+        "airflow_api_url": client.base_url, "airflow_username": client.username, "airflow_password": client.password})
     try:
         view = PipelinesView(store=DashboardStore.from_settings(settings).pipelines)
         click(view.refresh_button)

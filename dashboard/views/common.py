@@ -69,13 +69,11 @@ def on_session_loop(callback: Callable[[], Any]) -> Callable[..., None]:
     (a new prediction, one more outcome stored); a view updated from that thread raced the
     event loop for the Bokeh document and could leave the page frozen: the Import button left
     disabled and no message, with the server idle (seen in Chromium at load ~4, one run in
-    ten). Queuing the update on the document from the worker thread (``add_next_tick_callback``)
-    still touched the document there: its hold state and held events, which Panel's own
-    dispatch of the same session's changes reads and clears on the loop at the same moment.
-    The Predict button was then left disabled with no result, the prediction logged and the
-    server idle (browser tests, about one full run in four). So the worker only hands the
-    update to the loop (Tornado's ``add_callback``, safe from any thread), and the loop queues
-    it on the document. Without a server session (a view built in a test), it runs at once.
+    ten). Even queuing the update (``add_next_tick_callback``) touches the document: its hold
+    state and held events, which Panel's dispatch of the session's own changes reads and clears
+    on the loop. So the worker only hands the update to the loop (Tornado's ``add_callback``,
+    safe from any thread), and the loop queues it on the document. Without a server session (a
+    view built in a test), it runs at once.
     """
     doc = pn.state.curdoc
     loop = IOLoop.current() if doc is not None and doc.session_context is not None else None
@@ -98,28 +96,23 @@ def on_session_loop(callback: Callable[[], Any]) -> Callable[..., None]:
     return watcher
 
 
-async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., T], *args: Any,
-                   spinner: bool = True, **kwargs: Any) -> T:
-    """Run ``func`` in a worker thread while ``widgets`` are disabled (and, with ``spinner``, show a
-    loading state).
+async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` in a worker thread while ``widgets`` are disabled and show a loading state.
 
     The page stays responsive (the server's event loop is free) and a second click cannot
-    start the same action twice. Actions that take a fraction of a second go without the
-    spinner: it would only flash, and a session's first spinner costs the browser and the
-    server more than the action itself (Panel adds its loading styles on first use).
+    start the same action twice. For actions that can take seconds (a prediction, ~10 ms, is
+    made in its click: see ``PredictView.predict``).
     """
     widgets = list(widgets)
     for widget in widgets:
-        if spinner:
-            widget.loading = True
+        widget.loading = True
         if hasattr(widget, "disabled"):
             widget.disabled = True
     try:
         return await asyncio.to_thread(func, *args, **kwargs)
     finally:
         for widget in widgets:
-            if spinner:
-                widget.loading = False
+            widget.loading = False
             if hasattr(widget, "disabled"):
                 widget.disabled = False
 
