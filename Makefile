@@ -12,9 +12,13 @@ STAMP := $(VENV)/.mindpulse-installed
 run: $(STAMP)
 	@$(VENV)/bin/mindpulse platform run
 
+# The suite lets Python cache bytecode even where PYTHONDONTWRITEBYTECODE is set: otherwise each
+# xdist worker rewrites pytest's ~250 test and plugin modules again (~3 s before its first test) and
+# each of the suite's few hundred Python processes (Airflow tasks, kernels, CLI calls, servers)
+# compiles the project's own modules again. The caches are __pycache__ folders, ignored by git.
 test: $(STAMP)
 	@bash scripts/system-deps.sh
-	$(PY) -m pytest --numprocesses 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --numprocesses 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Reinstall when the dependencies or their lock change. uv resolves in seconds; the lock
 # (requirements.lock, `uv pip compile`) pins every transitive version that is known to work.
