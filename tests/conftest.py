@@ -26,24 +26,27 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo home built once per session: 3,000 reference rows, a logistic-regression champion,
-    1,200 labelled production rows (the last 600 in exam season). Never change it: copy it
-    (``shutil.copytree``) into the test's own folder first."""
+    """A small demo home built once per test run (the xdist workers share it): 3,000 reference rows,
+    a logistic-regression champion, 1,200 labelled production rows (the last 600 in exam season).
+    Never change it: copy it (``shutil.copytree``) into the test's own folder first."""
     from mindpulse import pipeline
+    from shared_support import built_once
 
-    home = tmp_path_factory.mktemp("demo-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
-    return home
+    def build(home: Path) -> None:
+        pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+
+    return built_once(tmp_path_factory, "demo-home", build)
 
 
 @pytest.fixture(scope="session")
 def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow metadatabase (SQLite) migrated once per session; each test Airflow starts from a
-    copy in its own AIRFLOW_HOME (`airflow db migrate` takes 6-15 s, a copy milliseconds)."""
+    """An Airflow metadatabase (SQLite) migrated once per test run (the xdist workers share it); each
+    test Airflow starts from a copy in its own AIRFLOW_HOME (`airflow db migrate` takes 6-15 s, a
+    copy milliseconds)."""
     import airflow_support as af
+    from shared_support import built_once
 
-    home = tmp_path_factory.mktemp("airflow-template")
-    af.migrate(af.airflow_env(home))
+    home = built_once(tmp_path_factory, "airflow-template", lambda home: af.migrate(af.airflow_env(home)))
     return home / "airflow.db"
 
 

@@ -9,6 +9,7 @@ runs made by the monitoring module; it is built once per session and copied for 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -153,8 +154,6 @@ def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
 
 def write_executed_notebook(path: Path, figures: dict) -> Path:
     """A small notebook with outputs, as papermill leaves one in a run folder."""
-    import json
-
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
@@ -182,14 +181,27 @@ _templates: dict[str, PreparedHome] = {}
 
 @pytest.fixture(scope="session")
 def prepared_template(tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:
-    """A prepared home built once per session; copy it before changing anything.
+    """A prepared home built once per test run (the xdist workers share it); copy it before
+    changing anything.
 
     Each test module that imports this fixture gets its own fixture definition, so the home
     itself is kept here: it is built once however many modules use it.
     """
+    from shared_support import built_once
+
     session = str(tmp_path_factory.getbasetemp())
     if session not in _templates:
-        _templates[session] = prepare_home(tmp_path_factory.mktemp("mindpulse-template") / "home")
+        def build(folder: Path) -> None:
+            prepared = prepare_home(folder / "home")
+            (folder / "prepared.json").write_text(json.dumps(
+                {"champion": prepared.champion, "backup": prepared.backup, "refused": prepared.refused,
+                 "report_runs": list(prepared.report_runs)}), encoding="utf-8")
+
+        folder = built_once(tmp_path_factory, "mindpulse-template", build)
+        found = json.loads((folder / "prepared.json").read_text(encoding="utf-8"))
+        _templates[session] = PreparedHome(home_settings(folder / "home"), champion=found["champion"],
+                                           backup=found["backup"], refused=found["refused"],
+                                           report_runs=tuple(found["report_runs"]))
     return _templates[session]
 
 
