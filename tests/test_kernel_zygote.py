@@ -67,13 +67,16 @@ def test_the_zygote_preloads_every_module_quietly(zygote) -> None:
 
 def test_a_forked_kernel_is_warm_and_sees_the_callers_environment_and_folder(zygote, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MINDPULSE_PROBE", "from the task")
-    source = probe_notebook(tmp_path / "probe.ipynb", "import os, sys\n"
-                            "print(os.getppid(), 'evidently' in sys.modules, os.environ.get('MINDPULSE_PROBE'), os.getcwd(), x, sep='|')")
+    source = probe_notebook(tmp_path / "probe.ipynb", "import gc, os, sys\n"
+                            "print(os.getppid(), 'evidently' in sys.modules, gc.get_freeze_count(), "
+                            "os.environ.get('MINDPULSE_PROBE'), os.getcwd(), x, sep='|')")
     nb = run(source, tmp_path, cwd=str(tmp_path))
 
-    parent, warm, env, cwd, x = text(nb, 1).strip().split("|")
+    parent, warm, frozen, env, cwd, x = text(nb, 1).strip().split("|")
     assert int(parent) == zygote.pid  # forked by the zygote, not launched by this process
     assert warm == "True"  # the notebooks' libraries were imported before the fork
+    # ... and frozen: the kernel's garbage collector does not walk (and copy) the zygote's objects
+    assert int(frozen) > 100_000, frozen
     assert (env, cwd, x) == ("from the task", str(tmp_path), "2")  # the caller's environment and folder, the parameters
 
 

@@ -269,6 +269,12 @@ def serve(path: str, parent: int, modules: tuple[str, ...] = KERNEL_MODULES) -> 
     if threading.active_count() > 1:  # forking a process with threads is not safe: stay out of the way
         print("kernel zygote: an import started a thread; kernels start the usual way", file=sys.stderr)
         return
+    # What was imported lives as long as the kernels: out of the garbage collector's sight, a
+    # kernel's full collections do not walk it (nor write to its pages, which fork shares). The
+    # Evidently steps' kernels: ~0.3 s of CPU less each (1.6-2.0 -> 1.2-1.7 s).
+    import gc
+
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     partial = f"{path}.{os.getpid()}"
     listener.bind(partial)
