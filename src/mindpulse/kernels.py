@@ -13,6 +13,13 @@ task's log.
 
 Under the embedded Airflow, kernels are forked warm from its zygote (:mod:`mindpulse.kernel_zygote`)
 instead of started cold; elsewhere, and whenever the zygote cannot, they start the usual way.
+
+Papermill waits for a new kernel with its client's ``wait_for_ready``. jupyter_client's ends by
+reading IOPub until nothing came for 0.2 s, so every notebook step waited at least 0.2 s doing
+nothing before its first cell. :class:`IPCKernelClient` instead reads IOPub up to the status
+``idle`` that closes its own kernel_info request: the same messages are consumed, with no wait
+beyond their arrival. Its shutdown likewise checks every 10 ms, not every 0.1 s, whether the kernel
+has exited. ~0.3 s less per step, all of it waiting.
 """
 
 from __future__ import annotations
@@ -22,8 +29,12 @@ import tempfile
 import uuid
 from typing import Any
 
+import time
+from queue import Empty
+
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
+from traitlets import DottedObjectName, Type, default
 
 from mindpulse import kernel_zygote
 
@@ -35,10 +46,59 @@ def socket_folder() -> str:
     return folder
 
 
+#: How long IOPub may stay silent after a kernel_info reply before the client asks again (as
+#: jupyter_client's check that IOPub is connected: a subscription still joining misses messages).
+IOPUB_SILENCE = 0.2
+#: How often a shutdown checks whether the kernel has exited (jupyter_client: 0.1 s, so a kernel
+#: that exits in a few milliseconds was waited for 0.1 s).
+SHUTDOWN_POLL = 0.01
+
+
+class IPCKernelClient(AsyncKernelClient):
+    """nbclient's async client, whose ``wait_for_ready`` returns as soon as the kernel has answered."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        """Ask for kernel_info until the reply comes on the shell channel and its status messages on IOPub.
+
+        As jupyter_client's: IOPub counts as connected once it carries the request's status
+        messages, otherwise the client asks again; the errors are the same. The difference is the
+        end: IOPub is read up to the ``idle`` of the answered request, not until it has been
+        silent for 0.2 s.
+        """
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                if await self._iopub_idle(reply["parent_header"].get("msg_id")):
+                    self._handle_kernel_info_reply(reply)
+                    return
+            if not await self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    async def _iopub_idle(self, msg_id: str | None) -> bool:
+        """Read IOPub up to the ``idle`` status of request ``msg_id``; False if it went silent first."""
+        while True:
+            try:
+                message = await self.iopub_channel.get_msg(timeout=IOPUB_SILENCE)
+            except Empty:
+                return False
+            if (message["msg_type"] == "status" and message["content"].get("execution_state") == "idle"
+                    and message["parent_header"].get("msg_id") == msg_id):
+                return True
+
+
 class IPCKernelManager(AsyncKernelManager):
     """An ``AsyncKernelManager`` (nbclient's default) on the IPC transport, one socket prefix per kernel."""
 
     transport = "ipc"
+    client_class = DottedObjectName("mindpulse.kernels.IPCKernelClient")
+    client_factory = Type(klass=IPCKernelClient)  # AsyncKernelManager names its client class in both
 
     @default("ip")
     def _ip_default(self) -> str:
@@ -63,3 +123,8 @@ class IPCKernelManager(AsyncKernelManager):
         await super()._async_interrupt_kernel()
 
     interrupt_kernel = _async_interrupt_kernel
+
+    async def _async_finish_shutdown(self, waittime: float | None = None, pollinterval: float = SHUTDOWN_POLL,
+                                     restart: bool = False) -> None:
+        """jupyter_client's, checking every 10 ms (not 100) whether the kernel has exited."""
+        await super()._async_finish_shutdown(waittime=waittime, pollinterval=pollinterval, restart=restart)
