@@ -140,3 +140,13 @@ def test_the_pipeline_kernel_manager_hands_out_that_client() -> None:
     from mindpulse.kernels import IPCKernelClient
 
     assert type(IPCKernelManager(kernel_name="python3").client()) is IPCKernelClient
+
+
+def test_a_kernel_that_never_answers_is_named_with_what_the_client_saw() -> None:
+    import asyncio
+    from queue import Empty
+
+    client = _scripted_client([Empty], [])
+    with ThreadPoolExecutor(1) as thread:
+        failure = thread.submit(asyncio.run, client.wait_for_ready(timeout=0)).exception()
+    assert str(failure) == "Kernel didn't respond in 0 seconds (kernel_info asked 1 times, 0 replies, 0 IOPub messages)"

@@ -66,31 +66,37 @@ class IPCKernelClient(AsyncKernelClient):
         silent for 0.2 s.
         """
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        seen = {"asked": 0, "replies": 0, "iopub": 0}  # named in the error: a kernel that never answered, or IOPub
         while True:
             self.kernel_info()
+            seen["asked"] += 1
             try:
                 reply = await self.shell_channel.get_msg(timeout=1)
             except Empty:
                 reply = None
             if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                if await self._iopub_idle(reply["parent_header"].get("msg_id")):
+                seen["replies"] += 1
+                if await self._iopub_idle(reply["parent_header"].get("msg_id"), deadline, seen):
                     self._handle_kernel_info_reply(reply)
                     return
             if not await self.is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds (kernel_info asked {seen['asked']} "
+                                   f"times, {seen['replies']} replies, {seen['iopub']} IOPub messages)")
 
-    async def _iopub_idle(self, msg_id: str | None) -> bool:
+    async def _iopub_idle(self, msg_id: str | None, deadline: float, seen: dict[str, int]) -> bool:
         """Read IOPub up to the ``idle`` status of request ``msg_id``; False if it went silent first."""
-        while True:
+        while time.monotonic() <= deadline:
             try:
                 message = await self.iopub_channel.get_msg(timeout=IOPUB_SILENCE)
             except Empty:
                 return False
+            seen["iopub"] += 1
             if (message["msg_type"] == "status" and message["content"].get("execution_state") == "idle"
                     and message["parent_header"].get("msg_id") == msg_id):
                 return True
+        return False
 
 
 class IPCKernelManager(AsyncKernelManager):
