@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from mindpulse.commands.platform import JUPYTER_HIDE_GLOBS, jupyter_hide_flags
+from mindpulse.kernels import socket_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,3 +35,17 @@ def test_the_compose_jupyterlab_hides_the_same_files() -> None:
     command = compose["services"]["jupyterlab"]["command"]
     assert [arg for arg in command if arg.startswith("--ContentsManager.hide_globs=")] == jupyter_hide_flags()
     assert "conftest.py" in JUPYTER_HIDE_GLOBS
+
+
+def test_both_jupyterlabs_start_their_kernels_on_ipc() -> None:
+    """Over TCP, kernels started side by side could race for a port (``Address already in use``)."""
+    from mindpulse.commands.platform import JUPYTERLAB_KERNEL_FLAG, jupyterlab_command
+    from mindpulse.jupyter_kernels import IPCServerKernelManager
+    from traitlets.utils.importstring import import_item
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert JUPYTERLAB_KERNEL_FLAG in compose["services"]["jupyterlab"]["command"]
+    assert JUPYTERLAB_KERNEL_FLAG in jupyterlab_command(8888, REPO_ROOT / "notebooks", "token")
+    assert import_item(JUPYTERLAB_KERNEL_FLAG.split("=", 1)[1]) is IPCServerKernelManager
+    manager = IPCServerKernelManager()
+    assert manager.transport == "ipc" and manager.ip.startswith(socket_folder())

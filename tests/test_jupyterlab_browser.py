@@ -37,6 +37,7 @@ TIMEOUT_MS = 60_000
 class JupyterLab:
     url: str
     token: str
+    log: Path
 
     def lab(self, path: str = "") -> str:
         return f"{self.url}/lab{'/tree/' + path if path else ''}?reset&token={self.token}"
@@ -63,7 +64,7 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((base / "jupyterlab.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
-        yield JupyterLab(url, token)
+        yield JupyterLab(url, token, base / "jupyterlab.log")
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the server and the kernels it started
         try:
@@ -143,3 +144,10 @@ def test_a_notebook_opens_without_unsaved_changes(opened_notebooks: dict[str, st
     """JupyterLab fills the notebook's metadata from its kernel on open; nothing may be left to fill."""
     assert opened_notebooks[notebook] != "(no tab)", opened_notebooks
     assert not re.search(r"\bjp-mod-dirty\b", opened_notebooks[notebook]), opened_notebooks[notebook]
+
+
+def test_the_kernels_started_side_by_side_ran_on_ipc(opened_notebooks: dict[str, str], jupyterlab: JupyterLab) -> None:
+    """On TCP one of them could lose a port race (``Address already in use``) and never answer."""
+    log = jupyterlab.log.read_text(errors="replace")
+    assert log.count("Kernel started") >= len(NOTEBOOKS)
+    assert "without encryption" not in log and "Address already in use" not in log

@@ -40,6 +40,10 @@ PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 JUPYTER_HIDE_GLOBS = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~", "conftest.py")
 
 
+#: The ``jupyter lab`` option that starts its kernels on IPC (:mod:`mindpulse.jupyter_kernels`).
+JUPYTERLAB_KERNEL_FLAG = "--MappingKernelManager.kernel_manager_class=mindpulse.jupyter_kernels.IPCServerKernelManager"
+
+
 def jupyter_hide_flags() -> list[str]:
     """``jupyter lab`` options that hide :data:`JUPYTER_HIDE_GLOBS` from its file browser."""
     return [f"--ContentsManager.hide_globs={pattern}" for pattern in JUPYTER_HIDE_GLOBS]
@@ -52,6 +56,7 @@ def jupyterlab_command(port: int, notebooks_dir: Path, token: str) -> list[str]:
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebooks_dir}",
             f"--IdentityProvider.token={token}",
             *jupyter_hide_flags(),
+            JUPYTERLAB_KERNEL_FLAG,  # kernels on IPC: no port to race for (mindpulse.jupyter_kernels)
             # JupyterLab refuses root unless told; containers often run as root.
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])]
 
