@@ -16,9 +16,11 @@ run: $(STAMP)
 # xdist worker rewrites pytest's ~250 test and plugin modules again (~3 s before its first test) and
 # each of the suite's few hundred Python processes (Airflow tasks, kernels, CLI calls, servers)
 # compiles the project's own modules again. The caches are __pycache__ folders, ignored by git.
+# Three workers on two cores: the suite waits part of its time on its subprocesses (Airflow,
+# kernels, Chromium), and a third worker fills those waits (README, "The two commands").
 test: $(STAMP)
 	@bash scripts/system-deps.sh
-	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --numprocesses 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --numprocesses 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Reinstall when the dependencies or their lock change. uv resolves in seconds; the lock
 # (requirements.lock, `uv pip compile`) pins every transitive version that is known to work.
