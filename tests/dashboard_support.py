@@ -3,7 +3,7 @@
 Used by tests/test_dashboard_views.py, tests/test_dashboard_browser.py and
 benchmarks/bench_dashboard.py. The prepared home is real: reference data from the generator,
 two trained model versions (a champion and its backup), a migrated SQLite store and report
-runs made by the monitoring module; it is built once per session and copied for each user.
+runs made by the monitoring module; it is built once per test run and copied for each user.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Folders a test run builds once and its xdist workers share.
 
-``make test`` runs the suite on two xdist workers; a session fixture runs once per worker, so a
-template both workers need (a demo home, a migrated Airflow database, the dashboard's prepared
-home) would be built twice. :func:`built_once` builds it in the run's own temporary folder, the
-parent of the workers' ones, under a file lock: the first worker to ask builds it, the other waits
-for it and reuses it. Without xdist the folder is the session's own.
+``make test`` runs the suite on several xdist workers; a session fixture runs once per worker, so
+a template they all need (a demo home, a migrated Airflow database, the dashboard's prepared
+home) would be built once by each. :func:`built_once` builds it in the run's own temporary
+folder, the parent of the workers' ones, under a file lock: the first worker to ask builds it,
+the others wait for it and reuse it. Without xdist the folder is the session's own.
 
 What is built there is a template: tests copy it before changing anything.
 """

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
-from typing import Any
-
 import time
+import uuid
 from queue import Empty
+from typing import Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
