@@ -135,6 +135,11 @@ def test_a_new_kernel_is_ready_once_its_kernel_info_went_idle_without_waiting_fo
     _wait(client)
     assert client.asked == 3 and not client._shell.script and not client._iopub.script
 
+    # A kernel slow between the request's busy and idle (a loaded machine) is waited for, not asked again.
+    client = _scripted_client([_reply("info-1")], [_status("busy", "info-1"), Empty, Empty, _status("idle", "info-1")])
+    _wait(client)
+    assert client.asked == 1 and not client._iopub.script
+
 
 def test_the_pipeline_kernel_manager_hands_out_that_client() -> None:
     from mindpulse.kernels import IPCKernelClient

@@ -85,16 +85,25 @@ class IPCKernelClient(AsyncKernelClient):
                                    f"times, {seen['replies']} replies, {seen['iopub']} IOPub messages)")
 
     async def _iopub_idle(self, msg_id: str | None, deadline: float, seen: dict[str, int]) -> bool:
-        """Read IOPub up to the ``idle`` status of request ``msg_id``; False if it went silent first."""
+        """Read IOPub up to the ``idle`` status of request ``msg_id``; False if it stayed silent first.
+
+        Once a message of that request has come, IOPub is connected and its ``idle`` will follow
+        (a busy kernel may take a while): only the deadline ends that wait.
+        """
+        joined = False
         while time.monotonic() <= deadline:
+            wait = min(1.0, deadline - time.monotonic()) if joined else IOPUB_SILENCE
             try:
-                message = await self.iopub_channel.get_msg(timeout=IOPUB_SILENCE)
+                message = await self.iopub_channel.get_msg(timeout=max(wait, 0.001))
             except Empty:
+                if joined:
+                    continue
                 return False
             seen["iopub"] += 1
-            if (message["msg_type"] == "status" and message["content"].get("execution_state") == "idle"
-                    and message["parent_header"].get("msg_id") == msg_id):
-                return True
+            if message["parent_header"].get("msg_id") == msg_id:
+                joined = True
+                if message["msg_type"] == "status" and message["content"].get("execution_state") == "idle":
+                    return True
         return False
 
 
