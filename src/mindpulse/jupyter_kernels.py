@@ -4,7 +4,7 @@ Over TCP, jupyter_client picks free ports for a kernel's five channels and the k
 moment later: JupyterLab restoring several notebooks at once starts their kernels side by side,
 and one of them could find a port taken in between (``ZMQError: Address already in use``), a
 kernel that never answers. On IPC each kernel has its own socket files, in the same private
-folder as the pipeline's kernels (:func:`mindpulse.kernels.socket_folder`), removed at shutdown;
+folder as the pipeline's kernels (:func:`mindpulse.kernels.socket_prefix`), removed at shutdown;
 and the kernel's log no longer carries "running over TCP without encryption".
 
 Selected by ``jupyter lab`` option :data:`mindpulse.commands.platform.JUPYTERLAB_KERNEL_FLAG` (what
@@ -13,13 +13,10 @@ Selected by ``jupyter lab`` option :data:`mindpulse.commands.platform.JUPYTERLAB
 
 from __future__ import annotations
 
-import os
-import uuid
-
 from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
 from traitlets import default
 
-from mindpulse.kernels import socket_folder
+from mindpulse.kernels import socket_prefix
 
 
 class IPCServerKernelManager(ServerKernelManager):
@@ -29,4 +26,4 @@ class IPCServerKernelManager(ServerKernelManager):
 
     @default("ip")
     def _ip_default(self) -> str:
-        return os.path.join(socket_folder(), uuid.uuid4().hex)
+        return socket_prefix()

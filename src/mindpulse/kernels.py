@@ -45,6 +45,11 @@ def socket_folder() -> str:
     return folder
 
 
+def socket_prefix() -> str:
+    """A new kernel's IPC socket prefix: its own name in :func:`socket_folder`."""
+    return os.path.join(socket_folder(), uuid.uuid4().hex)
+
+
 #: How long IOPub may stay silent after a kernel_info reply before the client asks again (as
 #: jupyter_client's check that IOPub is connected: a subscription still joining misses messages).
 IOPUB_SILENCE = 0.2
@@ -116,7 +121,7 @@ class IPCKernelManager(AsyncKernelManager):
 
     @default("ip")
     def _ip_default(self) -> str:
-        return os.path.join(socket_folder(), uuid.uuid4().hex)
+        return socket_prefix()
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
         # Under the embedded Airflow, kernels are forked warm from its zygote (mindpulse.kernel_zygote).
