@@ -172,7 +172,8 @@ def test_a_forced_retrain_with_no_new_rows_keeps_the_champion_and_its_production
 
     summaries = [runs.read_summary(p) for p in (settings.reports_dir / RETRAIN).iterdir() if p.is_dir()]
     second = next(s for s in summaries if s["trigger"].get("force"))
-    assert second["outcome"] == "skipped" and "no new production rows" in second["gate_reason"]
+    assert second["outcome"] == "skipped" and second["same_as"] == after["champion"]
+    assert f"the training data and settings are those of {after['champion']} (champion)" in second["gate_reason"]
     assert second["model_before"] == second["model_after"] == after["champion"]
 
 
