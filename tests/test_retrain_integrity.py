@@ -221,3 +221,10 @@ def test_a_summary_leaves_empty_snapshots_out() -> None:
               "snapshots": [{"id": 1, "rows": 1200, "trained_rows": 960}, {"id": 3, "rows": 0, "trained_rows": 0}]}
     text = lineage.describe(record)
     assert "snapshot 1 (960 of 1200 rows)" in text and "snapshot 3" not in text and "0 of 0" not in text
+
+
+def test_an_extra_file_is_part_of_what_identifies_the_training_data() -> None:
+    base = {"reference": {"sha256": "a" * 64}, "snapshots": [], "seed": None}
+    with_extra = {**base, "extra": {"path": "/x.csv", "rows": 600, "sha256": "b" * 64}}
+    assert lineage.data_key(base) != lineage.data_key(with_extra)
+    assert lineage.data_key(with_extra) == lineage.data_key({**with_extra, "extra": {**with_extra["extra"], "path": "/y.csv"}})

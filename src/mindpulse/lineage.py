@@ -167,11 +167,12 @@ def assemble(settings: Any, store: Any, reference: pd.DataFrame, current: Any | 
 
 
 def data_key(lineage: dict[str, Any] | None) -> tuple | None:
-    """What identifies a training dataset: the reference's sha256 and the non-empty snapshots' ids and sha256."""
+    """What identifies a training dataset: the reference's sha256, the non-empty snapshots' ids and sha256,
+    the seed of their recent slices, and the sha256 of an extra file (``mindpulse train --extra``)."""
     if not lineage or not lineage.get("reference"):
         return None
     snapshots = tuple(sorted((s["id"], s["sha256"]) for s in lineage.get("snapshots") or [] if s.get("rows")))
-    return (lineage["reference"].get("sha256"), snapshots, lineage.get("seed"))
+    return (lineage["reference"].get("sha256"), snapshots, lineage.get("seed"), (lineage.get("extra") or {}).get("sha256"))
 
 
 def same_data(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
