@@ -53,8 +53,8 @@ MAX_TRAINING_ROWS: dict[str, int | None] = {"logistic_regression": None, "random
 CALIBRATION_MIN_GAIN = 5e-4
 CALIBRATION_MAX_AUC_LOSS = 5e-4
 
-__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "MAX_TRAINING_ROWS", "AlreadyTrainedError", "GateOutcome", "PlattCalibrator", "ScreeningModel",
-           "TrainingResult", "build_model", "choose_threshold", "classification_metrics", "evaluate",
+__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "MAX_TRAINING_ROWS", "AlreadyTrainedError", "GateOutcome",
+           "PlattCalibrator", "ScreeningModel", "TrainingResult", "build_model", "choose_threshold", "classification_metrics", "evaluate",
            "labels_of", "make_calibrator", "make_estimator", "same_training_as", "train_and_gate", "train_candidates",
            "training_record"]
 
@@ -368,12 +368,13 @@ def describe_version(registry: "ModelRegistry", version: Any) -> str:
     status = version.status
     rolled = registry.rolled_back_from(version.version)
     if rolled is not None:
-        return (f"{version.version} (rolled back away from at {rolled.get('at')}, champion {rolled.get('champion_after')} "
-                f"since; it is not promoted again by a retrain: 'mindpulse rollback --to {version.version}' or "
+        return (f"{version.version} (rolled back away from at {rolled.get('at')}, to {rolled.get('champion_after')}; "
+                f"a retrain does not bring it back: 'mindpulse rollback --to {version.version}' or "
                 f"'mindpulse promote {version.version} --force --reason ...' returns to it)")
     if status == "refused":
         return f"{version.version} (refused by the gate: {version.metadata.get('refusal_reason', '')})"
     return f"{version.version} ({status})"
+
 
 @dataclass
 class GateOutcome:
