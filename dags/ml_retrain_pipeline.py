@@ -34,8 +34,11 @@ DOC = """
    model, data or archive changes. A forced run goes on even when drift could not be
    measured (too few rows, or the drift step failed); the reason is in `run_summary.json`.
 3. **backup_model** and **merge_training_data** (snapshot of the production rows, claimed for
-   this run), then **train_and_gate**: train a challenger on reference + production and
-   promote it only if it is at least as good as the champion.
+   this run), then **train_and_gate**: train a challenger on reference + production (no
+   snapshot in quarantine) and put it through the promotion gate: promoted unless it is shown
+   worse than the champion by more than the margin, or falls more than the margin below the
+   best model ever promoted. Nothing is trained when a registered version has the same data
+   and settings.
 4. **archive_production_data**: export the snapshot and mark its rows as used.
 5. **notify** (always): write `run_summary.json`, release the snapshot if training did not
    finish, send the notification. **fail_if_any_step_failed** fails the run if a step failed.

@@ -106,6 +106,14 @@ def test_retrain_gate_promote_and_rollback(home, tmp_path):
     assert listed_versions(path) == {first: "backup", newer: "champion"}
 
 
+def test_training_again_on_the_same_data_and_settings_registers_no_copy(home):
+    path, _ = home
+    before = listed_versions(path)
+    error = one_line_error(run_cli("train", "--folds", "3", home=path))
+    assert "training data and settings: the same as v0001-" in error and "nothing trained, no version registered" in error
+    assert listed_versions(path) == before
+
+
 def test_no_reference_or_no_champion_is_explained(tmp_path):
     assert "no reference data" in one_line_error(run_cli("train", home=tmp_path))
     assert "no champion" in one_line_error(run_cli("predict", "--record", json.dumps(RECORD), home=tmp_path))

@@ -103,3 +103,28 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path):
     error = one_line_error(run("store", "stats", home=tmp_path, database_url="postgresql://postgres@127.0.0.1:1/none"))
     assert "MINDPULSE_DATABASE_URL" in error and "cannot open it" in error
     assert "mysql" in one_line_error(run("store", "stats", home=tmp_path, database_url="mysql://root@127.0.0.1/x"))
+
+
+def test_quarantine_and_release_a_snapshot_with_one_line_errors(home, tmp_path):
+    run("feedback", "--prediction-id", "1", "--outcome", "1", home=home)
+    with Store.from_settings(Settings(home=home)) as store:
+        claimed = store.claim_snapshot("manual__q")
+        assert "it is claimed" in one_line_error(run("store", "quarantine", str(claimed.id), "--reason", "x", home=home))
+        store.archive_snapshot(claimed.id, tmp_path)
+    assert "snapshot_id: got '7'" in one_line_error(run("store", "quarantine", "7", "--reason", "flipped", home=home))
+    assert "reason: got ' '" in one_line_error(run("store", "quarantine", "1", "--reason", " ", home=home))
+    done = run("store", "quarantine", "1", "--reason", "labels flipped", "--by", "ana", home=home)
+    assert done.returncode == 0 and "Snapshot 1 (1 rows) quarantined by ana at " in done.stdout
+    assert "'mindpulse store release 1'" in done.stdout
+    assert "already quarantined" in one_line_error(run("store", "quarantine", "1", "--reason", "again", home=home))
+    assert "Snapshots in quarantine:   1" in run("store", "stats", home=home).stdout
+    listed = run("store", "quarantined", home=home).stdout
+    assert "snapshot 1: quarantined by ana at" in listed and "(labels flipped); in force" in listed
+
+    assert "either SNAPSHOT" in one_line_error(run("store", "release", home=home))
+    assert "either SNAPSHOT" in one_line_error(run("store", "release", "1", "--run-id", "manual__q", home=home))
+    lifted = run("store", "release", "1", "--by", "bo", home=home)
+    assert lifted.returncode == 0 and "Snapshot 1 released from quarantine by bo" in lifted.stdout
+    assert "not quarantined" in one_line_error(run("store", "release", "1", home=home))
+    history = json.loads(run("store", "quarantined", "--json", home=home).stdout)
+    assert [(q["id"], q["by"], q["released_by"], q["in_force"]) for q in history] == [(1, "ana", "bo", False)]

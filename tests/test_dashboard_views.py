@@ -248,6 +248,7 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     assert prepared.backup in view.cards.objects[1].object
     assert "Former champions" in view.cards.objects[2].object and "none besides the backup" in view.cards.objects[2].object
     assert "95 % interval" in view._layout.objects[0].object and "best model ever promoted" in view._layout.objects[0].object
+    assert view.quarantine_table.value.empty and "None: every archived snapshot" in view.quarantine_note.object
 
     click(view.rollback_button)
     assert view.confirmation.visible and prepared.backup in view.question.object
@@ -265,6 +266,20 @@ def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardS
     predict = PredictView(store=store.predictions)
     click(predict.predict_button)
     assert store.predictions.last.model_version == prepared.backup  # predictions follow at once
+
+
+def test_the_models_page_lists_the_snapshots_in_quarantine(store: DashboardStore) -> None:
+    from mindpulse.store import Store
+
+    with Store.from_settings(store.settings) as data:
+        snapshot = data.claim_snapshot("manual__aside")
+        data.archive_snapshot(snapshot.id)
+        data.quarantine_snapshot(snapshot.id, reason="<b>flipped</b> labels", by="ana")
+    view = ModelsView(store=store.models)
+    table = view.quarantine_table.value
+    assert table.to_dict("records") == [{"snapshot": snapshot.id, "rows": snapshot.n_rows, "reason": "<b>flipped</b> labels",
+                                         "quarantined_by": "ana", "quarantined_at": table["quarantined_at"][0]}]
+    assert "1 snapshot(s) left out of training" in view.quarantine_note.object
 
 
 # --- Reports ------------------------------------------------------------------------------------
@@ -397,6 +412,14 @@ def test_pipelines_say_plainly_when_airflow_is_not_reachable(settings: Settings)
     assert f"Airflow is not reachable at http://127.0.0.1:{port}" in view.connection.object
     click(view.retrain_button)
     assert "not reachable" in view.status.object and "Traceback" not in view.status.object
+
+
+def test_the_pipelines_page_states_the_gates_own_rule(settings: Settings) -> None:
+    from mindpulse import gate
+
+    text = PipelinesView(store=DashboardStore.from_settings(settings).pipelines)._layout.objects[0].object
+    assert "only a better model" not in text
+    assert f"puts the challenger through the promotion gate: {gate.RULE}" in text
 
 
 def test_form_defaults_without_reference_data_are_typical_survey_answers(settings: Settings) -> None:

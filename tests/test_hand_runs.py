@@ -70,7 +70,8 @@ def test_the_state_changing_notebooks_run_by_hand_only_preview(home: Settings, t
     merged = runs.read_outputs(tmp_path / "04_merge_training_data.ipynb")
     assert merged["production_rows"] == 1200 and "snapshot_id" not in merged
     trained = runs.read_outputs(tmp_path / "05_train_and_gate.ipynb")
-    assert "version" not in trained and trained["training_rows"] == 4200
+    # What a committed run would train on: the reference and the pending rows minus their recent slice (240).
+    assert "version" not in trained and trained["training_rows"] == 3960 and trained["recent_rows"] == 240
 
 
 @pytest.mark.parametrize("notebook", COMMIT_NOTEBOOKS)

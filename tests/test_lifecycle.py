@@ -84,7 +84,8 @@ def test_a_retrain_with_no_new_rows_and_the_champions_data_registers_nothing(hom
 
     again = _retrain(home, "manual__forced-no-rows")
     assert again["trained"]["skipped"] is True and again["trained"].get("version") is None
-    assert "no new production rows" in again["trained"]["reason"] and champion in again["trained"]["reason"]
+    assert f"the training data and settings are those of {champion} (champion)" in again["trained"]["reason"]
+    assert again["trained"]["same_as"] == champion
     assert [v.version for v in registry.versions()] == versions  # nothing registered
     assert registry.champion().version == champion
     assert registry.champion().metadata["lineage"]["snapshots"][0]["rows"] == 1200

@@ -145,7 +145,8 @@ def test_a_forced_run_trains_on_little_data_and_archives_it(quiet_template: Path
 
 def test_a_forced_retrain_with_no_new_rows_keeps_the_champion_and_its_production_lineage(
         busy_template: Path, migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
-    """Promote on production rows, force a retrain with none new: nothing is undone, no empty archive."""
+    """Promote on production rows, force a retrain with none new: nothing is undone, no empty archive.
+    Then roll back and force again: no copy registered, the rollback holds."""
     settings = _copy_home(busy_template, tmp_path / "home")
     env = _env(migrated_airflow, tmp_path / "airflow", settings, **kernel_zygote)
     first_champion = _state(settings)["champion"]
@@ -172,8 +173,62 @@ def test_a_forced_retrain_with_no_new_rows_keeps_the_champion_and_its_production
 
     summaries = [runs.read_summary(p) for p in (settings.reports_dir / RETRAIN).iterdir() if p.is_dir()]
     second = next(s for s in summaries if s["trigger"].get("force"))
-    assert second["outcome"] == "skipped" and "no new production rows" in second["gate_reason"]
+    assert second["outcome"] == "skipped" and second["same_as"] == after["champion"]
+    assert f"the training data and settings are those of {after['champion']} (champion)" in second["gate_reason"]
     assert second["model_before"] == second["model_after"] == after["champion"]
+
+    # Roll back, then force a retrain with no new rows: no copy of the model rolled back away from
+    # is registered, and the rollback holds; the summary names that version and says why.
+    rolled_back = after["champion"]
+    ModelRegistry.from_settings(settings).rollback()
+    forced_again = af.dags_test(env, RETRAIN, {"force": True, "candidates": ["logistic_regression"]})
+    assert forced_again.returncode == 0, forced_again.stdout[-3000:]
+    final = _state(settings)
+    assert final["champion"] == first_champion and final["backup"] == rolled_back
+    assert final["versions"] == after["versions"] and final["archive"] == after["archive"]
+    third = max((runs.read_summary(p) for p in (settings.reports_dir / RETRAIN).iterdir() if p.is_dir()),
+                key=lambda summary: summary["created_at"])
+    assert third["outcome"] == "skipped" and third["same_as"] == rolled_back and third.get("challenger") is None
+    assert f"are those of {rolled_back} (rolled back away from at" in third["gate_reason"]
+    assert third["model_before"] == third["model_after"] == first_champion
+
+
+def test_a_refused_batch_with_flipped_labels_is_named_quarantined_and_the_next_run_promotes(
+        busy_template: Path, migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
+    """The flipped-labels sequence: refused, the summary points at the batch, quarantined from the CLI,
+    and the next run with genuine rows trains without it and is promoted."""
+    from cli_support import invoke
+    from mindpulse.synthetic import generate
+
+    settings = _copy_home(busy_template, tmp_path / "home")
+    env = _env(migrated_airflow, tmp_path / "airflow", settings, **kernel_zygote)
+    with Store.from_settings(settings) as store:  # snapshot 1: the demo's 1,200 genuine rows, archived
+        store.archive_snapshot(store.claim_snapshot("manual__genuine").id)
+        flipped = generate(6000, seed=81, id_start=5_000_000).canonical()
+        flipped["depression"] = 1 - flipped["depression"].astype(int)
+        store.add_labelled(flipped)  # snapshot 2, once claimed: every label flipped
+    champion = _state(settings)["champion"]
+
+    bad = af.dags_test(env, RETRAIN, {"candidates": ["logistic_regression"]})
+    assert bad.returncode == 0, bad.stdout[-3000:]
+    refused = runs.read_summary(_only_run_folder(settings, RETRAIN))
+    assert refused["outcome"] == "refused" and refused["model_after"] == champion
+    scores = {s["snapshot_id"]: s for s in refused["snapshot_scores"]}
+    assert scores[2]["fits"] is False and scores[2]["rows"] == 6000 and scores[2]["champion_roc_auc"] < 0.3
+    assert scores[1]["fits"] is True and scores[1]["rows"] == 1200
+
+    invoke("store", "quarantine", "2", "--reason", "labels flipped", "--by", "ops", home=settings.home, check=True)
+    with Store.from_settings(settings) as store:
+        store.add_labelled(generate(600, seed=82, id_start=6_000_000).canonical())
+    good = af.dags_test(env, RETRAIN, {"force": True, "candidates": ["logistic_regression"]})
+    assert good.returncode == 0, good.stdout[-3000:]
+    summaries = [runs.read_summary(p) for p in (settings.reports_dir / RETRAIN).iterdir() if p.is_dir()]
+    recovered = next(s for s in summaries if s["trigger"].get("force"))
+    assert recovered["outcome"] == "promoted", recovered["gate_reason"]
+    assert recovered["training_set"]["quarantined_snapshots"] == [2]
+    assert [s["id"] for s in recovered["lineage"]["snapshots"]] == [1, 3]
+    assert recovered["lineage"]["quarantined"][0]["by"] == "ops"
+    assert _state(settings)["champion"] == recovered["challenger"]
 
 
 def test_a_run_whose_training_fails_fails_keeps_the_champion_releases_the_snapshot_and_notifies(

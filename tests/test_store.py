@@ -380,6 +380,49 @@ def test_archive_exports_exactly_the_snapshot(store, tmp_path):
     assert store.archive_snapshot(snapshot.id, export_dir) == path and c.read_csv(path).n_valid == 5
 
 
+def test_a_quarantine_keeps_who_when_and_why_until_released_and_its_history_after(store, tmp_path):
+    store.add_labelled(canonical(6, seed=11, id_start=300))
+    first = store.claim_snapshot("run-q1")
+    with pytest.raises(SnapshotError, match="it is claimed"):  # a run is still training on it
+        store.quarantine_snapshot(first.id, reason="flipped labels", by="ana")
+    store.archive_snapshot(first.id, tmp_path)
+    assert store.quarantined() == {} and store.stats()["snapshots_quarantined"] == 0
+
+    held = store.quarantine_snapshot(str(first.id), reason="  flipped labels from the export job  ", by="ana")
+    assert (held.snapshot_id, held.reason, held.quarantined_by, held.in_force) == (first.id, "flipped labels from the export job", "ana", True)
+    assert held.quarantined_at.tzinfo is not None and store.quarantined() == {first.id: held}
+    assert store.stats()["snapshots_quarantined"] == 1
+    with pytest.raises(SnapshotError, match="already quarantined since .* by ana"):
+        store.quarantine_snapshot(first.id, reason="again", by="bo")
+    assert len(store.snapshot_frame(first.id)) == 6 and store.get_snapshot(first.id).state == "archived"  # rows kept
+
+    lifted = store.release_quarantine(first.id, by="bo")
+    assert (lifted.released_by, lifted.in_force, lifted.reason) == ("bo", False, "flipped labels from the export job")
+    assert store.quarantined() == {}
+    with pytest.raises(SnapshotError, match="not quarantined"):
+        store.release_quarantine(first.id, by="bo")
+    again = store.quarantine_snapshot(first.id, reason="second look", by="cy")  # the history stays
+    assert [q.reason for q in store.quarantines()] == ["second look", "flipped labels from the export job"]
+    assert [q.snapshot_id for q in store.quarantines(in_force=True)] == [first.id] and again.in_force
+
+
+@pytest.mark.parametrize("field, kwargs", [
+    ("reason", {"reason": "   ", "by": "ana"}),
+    ("reason", {"reason": "bad \x9b[31m batch", "by": "ana"}),  # a C1 control (CSI)
+    ("reason", {"reason": "x" * 1001, "by": "ana"}),
+    ("by", {"reason": "flipped", "by": ""}),
+])
+def test_a_quarantine_without_a_printable_reason_or_author_is_refused_naming_the_field(store, tmp_path, field, kwargs):
+    store.add_labelled(canonical(2, seed=12, id_start=400))
+    snapshot = store.claim_snapshot("run-q2")
+    store.archive_snapshot(snapshot.id, tmp_path)
+    with pytest.raises(StoreError, match=f"^{field}: got"):
+        store.quarantine_snapshot(snapshot.id, **kwargs)
+    with pytest.raises(SnapshotError, match="snapshot_id: got 999"):
+        store.quarantine_snapshot(999, reason="flipped", by="ana")
+    assert store.quarantines() == []
+
+
 def test_archive_to_the_settings_folder(settings):
     with Store.from_settings(settings) as store:
         store.add_labelled(canonical(2))

@@ -9,7 +9,7 @@ import param
 
 from mindpulse.settings import Settings
 
-from dashboard.stores.common import DashboardError, model_registry
+from dashboard.stores.common import DashboardError, model_registry, production_store
 
 
 class ModelStore(param.Parameterized):
@@ -38,6 +38,16 @@ class ModelStore(param.Parameterized):
         backup = registry.pointer().get("backup")
         return [kept[name] for name in registry.former_champions() if name in kept and name != backup]
 
+    def quarantined(self) -> pd.DataFrame:
+        """The snapshots in quarantine (left out of training), with who set each aside, when and why."""
+        store = production_store(self.settings)
+        rows = []
+        for q in store.quarantines(in_force=True):
+            rows.append({"snapshot": q.snapshot_id, "rows": store.get_snapshot(q.snapshot_id).n_rows,
+                         "reason": q.reason, "quarantined_by": q.quarantined_by,
+                         "quarantined_at": q.quarantined_at.isoformat(timespec="seconds")})
+        return pd.DataFrame(rows, columns=QUARANTINE_COLUMNS)
+
     def rollback_targets(self) -> list[str]:
         """Versions a rollback may go to: the backup and other former champions, newest first."""
         return [v.version for v in self.versions() if v.status in ("backup", "archived")]
@@ -52,6 +62,8 @@ class ModelStore(param.Parameterized):
             raise DashboardError(str(exc)) from exc
         return champion
 
+
+QUARANTINE_COLUMNS = ["snapshot", "rows", "reason", "quarantined_by", "quarantined_at"]
 
 VERSION_COLUMNS = ["version", "status", "holdout_roc_auc", "holdout_accuracy", "train_rows", "note", "model",
                    "data_source", "created_at"]

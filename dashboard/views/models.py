@@ -9,7 +9,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.stores.models import VERSION_COLUMNS, ModelStore, version_row
+from dashboard.stores.models import QUARANTINE_COLUMNS, VERSION_COLUMNS, ModelStore, version_row
 from dashboard.views.common import message_for, run_busy, show_status, status_alert
 
 
@@ -71,6 +71,12 @@ class ModelsView(Viewer):
             titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
                     "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
         )
+        # A Tabulator's plain-text cells show the reason as typed (never as markup).
+        self.quarantine_table = pn.widgets.Tabulator(
+            pd.DataFrame(columns=QUARANTINE_COLUMNS), show_index=False, disabled=True, sizing_mode="stretch_width",
+            max_height=240, layout="fit_data_stretch", formatters={"reason": {"type": "textarea"}},
+            titles={"quarantined_by": "by", "quarantined_at": "since"})
+        self.quarantine_note = pn.pane.Markdown("")
         self.target = pn.widgets.Select(label="Roll back to", options=[], width=320)
         self.rollback_button = pn.widgets.Button(label="Roll back…", color="warning", width=160, align="end")
         self.rollback_button.on_click(self._on_rollback)
@@ -95,6 +101,12 @@ class ModelsView(Viewer):
             self.refresh_button,
             self.cards,
             self.table,
+            pn.pane.Markdown("### Quarantined snapshots\nProduction snapshots set aside with `mindpulse store "
+                             "quarantine SNAPSHOT --reason TEXT`: retrains leave their rows out until "
+                             "`mindpulse store release SNAPSHOT`. A refused retrain's summary scores the champion "
+                             "on each snapshot, so a batch that does not fit stands out."),
+            self.quarantine_note,
+            self.quarantine_table,
             pn.pane.Markdown("### Roll back\nMake a former champion the champion again (by default the backup, "
                              "the champion before the last change). Predictions use it at once, and the "
                              "replaced champion becomes the backup, so a rollback can be undone."),
@@ -116,6 +128,14 @@ class ModelsView(Viewer):
         self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup),
                               former_card(self.store.former_champions())]
         self.table.value = table[table_columns()]
+        try:
+            quarantined = self.store.quarantined()
+        except Exception as error:  # the registry still shows when the data store cannot be read
+            self.quarantine_note.object = f"The production store cannot be read: {message_for(error)}"
+        else:
+            self.quarantine_table.value = quarantined
+            self.quarantine_note.object = ("None: every archived snapshot is in the training data." if quarantined.empty
+                                           else f"{len(quarantined)} snapshot(s) left out of training.")
         targets = self.store.rollback_targets()
         self.target.options = targets
         if backup is not None and backup.version in targets:

@@ -9,8 +9,14 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from mindpulse import gate
+
 from dashboard.stores.pipelines import REPORTING_DAG_ID, RETRAIN_DAG_ID, RUN_COLUMNS, PipelineStore
 from dashboard.views.common import message_for, run_busy, show_status, status_alert
+
+
+#: The gate's rule in the page's words (from :data:`mindpulse.gate.RULE`, so the two cannot differ).
+RETRAIN_GATE = gate.RULE
 
 
 def runs_table() -> pn.widgets.Tabulator:
@@ -39,8 +45,9 @@ class PipelinesView(Viewer):
         self.paused = status_alert()
         self._layout = pn.Column(
             pn.pane.Markdown(f"## Pipelines\nRuns of `{RETRAIN_DAG_ID}` (checks new labels and drift, retrains, "
-                             f"promotes only a better model) and `{REPORTING_DAG_ID}` (Evidently reports), "
-                             f"as Airflow at `{self.store.settings.airflow_api_url}` reports them."),
+                             f"and puts the challenger through the promotion gate: {RETRAIN_GATE}) and "
+                             f"`{REPORTING_DAG_ID}` (Evidently reports), as Airflow at "
+                             f"`{self.store.settings.airflow_api_url}` reports them."),
             self.connection,
             self.paused,
             pn.Row(self.retrain_button, self.force),

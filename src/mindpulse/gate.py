@@ -38,6 +38,17 @@ RULE = ("promoted unless, on the fixed holdout or the recent production slice, t
         "ROC-AUC is below the best promoted model's minus the margin")
 
 
+def in_words(promoted: bool, reason: str) -> str:
+    """The verdict and its reason as one phrase, the verdict said once ("refused: ..."), although a
+    recorded reason usually begins with its own verdict word."""
+    verdict = "promoted to champion" if promoted else "refused"
+    text = (reason or "").strip()
+    for word in ("promoted: ", "refused: "):
+        if text.startswith(word):
+            text = text[len(word):]
+    return f"{verdict}: {text}" if text else verdict
+
+
 @dataclass(frozen=True)
 class SliceScores:
     """Labels and one model's probabilities on one slice of rows."""

@@ -361,6 +361,19 @@ class ModelRegistry:
         auc, name = max(known)
         return name, auc
 
+    def rolled_back_from(self, version: str) -> dict[str, Any] | None:
+        """The rollback event that last took ``version`` off champion, or None (it left otherwise, or never was)."""
+        return self._rolled_back_from(version, self.pointer())
+
+    @staticmethod
+    def _rolled_back_from(version: str, pointer: dict[str, Any]) -> dict[str, Any] | None:
+        for event in reversed(pointer.get("history", [])):
+            if event.get("champion_after") == version:
+                return None  # champion again since (a forced promotion or a rollback to it)
+            if event.get("champion_before") == version and event.get("champion_after") != version:
+                return event if event.get("event") == "rollback" else None
+        return None
+
     def former_champions(self) -> list[str]:
         """Versions that were champion before the current one, the most recent first (present on disk or not)."""
         pointer = self.pointer()
@@ -444,6 +457,18 @@ class ModelRegistry:
                 auc = challenger.metric("holdout")
                 return PromotionDecision(version, True, f"{version} is already the champion", version, version,
                                          auc, auc, margin, decided_at=_iso(_now()))
+            rolled = self._rolled_back_from(version, pointer)
+            if rolled is not None and not force:
+                # A rollback is a decision: no gate undoes it, only an explicit --force (or a rollback to it).
+                why = (f"refused: {version} was rolled back away from at {rolled.get('at')} (champion {version} -> "
+                       f"{rolled.get('champion_after')}); the gate does not promote it again: return to it with "
+                       f"'mindpulse rollback --to {version}' or 'mindpulse promote {version} --force --reason ...'")
+                decided = _iso(_now())
+                self._write_pointer(pointer, {"at": decided, "event": "refuse", "version": version,
+                                              "champion_before": champion_name, "reason": why,
+                                              "champion_after": champion_name, "backup_after": pointer.get("backup")})
+                return PromotionDecision(version, False, why, champion_name, champion_name, challenger.metric("holdout"),
+                                         None, margin, decided_at=decided)
             recent = self.recent(version)
             challenger_scores = self.scores(version, recent)
             challenger_auc = float(gate.roc_auc(challenger_scores[gate.FIXED].y, challenger_scores[gate.FIXED].p))

@@ -53,9 +53,10 @@ MAX_TRAINING_ROWS: dict[str, int | None] = {"logistic_regression": None, "random
 CALIBRATION_MIN_GAIN = 5e-4
 CALIBRATION_MAX_AUC_LOSS = 5e-4
 
-__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "MAX_TRAINING_ROWS", "GateOutcome", "PlattCalibrator", "ScreeningModel",
-           "TrainingResult", "build_model", "choose_threshold", "classification_metrics", "evaluate",
-           "labels_of", "make_calibrator", "make_estimator", "train_and_gate", "train_candidates"]
+__all__ = ["CANDIDATES", "CALIBRATION_METHODS", "MAX_TRAINING_ROWS", "AlreadyTrainedError", "GateOutcome",
+           "PlattCalibrator", "ScreeningModel", "TrainingResult", "build_model", "choose_threshold", "classification_metrics", "evaluate",
+           "labels_of", "make_calibrator", "make_estimator", "same_training_as", "train_and_gate", "train_candidates",
+           "training_record"]
 
 
 def make_estimator(name: str, seed: int, n_jobs: int = 2) -> Any:
@@ -317,6 +318,64 @@ def _parameters(estimator: Any) -> dict[str, Any]:
 
 # --- Training through the gate ----------------------------------------------------------------
 
+class AlreadyTrainedError(ValueError):
+    """A model of the same training data and settings is registered already: training again would copy it."""
+
+    def __init__(self, version: Any, message: str):
+        super().__init__(message)
+        self.version = version
+
+
+def training_record(lineage: dict[str, Any] | None, *, seed: int, folds: int, candidates: Sequence[str],
+                    max_rows: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+    """The data and the settings that decide a trained model (see :func:`mindpulse.lineage.training_key`)."""
+    caps = {**MAX_TRAINING_ROWS, **(max_rows or {})}
+    return {"lineage": lineage, "settings": {"seed": int(seed), "folds": int(folds), "candidates": sorted(candidates),
+                                             "max_rows": {name: caps.get(name) for name in sorted(candidates)}}}
+
+
+def recorded_training(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The training record of a registered model (from its metadata; older versions from their CV record)."""
+    if metadata.get("training"):
+        return {"lineage": metadata.get("lineage"), "settings": metadata["training"]}
+    cv = metadata.get("cv") or {}
+    parameters = metadata.get("parameters") or {}
+    candidates = cv.get("candidates") or {}
+    if not candidates or parameters.get("seed") is None:
+        return {"lineage": metadata.get("lineage"), "settings": None}
+    return {"lineage": metadata.get("lineage"),
+            "settings": {"seed": parameters.get("seed"), "folds": parameters.get("folds", cv.get("folds")),
+                         "candidates": sorted(candidates),
+                         "max_rows": {n: (r.get("training") or {}).get("max_rows") for n, r in sorted(candidates.items())}}}
+
+
+def same_training_as(registry: "ModelRegistry", record: dict[str, Any]) -> Any:
+    """The registered version trained on the same data with the same settings as ``record``, or None.
+
+    Any version counts, whatever its status (champion, backup, refused, a champion rolled back
+    away from): training it again would give a copy of it.
+    """
+    from mindpulse import lineage as lineage_module
+
+    for version in reversed(registry.versions()):
+        if lineage_module.same_training(recorded_training(version.metadata), record):
+            return version
+    return None
+
+
+def describe_version(registry: "ModelRegistry", version: Any) -> str:
+    """A version with what became of it, in words: champion, backup, refused (why), rolled back away from."""
+    status = version.status
+    rolled = registry.rolled_back_from(version.version)
+    if rolled is not None:
+        return (f"{version.version} (rolled back away from at {rolled.get('at')}, to {rolled.get('champion_after')}; "
+                f"a retrain does not bring it back: 'mindpulse rollback --to {version.version}' or "
+                f"'mindpulse promote {version.version} --force --reason ...' returns to it)")
+    if status == "refused":
+        return f"{version.version} (refused by the gate: {version.metadata.get('refusal_reason', '')})"
+    return f"{version.version} ({status})"
+
+
 @dataclass
 class GateOutcome:
     """What :func:`train_and_gate` did: the new version, and whether it became champion."""
@@ -329,8 +388,10 @@ class GateOutcome:
     champion_after: str | None
 
     def describe(self) -> str:
-        verdict = "promoted to champion" if self.promoted else "refused by the gate (kept as a version)"
-        return f"{self.version}: {verdict}: {self.reason}"
+        from mindpulse.gate import in_words
+
+        kept = "" if self.promoted else " (kept as a version, not serving)"
+        return f"{self.version}{kept}: {in_words(self.promoted, self.reason)}"
 
 
 def train_and_gate(
@@ -362,6 +423,14 @@ def train_and_gate(
     say = progress or (lambda message: None)
     labels_of(frame)
     frame = frame.reset_index(drop=True)
+    if lineage is None:
+        lineage = {"run": None, "reference": {"path": None, "sha256": frame_sha256(frame), "rows": len(frame)},
+                   "snapshots": [], "window": None}
+    record = training_record(lineage, seed=seed, folds=folds, candidates=candidates, max_rows=max_rows)
+    same = same_training_as(registry, record)
+    if same is not None:
+        raise AlreadyTrainedError(same, f"training data and settings: the same as {describe_version(registry, same)}; "
+                                        "nothing trained, no version registered")
     holdout = registry.ensure_holdout(frame, seed=seed)
     training = registry.exclude_holdout(frame)
     say(f"Fixed holdout: {len(holdout):,} rows; training on {len(training):,} of {len(frame):,} rows "
@@ -374,9 +443,6 @@ def train_and_gate(
     holdout_metrics = evaluate(result.model, holdout)
     recent_metrics = evaluate(result.model, recent) if recent is not None and len(recent) else None
     say(f"Holdout ROC-AUC {holdout_metrics['roc_auc']:.4f} ({len(holdout):,} rows)")
-    if lineage is None:
-        lineage = {"run": None, "reference": {"path": None, "sha256": frame_sha256(frame), "rows": len(frame)},
-                   "snapshots": [], "window": None}
     metadata = {
         "data": {
             "sha256": frame_sha256(training),
@@ -387,6 +453,7 @@ def train_and_gate(
             "source": data_source,
         },
         "lineage": lineage,
+        "training": record["settings"],
         "model": {"name": result.best, "calibration": result.calibration["method"],
                   "threshold": result.threshold, "threshold_method": result.threshold_method,
                   "fitted_rows": result.refit_rows,

@@ -113,9 +113,11 @@ def models() -> None:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     if holdout is not None:
         typer.echo(f"Holdout AUC: on the fixed holdout of {len(holdout)} rows ({registry.holdout_path}).")
+    from mindpulse.gate import in_words
+
     for v in versions:
         if v.status == "refused":
-            typer.echo(f"{v.version} refused: {v.metadata.get('refusal_reason', '')}")
+            typer.echo(f"{v.version} {in_words(False, v.metadata.get('refusal_reason', ''))}")
     problems = registry.check()
     if problems:
         fail(f"{registry.pointer_path}: " + "; ".join(problems) + " (see 'mindpulse rollback --to VERSION')", code=1)
@@ -139,7 +141,9 @@ def promote(
     if decision.promoted:
         typer.echo(f"{version} is champion (backup: {decision.champion_before or 'none'}): {decision.reason}")
     else:
-        typer.echo(f"{version} refused; champion stays {decision.champion_before}: {decision.reason}")
+        from mindpulse.gate import in_words
+
+        typer.echo(f"{version} {in_words(False, decision.reason)} (champion stays {decision.champion_before})")
         raise typer.Exit(1)
 
 

@@ -1,4 +1,4 @@
-"""``mindpulse feedback`` and ``mindpulse store stats|migrate|release``: the production data store."""
+"""``mindpulse feedback`` and ``mindpulse store stats|migrate|release|quarantine|quarantined``: the production data store."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
     store_app.command("stats")(stats)
     store_app.command("migrate")(migrate)
     store_app.command("release")(release)
+    store_app.command("quarantine")(quarantine)
+    store_app.command("quarantined")(quarantined)
     app.add_typer(store_app, name="store")
 
 
@@ -124,6 +126,8 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print the figures 
         f"Labelled, pending retrain: {figures['labelled_pending']}",
         f"Claimed by a retrain:      {figures['claimed']}",
         f"Archived:                  {figures['archived']}",
+        f"Snapshots in quarantine:   {figures['snapshots_quarantined']}"
+        + (" (left out of training; see `mindpulse store quarantined`)" if figures["snapshots_quarantined"] else ""),
     ]
     if figures["last_archive_at"]:
         lines.append(f"Last archive: {figures['last_archive_at']}, {figures['last_archive_rows']} rows -> {figures['last_archive_path']}")
@@ -141,15 +145,78 @@ def migrate() -> None:
         store.close()
 
 
-def release(
-    run_id: str = typer.Option(..., "--run-id", help="The retrain run whose claimed snapshot is freed (its Airflow run id)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-) -> None:
-    """Free the snapshot a retrain run claimed: its rows return to pending, for the next retrain.
+def _user() -> str:
+    """Who runs the command (recorded with a quarantine): the login name, else USER."""
+    import getpass
+    import os
 
-    For a run that died without releasing it (the pipeline's own sweep does this for runs older
-    than the run timeout). A snapshot already archived is not released: its model was trained on it.
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without a passwd entry)
+        return os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+def quarantine(
+    snapshot: str = typer.Argument(..., help="The id of an archived snapshot (see the refused run's summary, or `mindpulse store quarantined`)."),
+    reason: str = typer.Option(..., "--reason", help="Why its rows are set aside (recorded with who and when)."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who sets it aside (default: your login name)."),
+) -> None:
+    """Keep a snapshot out of every retrain's training data until `mindpulse store release SNAPSHOT`.
+
+    For a batch whose labels are wrong: a refused retrain's summary scores the champion on each
+    snapshot, so the batch that does not fit stands out. Its rows stay archived; nothing is deleted.
     """
+    from mindpulse.store import StoreError
+
+    store = _open_store()
+    try:
+        done = store.quarantine_snapshot(snapshot, reason=reason, by=by or _user())
+        rows = store.get_snapshot(done.snapshot_id).n_rows
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    typer.echo(f"Snapshot {done.snapshot_id} ({rows} rows) quarantined by {done.quarantined_by} at "
+               f"{done.quarantined_at.isoformat(timespec='seconds')}: {done.reason}. Retrains leave it out until "
+               f"'mindpulse store release {done.snapshot_id}'.")
+
+
+def quarantined(as_json: bool = typer.Option(False, "--json", help="Print them as JSON.")) -> None:
+    """List the quarantines: those in force (left out of training) and those released."""
+    store = _open_store()
+    try:
+        records = store.quarantines()
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([{**q.record(), "in_force": q.in_force} for q in records], indent=2))
+        return
+    if not records:
+        typer.echo("No snapshot is or was quarantined.")
+        return
+    for q in records:
+        state = "in force" if q.in_force else f"released by {q.released_by} at {q.released_at.isoformat(timespec='seconds')}"
+        typer.echo(f"snapshot {q.snapshot_id}: quarantined by {q.quarantined_by} at "
+                   f"{q.quarantined_at.isoformat(timespec='seconds')} ({q.reason}); {state}")
+
+
+def release(
+    snapshot: Optional[str] = typer.Argument(None, help="A quarantined snapshot's id: lift its quarantine, so retrains include it again."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Instead: the retrain run whose claimed snapshot is freed (its Airflow run id)."),
+    by: Optional[str] = typer.Option(None, "--by", help="With SNAPSHOT: who releases it (default: your login name)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --run-id: do not ask for confirmation."),
+) -> None:
+    """Release a quarantined snapshot (SNAPSHOT), or the snapshot a retrain run claimed (--run-id).
+
+    SNAPSHOT: the next retrain trains on its rows again. --run-id: for a run that died without
+    releasing its claim (the pipeline's own sweep does this for runs older than the run timeout),
+    its rows return to pending; a snapshot already archived is not released: its model was trained on it.
+    """
+    if (snapshot is None) == (run_id is None):
+        fail("release: give either SNAPSHOT (a quarantined snapshot's id) or --run-id RUN (a retrain's claimed snapshot)")
+    if snapshot is not None:
+        _release_quarantine(snapshot, by)
+        return
     store = _open_store()
     try:
         snapshots = [s for s in store.snapshots() if s.run_id == run_id]
@@ -169,3 +236,17 @@ def release(
         typer.echo(f"Snapshot {ids} released: {rows} rows returned to pending.")
     finally:
         store.close()
+
+
+def _release_quarantine(snapshot: str, by: str | None) -> None:
+    from mindpulse.store import StoreError
+
+    store = _open_store()
+    try:
+        lifted = store.release_quarantine(snapshot, by=by or _user())
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    typer.echo(f"Snapshot {lifted.snapshot_id} released from quarantine by {lifted.released_by} (quarantined by "
+               f"{lifted.quarantined_by}: {lifted.reason}); the next retrain trains on its rows again.")

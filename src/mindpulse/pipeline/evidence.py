@@ -228,8 +228,11 @@ def training(run: Run, outputs: dict[str, Any]) -> Evidence:
     gate = gate_table(challenger.metadata.get("gate") or {})  # both ROC-AUCs per slice, the interval, the decision
     verdict = "promoted to champion" if outputs.get("promoted") else "refused: the champion stays"
     sentence = f"**Gate decision**: challenger {version} was {verdict}. {outputs.get('reason', '')}"
-    return Evidence(figures, {"Candidates (cross-validation, mean ± sd over folds)": pd.DataFrame(rows),
-                              "Threshold": threshold, "Gate": gate}, sentence)
+    tables = {"Candidates (cross-validation, mean ± sd over folds)": pd.DataFrame(rows), "Threshold": threshold,
+              "Gate": gate}
+    if outputs.get("snapshot_scores"):  # refused: which snapshot of the training data the champion cannot explain
+        tables["Champion on each snapshot of the training data"] = pd.DataFrame(outputs["snapshot_scores"])
+    return Evidence(figures, tables, sentence)
 
 
 # --- summary ------------------------------------------------------------------------------------

@@ -235,64 +235,96 @@ def training_frame(reference: pd.DataFrame, production: pd.DataFrame) -> pd.Data
     return pd.concat([reference[columns], production[columns]], ignore_index=True)
 
 
-def _training_data(run: Run) -> tuple[Any, Any]:
-    """This run's snapshot (claimed once per run id) and the accumulated training data around it."""
+def _training_data(run: Run, *, commit: bool = True) -> tuple[Any, Any]:
+    """This run's snapshot and the accumulated training data around it: the one place a training set is made.
+
+    ``commit``: claim the snapshot (once per run id: the same one on every call of this run).
+    Without it (a preview), nothing is claimed: the pending rows stand where the snapshot would,
+    split the same way, so a preview counts exactly what a committed run would train on now.
+    """
     from mindpulse import lineage
 
     settings = run.settings
     store = _store(settings)
-    snapshot = store.claim_snapshot(run.run_id)  # the same snapshot on every call of this run
+    snapshot = store.claim_snapshot(run.run_id) if commit else None
     data = lineage.assemble(settings, store, _reference(settings), snapshot,
                             run={"dag_id": run.dag_id, "run_id": run.run_id}, seed=settings.seed,
-                            window_days=settings.training_window_days)
+                            window_days=settings.training_window_days,
+                            pending=None if commit else store.production_frame())
     return snapshot, data
 
 
-def _unchanged_since_champion(registry: Any, snapshot: Any, data: Any) -> Any:
-    """The champion, when this run brings no new rows and would train on exactly the champion's data."""
-    from mindpulse import lineage
+def training_set(registry: Any, data: Any) -> dict[str, Any]:
+    """What a training set holds, per source, and what is held out of it (preview and committed run alike).
 
-    champion = registry.champion()
-    if champion is None or snapshot.n_rows:
-        return None
-    return champion if lineage.same_data(champion.metadata.get("lineage"), data.lineage) else None
+    Rows per source (reference, each snapshot, pending rows in a preview: all rows and rows
+    trained on), the recent slices held out for the gate, the snapshots left out in quarantine,
+    and the rows of the fixed holdout that training excludes (from the rows offered).
+    """
+    offered = len(data.frame)
+    holdout_rows = offered - len(registry.exclude_holdout(data.frame)) if registry.holdout() is not None else 0
+    sources = [{"source": "reference", "rows": len(data.reference), "trained_rows": len(data.reference), "recent_rows": 0}]
+    sources += [{"source": p.source, "rows": len(p.rows), "trained_rows": len(p.trained), "recent_rows": len(p.recent)}
+                for p in data.parts if len(p.rows)]
+    return {"training_rows": offered, "fitted_rows": offered - holdout_rows, "holdout_rows_excluded": holdout_rows,
+            "recent_rows": len(data.recent), "recent_snapshots": list(data.lineage["recent"]["snapshots"]),
+            "rows_by_source": sources,
+            "quarantined_snapshots": [q["id"] for q in data.lineage.get("quarantined") or []]}
 
 
-def _pending_training_frame(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What a claim would take now, without claiming it (a preview)."""
-    return _reference(run.settings), _store(run.settings).production_frame()
+def describe_training_set(counts: dict[str, Any]) -> str:
+    """:func:`training_set` in one sentence."""
+    parts = []
+    for item in counts["rows_by_source"]:
+        if item["source"] == "reference":
+            parts.append(f"reference {item['rows']}")
+        else:
+            parts.append(f"{item['source']} {item['trained_rows']} of {item['rows']}")
+    recent = counts["recent_snapshots"]
+    text = (f"{counts['training_rows']} rows ({' + '.join(parts)}); held out: {counts['recent_rows']} recent rows "
+            "for the gate" + (f" (snapshot {', '.join(map(str, recent))})" if recent else "")
+            + f" and {counts['holdout_rows_excluded']} rows of the fixed holdout, so models fit on "
+            f"{counts['fitted_rows']} rows")
+    if counts["quarantined_snapshots"]:
+        text += f"; left out in quarantine: snapshot {', '.join(map(str, counts['quarantined_snapshots']))}"
+    return text
+
+
+#: The folds of the retrain's cross-validation (train.train_and_gate's default).
+TRAINING_FOLDS = 5
+
+
+def _same_training(registry: Any, data: Any, *, seed: int, candidates: list[str] | None) -> Any:
+    """The registered version trained on this data with these settings (what training now would copy), or None."""
+    from mindpulse import train
+
+    record = train.training_record(data.lineage, seed=seed, folds=TRAINING_FOLDS,
+                                   candidates=list(candidates) if candidates else train.CANDIDATES)
+    return train.same_training_as(registry, record)
 
 
 def merge_training_data(run: Run, *, commit: bool = False) -> StepResult:
     """Claim this run's snapshot and gather all labelled data so far: reference + archived snapshots + this one.
 
-    With ``commit=False`` (a notebook run by hand) nothing is claimed: it shows the pending rows
-    a claim would take now.
+    With ``commit=False`` (a notebook run by hand) nothing is claimed: it shows what a claim now
+    would give, counted by the same function as a committed run.
     """
-    from mindpulse import lineage
-
-    if not commit:
-        reference, production = _pending_training_frame(run)
-        frame = training_frame(reference, production)
-        outputs = {"committed": False, "production_rows": len(production), "reference_rows": len(reference),
-                   "training_rows": len(frame), "positive_rate": _rate(frame)}
-        table = pd.DataFrame({"source": ["reference", "pending production rows (not claimed)", "reference + pending"],
-                              "rows": [len(reference), len(production), len(frame)],
-                              "depression_rate": [_rate(reference), _rate(production), _rate(frame)]})
-        return StepResult(_json_ready(outputs), table,
-                          f"Would claim {len(production)} pending production rows (training adds them to the reference "
-                          "and the archived snapshots). " + PREVIEW_NOTE)
-    snapshot, data = _training_data(run)
-    same = _unchanged_since_champion(_registry(run.settings), snapshot, data)
-    earlier = [p for p in data.parts if p.id != snapshot.id]
-    outputs = {"committed": True, "snapshot_id": snapshot.id, "production_rows": snapshot.n_rows, "reference_rows": len(data.reference),
-               "archived_snapshots": [p.id for p in earlier], "archived_rows": sum(len(p.rows) for p in earlier),
-               "recent_rows": len(data.recent), "training_rows": len(data.frame), "positive_rate": _rate(data.frame),
-               "window_days": run.settings.training_window_days, "same_as_champion": same is not None}
-    message = (f"Snapshot {snapshot.id}: {snapshot.n_rows} new production rows; training data "
-               f"{lineage.describe(data.lineage)} = {len(data.frame)} rows, {len(data.recent)} recent rows held out for the gate.")
-    if same is not None:
-        message += f" No new rows and the same data as champion {same.version}: nothing to train."
+    registry = _registry(run.settings)
+    snapshot, data = _training_data(run, commit=commit)
+    counts = training_set(registry, data)
+    pending = next((p for p in data.parts if p.pending), None)
+    earlier = [p for p in data.parts if not p.pending and (snapshot is None or p.id != snapshot.id)]
+    new_rows = snapshot.n_rows if snapshot is not None else (len(pending.rows) if pending is not None else 0)
+    outputs = {"committed": bool(commit), "snapshot_id": snapshot.id if snapshot is not None else None,
+               "production_rows": new_rows, "reference_rows": len(data.reference),
+               "archived_snapshots": [p.id for p in earlier if len(p.rows)],
+               "archived_rows": sum(len(p.rows) for p in earlier), "positive_rate": _rate(data.frame),
+               "window_days": run.settings.training_window_days, **counts}
+    if commit:
+        message = f"Snapshot {snapshot.id}: {snapshot.n_rows} new production rows; training data {describe_training_set(counts)}."
+    else:
+        message = (f"Would claim {new_rows} pending production rows; training data would be "
+                   f"{describe_training_set(counts)}. " + PREVIEW_NOTE)
     return StepResult(_json_ready(outputs), data.table(), message)
 
 
@@ -341,40 +373,51 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
                    margin: float | None = None, commit: bool = False) -> StepResult:
     """Train a challenger on all labelled data so far and promote it only if it passes the gate.
 
-    Nothing is trained when the run brings no new rows and the data equals the champion's.
-    A retry after the model was registered does not train again: it puts the same version
-    through the gate once more (promoting the champion again is a no-op). With
-    ``commit=False`` (a notebook run by hand) nothing is claimed, trained or registered: it
-    shows what a committed run would train on.
+    Nothing is trained when a registered version (any: champion, refused, rolled back away from)
+    was trained on the same data with the same settings: the step names it instead. A retry after
+    the model was registered does not train again: it puts the same version through the gate once
+    more (promoting the champion again is a no-op). When the challenger is refused, the champion is
+    scored on each snapshot of the training data, so a batch that does not fit stands out. With
+    ``commit=False`` (a notebook run by hand) nothing is claimed, trained or registered: it shows
+    what a committed run would train on, counted by the same function.
     """
+    from mindpulse import gate as gate_rule
     from mindpulse import lineage, train
 
     settings = run.settings
     seed = settings.seed if seed is None else int(seed)
     margin = settings.promotion_margin if margin is None else float(margin)
-    if not commit:
-        return _train_preview(run, seed=seed, candidates=candidates, margin=margin)
     registry = _registry(settings)
-    snapshot, data = _training_data(run)
-    existing = _version_trained_for(registry, run)
-    same = None if existing is not None else _unchanged_since_champion(registry, snapshot, data)
-    common = {"snapshot_id": snapshot.id, "snapshot_rows": snapshot.n_rows, "training_rows": len(data.frame),
-              "recent_rows": len(data.recent), "lineage": data.lineage}
+    snapshot, data = _training_data(run, commit=commit)
+    counts = training_set(registry, data)
+    existing = _version_trained_for(registry, run) if commit else None
+    same = None if existing is not None else _same_training(registry, data, seed=seed, candidates=candidates)
+    common = {"snapshot_id": snapshot.id if snapshot is not None else None,
+              "snapshot_rows": snapshot.n_rows if snapshot is not None else None,
+              "lineage": data.lineage, "seed": seed, "margin": margin,
+              "candidates": list(candidates) if candidates else None, **counts}
+    champion = _current_champion(settings)
     if same is not None:
-        reason = (f"nothing trained: no new production rows, and the training data ({lineage.describe(data.lineage)}) "
-                  f"equals champion {same.version}'s; no version registered")
-        outputs = {"version": None, "skipped": True, "reason": reason, "metrics": {},
-                   "champion_before": same.version, "champion_after": same.version, **common}
-        return StepResult(_json_ready(outputs), pd.DataFrame([{"version": None, "skipped": True}]),
-                          f"No challenger: {reason}.")
+        reason = (f"nothing trained: the training data and settings are those of {train.describe_version(registry, same)}, "
+                  f"so training would copy it ({describe_training_set(counts)}; seed {seed}, candidates "
+                  f"{', '.join(candidates or train.CANDIDATES)}); no version registered")
+        outputs = {"committed": bool(commit), "version": None, "skipped": True, "same_as": same.version,
+                   "reason": reason, "metrics": {}, "champion_before": champion, "champion_after": champion, **common}
+        return StepResult(_json_ready(outputs), pd.DataFrame([{"version": None, "skipped": True, "same_as": same.version}]),
+                          f"No challenger: {reason}." + ("" if commit else " " + PREVIEW_NOTE))
+    if not commit:
+        outputs = {"committed": False, "champion_before": champion, **common}
+        return StepResult(_json_ready(outputs), pd.DataFrame(counts["rows_by_source"]),
+                          f"Would train a challenger on {describe_training_set(counts)}, and gate it against champion "
+                          f"{champion}. " + PREVIEW_NOTE)
     if existing is None:
-        data_source = (f"{_data_source_key(run)} {lineage.describe(data.lineage)}")
+        data_source = f"{_data_source_key(run)} {lineage.describe(data.lineage)}"
         kwargs: dict[str, Any] = {"candidates": list(candidates)} if candidates else {}
-        gate = train.train_and_gate(data.frame, registry, seed=seed, margin=margin, data_source=data_source,
-                                    progress=print, recent=data.recent, lineage=data.lineage,
-                                    protect=sorted(_versions_in_run_records(settings)), **kwargs)
-        version, promoted, reason, metrics = gate.version, gate.promoted, gate.reason, gate.metrics
-        champion_before, champion_after = gate.champion_before, gate.champion_after
+        outcome = train.train_and_gate(data.frame, registry, seed=seed, margin=margin, data_source=data_source,
+                                       progress=print, recent=data.recent, lineage=data.lineage, folds=TRAINING_FOLDS,
+                                       protect=sorted(_versions_in_run_records(settings)), **kwargs)
+        version, promoted, reason, metrics = outcome.version, outcome.promoted, outcome.reason, outcome.metrics
+        champion_before, champion_after = outcome.champion_before, outcome.champion_after
     else:
         print(f"{existing.version} was already trained for this run: gating it again instead of retraining")
         decision = registry.promote(existing.version, margin=margin)
@@ -384,9 +427,59 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
     outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, **common}
+    message = f"Challenger {version} {gate_rule.in_words(promoted, reason)}"
+    if not promoted and champion_after:
+        scores = champion_scores_by_snapshot(registry, champion_after, data)
+        outputs["snapshot_scores"] = scores
+        message += "\n" + describe_snapshot_scores(champion_after, scores)
     table = gate_table(registry.get(version).metadata.get("gate") or {})
-    verdict = "promoted to champion" if promoted else "refused"
-    return StepResult(_json_ready(outputs), table, f"Challenger {version} {verdict}: {reason}")
+    return StepResult(_json_ready(outputs), table, message)
+
+
+#: A snapshot on which the champion's ROC-AUC is this far below its fixed-holdout ROC-AUC does not fit.
+MISFIT_AUC_GAP = 0.10
+
+
+def champion_scores_by_snapshot(registry: Any, version: str, data: Any) -> list[dict[str, Any]]:
+    """How ``version`` (the champion that stayed) scores on each snapshot of the training data.
+
+    One row per non-empty snapshot: its rows, depression rate and the champion's ROC-AUC on all
+    its rows; ``fits`` is False where that ROC-AUC is more than ``MISFIT_AUC_GAP`` below the
+    champion's on the fixed holdout: labels the serving model cannot explain (a batch with
+    flipped or shifted labels stands out).
+    """
+    from mindpulse import gate
+
+    model = registry.load_model(version)
+    baseline = registry.get(version).metric("holdout")
+    out = []
+    for part in data.parts:
+        if not len(part.rows):
+            continue
+        y = part.rows["depression"].astype(int).to_numpy()
+        auc = float(gate.roc_auc(y, model.predict_proba(part.rows))) if len(set(y.tolist())) == 2 else None
+        fits = None if auc is None or baseline is None else auc >= baseline - MISFIT_AUC_GAP
+        out.append({"snapshot_id": part.id, "source": part.source, "rows": len(part.rows),
+                    "depression_rate": _rate(part.rows), "champion_roc_auc": None if auc is None else round(auc, 4),
+                    "champion_holdout_roc_auc": None if baseline is None else round(baseline, 4), "fits": fits})
+    return out
+
+
+def describe_snapshot_scores(version: str, scores: list[dict[str, Any]]) -> str:
+    """The per-snapshot scores in words, naming the snapshots that do not fit and how to set them aside."""
+    if not scores:
+        return f"The training data holds no production snapshot: nothing to score champion {version} on per snapshot."
+    shown = "; ".join(f"{s['source']}: ROC-AUC " + ("n/a (one label)" if s["champion_roc_auc"] is None
+                                                   else f"{s['champion_roc_auc']:.4f}") + f" on {s['rows']} rows"
+                      for s in scores)
+    text = f"Champion {version} on each snapshot of the training data: {shown}."
+    misfits = [s for s in scores if s["fits"] is False]
+    if misfits:
+        names = ", ".join(str(s["snapshot_id"]) for s in misfits)
+        text += (f" Snapshot {names} does not fit (ROC-AUC more than {MISFIT_AUC_GAP:g} below the champion's "
+                 f"fixed-holdout {misfits[0]['champion_holdout_roc_auc']:.4f}): if its labels are wrong, "
+                 f"'mindpulse store quarantine {misfits[0]['snapshot_id']} --reason TEXT' keeps it out of the next retrain.")
+    return text
 
 
 def gate_table(gate: dict[str, Any]) -> pd.DataFrame:
@@ -414,19 +507,6 @@ def gate_table(gate: dict[str, Any]) -> pd.DataFrame:
 
 def _four(value: Any) -> float | None:
     return None if value is None else round(float(value), 4)
-
-
-def _train_preview(run: Run, *, seed: int, candidates: list[str] | None, margin: float) -> StepResult:
-    reference, production = _pending_training_frame(run)
-    frame = training_frame(reference, production)
-    champion = _current_champion(run.settings)
-    outputs = {"committed": False, "champion_before": champion, "snapshot_rows": len(production),
-               "training_rows": len(frame), "seed": seed, "margin": margin,
-               "candidates": list(candidates) if candidates else None}
-    table = pd.DataFrame([{k: outputs[k] for k in ("champion_before", "snapshot_rows", "training_rows", "seed", "margin")}])
-    return StepResult(_json_ready(outputs), table,
-                      f"Would train a challenger on {len(frame)} rows ({len(production)} pending production rows, not "
-                      f"claimed) and gate it against champion {champion}. " + PREVIEW_NOTE)
 
 
 def archive_production_data(run: Run, *, commit: bool = False) -> StepResult:
@@ -509,9 +589,18 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "swept_claims": (_read_decision(run.dir, "sweep_stale_claims") or {}).get("swept", []),
         "reference": drift.get("reference"),
         "lineage": trained.get("lineage"),
+        "training_set": {k: trained[k] for k in TRAINING_SET_KEYS if k in trained} or None,
+        "same_as": trained.get("same_as"),
+        # When the challenger was refused: the champion's ROC-AUC on each snapshot it was trained with.
+        "snapshot_scores": trained.get("snapshot_scores"),
         "steps": steps,
     }
     return _close_run(run, summary, _retrain_text(summary))
+
+
+#: What :func:`training_set` glues, kept in the run summary.
+TRAINING_SET_KEYS = ("training_rows", "fitted_rows", "holdout_rows_excluded", "recent_rows", "recent_snapshots",
+                     "rows_by_source", "quarantined_snapshots")
 
 
 def _release_snapshot(run: Run) -> dict[str, Any]:
@@ -541,8 +630,15 @@ def _retrain_text(summary: dict[str, Any]) -> str:
     lines = [f"Retrain run {summary['run_id']}: {summary['outcome']}."]
     reasons = summary["trigger"].get("reasons") or []
     lines.append(("Triggered: " if summary["trigger"].get("proceed") else "Not triggered: ") + "; ".join(reasons) + ".")
+    from mindpulse.gate import in_words
+
     if summary["challenger"]:
-        lines.append(f"Challenger {summary['challenger']}: {summary['gate_reason']}")
+        promoted = summary["model_after"] == summary["challenger"]
+        lines.append(f"Challenger {summary['challenger']} {in_words(promoted, summary['gate_reason'] or '')}")
+    elif summary.get("same_as"):
+        lines.append(f"No challenger: {summary['gate_reason']}.")
+    if summary.get("snapshot_scores"):
+        lines.append(describe_snapshot_scores(summary["model_after"], summary["snapshot_scores"]))
     lines.append(f"Champion before: {summary['model_before']}; after: {summary['model_after']}.")
     if summary["failed_steps"]:
         lines.append("Failed step(s): " + ", ".join(summary["failed_steps"]) + " (executed notebooks in the run folder).")

@@ -45,6 +45,7 @@ from mindpulse.store.schema import (
     UTCDateTime,
     production_rows as rows_t,
     row_counts as counts_t,
+    snapshot_quarantines as quarantines_t,
     snapshots as snapshots_t,
     utc_now,
 )
@@ -85,6 +86,29 @@ class Snapshot:
     claimed_at: datetime
     archived_at: datetime | None = None
     export_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """A snapshot set aside from training: who did it, when and why (and who lifted it, when)."""
+
+    snapshot_id: int
+    reason: str
+    quarantined_by: str
+    quarantined_at: datetime
+    released_by: str | None = None
+    released_at: datetime | None = None
+
+    @property
+    def in_force(self) -> bool:
+        return self.released_at is None
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready, for lineage records and run summaries."""
+        return {"id": self.snapshot_id, "reason": self.reason, "by": self.quarantined_by,
+                "at": self.quarantined_at.isoformat(timespec="seconds"),
+                "released_by": self.released_by,
+                "released_at": self.released_at.isoformat(timespec="seconds") if self.released_at else None}
 
 
 @dataclass(frozen=True)
@@ -659,6 +683,63 @@ class Store:
                 snapshot = self._get_snapshot(connection, snapshot.id)
             return snapshot
 
+    # -- quarantine ---------------------------------------------------------------------
+
+    def quarantine_snapshot(self, snapshot_id: int, *, reason: str, by: str) -> Quarantine:
+        """Keep an archived snapshot out of every later training set until :meth:`release_quarantine`.
+
+        Its rows stay archived and its export stays where it is; only what retrains include changes.
+        """
+        reason = _quarantine_text("reason", reason, 1000, "why the snapshot is set aside (1 to 1000 printable characters)")
+        by = _quarantine_text("by", by, 128, "who sets it aside (1 to 128 printable characters)")
+        with self._write() as connection:
+            snapshot = self._get_snapshot(connection, snapshot_id)
+            if snapshot.state != ARCHIVED:
+                raise SnapshotError(
+                    f"snapshot {snapshot.id}: it is {snapshot.state} (run {snapshot.run_id!r}); only an archived snapshot, "
+                    "one a retrain has finished with, can be quarantined")
+            current = self._quarantine_in_force(connection, snapshot.id)
+            if current is not None:
+                raise SnapshotError(
+                    f"snapshot {snapshot.id}: already quarantined since {current.quarantined_at.isoformat(timespec='seconds')} "
+                    f"by {current.quarantined_by} ({current.reason}); release it first to quarantine it again")
+            connection.execute(quarantines_t.insert(), {"snapshot_id": snapshot.id, "reason": reason,
+                                                        "quarantined_by": by, "quarantined_at": utc_now()})
+            return self._quarantine_in_force(connection, snapshot.id)
+
+    def release_quarantine(self, snapshot_id: int, *, by: str) -> Quarantine:
+        """Lift a snapshot's quarantine: the next retrain includes it again. Returns the lifted quarantine."""
+        by = _quarantine_text("by", by, 128, "who releases it (1 to 128 printable characters)")
+        with self._write() as connection:
+            snapshot = self._get_snapshot(connection, snapshot_id)
+            current = self._quarantine_in_force(connection, snapshot.id)
+            if current is None:
+                raise SnapshotError(f"snapshot {snapshot.id}: not quarantined; nothing to release "
+                                    "(see `mindpulse store quarantined`)")
+            connection.execute(quarantines_t.update().where(quarantines_t.c.snapshot_id == snapshot.id,
+                                                            quarantines_t.c.released_at.is_(None))
+                               .values(released_by=by, released_at=utc_now()))
+            row = connection.execute(sa.select(quarantines_t).where(quarantines_t.c.snapshot_id == snapshot.id)
+                                     .order_by(quarantines_t.c.id.desc()).limit(1)).mappings().first()
+            return _quarantine(row)
+
+    def quarantines(self, *, in_force: bool = False) -> list[Quarantine]:
+        """Every quarantine (``in_force``: only those still in force), the newest first."""
+        statement = sa.select(quarantines_t).order_by(quarantines_t.c.id.desc())
+        if in_force:
+            statement = statement.where(quarantines_t.c.released_at.is_(None))
+        with self._read() as connection:
+            return [_quarantine(row) for row in connection.execute(statement).mappings()]
+
+    def quarantined(self) -> dict[int, Quarantine]:
+        """The quarantines in force, by snapshot id: these snapshots are left out of training."""
+        return {q.snapshot_id: q for q in self.quarantines(in_force=True)}
+
+    def _quarantine_in_force(self, connection: sa.Connection, snapshot_id: int) -> Quarantine | None:
+        row = connection.execute(sa.select(quarantines_t).where(quarantines_t.c.snapshot_id == snapshot_id,
+                                                                quarantines_t.c.released_at.is_(None))).mappings().first()
+        return None if row is None else _quarantine(row)
+
     # -- overview -----------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -673,6 +754,8 @@ class Store:
                 sa.select(snapshots_t.c.archived_at, snapshots_t.c.export_path, snapshots_t.c.n_rows)
                 .where(snapshots_t.c.state == ARCHIVED).order_by(snapshots_t.c.archived_at.desc()).limit(1)).first()
             revision = db.current_revision(connection)
+            quarantined = int(connection.execute(sa.select(sa.func.count()).select_from(quarantines_t)
+                                                 .where(quarantines_t.c.released_at.is_(None))).scalar_one())
         by_state = {state: 0 for state in ROW_STATES}
         by_source = {SOURCE_PREDICTION: 0, SOURCE_LABELLED: 0}
         for source, state, count in counts:
@@ -691,6 +774,7 @@ class Store:
             "claimed": by_state[CLAIMED],
             "archived": by_state[ARCHIVED],
             "snapshots_by_state": {state: int(snapshot_counts.get(state, 0)) for state in (CLAIMED, ARCHIVED, RELEASED)},
+            "snapshots_quarantined": quarantined,
             "last_archive_at": last[0].isoformat(timespec="seconds") if last else None,
             "last_archive_path": last[1] if last else None,
             "last_archive_rows": int(last[2]) if last else None,
@@ -706,6 +790,19 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 def _snapshot(row: Mapping[str, Any]) -> Snapshot:
     return Snapshot(id=int(row["id"]), run_id=row["run_id"], n_rows=int(row["n_rows"]), state=row["state"],
                     claimed_at=row["claimed_at"], archived_at=row["archived_at"], export_path=row["export_path"])
+
+
+def _quarantine(row: Mapping[str, Any]) -> Quarantine:
+    return Quarantine(snapshot_id=int(row["snapshot_id"]), reason=row["reason"], quarantined_by=row["quarantined_by"],
+                      quarantined_at=row["quarantined_at"], released_by=row["released_by"], released_at=row["released_at"])
+
+
+def _quarantine_text(name: str, value: Any, limit: int, expected: str) -> str:
+    """A stripped, printable text of 1 to ``limit`` characters (control characters, C0 and C1, refused)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > limit or not text.isprintable():
+        raise StoreError(f"{name}: got {c.echo(value) if isinstance(value, str) else repr(value)}, expected {expected}")
+    return text
 
 
 def _feedback_update() -> sa.Update:

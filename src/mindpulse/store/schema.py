@@ -112,6 +112,28 @@ sa.Index(
     postgresql_where=sa.text("source = 'labelled' AND record_id IS NOT NULL"),
 )
 
+#: Snapshots set aside from training (migration 0003): one row per quarantine, with who, when and
+#: why; ``released_at`` is set when it is lifted, so the history stays. At most one in force per snapshot.
+snapshot_quarantines = sa.Table(
+    "snapshot_quarantines",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("snapshot_id", BigId, sa.ForeignKey("snapshots.id", name="fk_snapshot_quarantines_snapshot"), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("quarantined_by", sa.String(128), nullable=False),
+    sa.Column("quarantined_at", UTCDateTime(), nullable=False),
+    sa.Column("released_by", sa.String(128), nullable=True),
+    sa.Column("released_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+sa.Index(
+    "uq_snapshot_quarantines_in_force",
+    snapshot_quarantines.c.snapshot_id,
+    unique=True,
+    sqlite_where=sa.text("released_at IS NULL"),
+    postgresql_where=sa.text("released_at IS NULL"),
+)
+
 #: Rows per (source, state), kept exact by triggers on production_rows (migration 0002): stats()
 #: reads a few dozen rows here instead of counting millions. PostgreSQL spreads each count over
 #: slots (one per writing connection's pid, modulo their number); SQLite uses slot 0 alone.
