@@ -39,7 +39,8 @@ NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)  # ASCII
 BAD = object()  # the oracle's verdict for a refused cell
 
 SPECIAL_TEXT = ["", " ", "?", "nan", "NA", "None", "null", "'", '"', "''", "\x00", "Ma\x00le", "\x1b[31m",
-                "\x9b31m", "Stu\x85dent", "\x80", "\ud800", "１９", "1_0", "0x10", "inf", "-inf", "1e400", "-0", "+5", ".5", "5.", "1e20",
+                "\x9b31m", "Stu\x85dent", "\x80",  # C1 controls (U+009B is a terminal's CSI)
+                "\ud800", "１９", "1_0", "0x10", "inf", "-inf", "1e400", "-0", "+5", ".5", "5.", "1e20",
                 "99999999999999999999", str(2**63), str(2**63 - 1), "9" * 401, "Ａ", "ß", "€", "\u2028",
                 "x" * 65, "y" * 64, "a,b", "line\nbreak", " 'quoted' ", "\ufeffMale", "Male\r"]
 

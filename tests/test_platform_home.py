@@ -114,13 +114,15 @@ def test_a_demo_home_restarted_does_not_get_its_traffic_twice(demo_template: Pat
     # A crash after the traffic was stored but before the marker said so: the rows in the store suffice.
     (settings.data_dir / "demo.json").write_text(json.dumps({**marker, "traffic_added_at": None}))
     _prepare_data(settings, None)
-    assert "Production traffic: none added (the home holds 1200 row(s) in the production store)" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "Production traffic: none added (the home holds 1200 row(s) in the production store)" in said
     assert _store_rows(settings) == before
 
 
 def test_platform_run_no_demo_on_an_empty_home_refuses_and_says_to_ingest(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    result = subprocess.run([MINDPULSE, "platform", "run", "--no-demo", "--no-jupyter", "--no-dashboard"],
+    result = subprocess.run([MINDPULSE, "platform", "run", "--no-demo", "--no-jupyter", "--no-dashboard",
+                             "--airflow-port", str(af.free_port())],
                             env=_env(home), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     settings = Settings(home=home)
@@ -138,7 +140,8 @@ def test_a_home_with_a_users_rows_but_no_reference_gets_no_synthetic_reference(t
     stored = subprocess.run([MINDPULSE, "feedback", "--row", json.dumps(row, default=str)], env=_env(home),
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert stored.returncode == 0, stored.stderr
-    for command in (["platform", "run", "--no-jupyter", "--no-dashboard"], ["platform", "prepare"]):
+    for command in (["platform", "run", "--no-jupyter", "--no-dashboard", "--airflow-port", str(af.free_port())],
+                    ["platform", "prepare"]):
         result = subprocess.run([MINDPULSE, *command], env=_env(home), cwd=tmp_path, capture_output=True, text=True,
                                 timeout=120)
         assert result.returncode == 2 and "no reference data in this home; ingest your CSV first" in result.stderr

@@ -164,5 +164,6 @@ def test_with_outcomes_without_log_is_refused(home, tmp_path):
     cohort, _ = _cohort(5, seed=14)
     source = tmp_path / "cohort.csv"
     cohort.to_csv(source, index=False)
-    result = run_cli("predict", "--input", str(source), "--output", str(tmp_path / "o.csv"), "--with-outcomes", home=home)
+    result = run_cli("predict", "--input", str(source), "--output", str(tmp_path / "o.csv"), "--with-outcomes",
+                     home=home)
     assert result.returncode == 2 and "--with-outcomes: only with --log" in result.stderr

@@ -67,11 +67,13 @@ class PipelinesView(Viewer):
         for dag_id, table in self.tables.items():
             table.value = state.runs.get(dag_id, pd.DataFrame(columns=RUN_COLUMNS))
         if state.paused:
-            show_status(self.paused, f"Paused in Airflow: {literal(', '.join(state.paused))}. Their runs stay queued until "
+            paused = literal(", ".join(state.paused))
+            show_status(self.paused, f"Paused in Airflow: {paused}. Their runs stay queued until "
                                      "the DAG is unpaused (Airflow's UI, or `airflow dags unpause DAG_ID`).", "warning")
         else:
             show_status(self.paused, None)
-        show_status(self.connection, f"Connected to Airflow at {literal(self.store.settings.airflow_api_url)}.", "success")
+        show_status(self.connection, f"Connected to Airflow at {literal(self.store.settings.airflow_api_url)}.",
+                    "success")
         return True
 
     async def _on_retrain(self, event: Any = None) -> None:

@@ -12,7 +12,16 @@ from mindpulse import contract as c
 
 from dashboard.offline import ICONS
 from dashboard.stores.predict import PredictionOutcome, PredictionStore, field_messages, form_fields
-from dashboard.views.common import code, disclaimer, field_error, literal, message_for, show_error, show_status, status_alert
+from dashboard.views.common import (
+    code,
+    disclaimer,
+    field_error,
+    literal,
+    message_for,
+    show_error,
+    show_status,
+    status_alert,
+)
 
 #: A field whose value the contract refused: red border and a pale red background.
 INVALID_FIELD = ":host .bk-input { border: 2px solid #b00020; background-color: #fff5f5; }"

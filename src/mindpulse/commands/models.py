@@ -167,9 +167,9 @@ def predict(
     log_chunk_rows: int = typer.Option(LOG_CHUNK_ROWS, "--log-chunk-rows", min=1,
                                        help="With --log: rows stored per transaction."),
     with_outcomes: bool = typer.Option(False, "--with-outcomes",
-                                       help="With --log, on input that has a 'Depression' column: store those values as the "
-                                            "rows' true outcomes (they count toward the retrain trigger). Without it, "
-                                            "--log refuses such input."),
+                                       help="With --log, on input that has a 'Depression' column: store those values as "
+                                            "the rows' true outcomes (they count toward the retrain trigger). Without "
+                                            "it, --log refuses such input."),
 ) -> None:
     """Screen students with the champion model (a screening aid, not a diagnosis)."""
     from mindpulse.commands import json_object

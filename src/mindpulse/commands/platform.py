@@ -1,8 +1,8 @@
 """``mindpulse platform``: run the platform on its embedded default (``make run``).
 
-``platform run`` prepares the data (the reference and a first champion; in a demo home, synthetic
-reference data and a few days of production traffic with feedback, added once), starts
-``airflow standalone`` with its home in ``<MINDPULSE_HOME>/.airflow`` (SQLite, LocalExecutor, low parallelism, the project's ``dags/`` or ``MINDPULSE_DAGS_DIR`` as
+``platform run`` prepares the data (reference, first champion; in a demo home only, synthetic data and
+traffic with feedback, added once), starts ``airflow standalone`` with its home in ``<MINDPULSE_HOME>/.airflow``
+(SQLite, LocalExecutor, low parallelism, the project's ``dags/`` or ``MINDPULSE_DAGS_DIR`` as
 the DAG folder; any folder, even an empty one, can be the home), unpauses and triggers
 both DAGs through the REST API, starts the Panel dashboard and JupyterLab, prints where to
 look, and stays in the foreground: Ctrl-C, or ``platform stop`` from another shell, stops
