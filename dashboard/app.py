@@ -22,7 +22,7 @@ from dashboard import REPORTS_ROUTE  # noqa: E402
 from dashboard.offline import SYSTEM_FONTS, OfflineFast, pin_panel_files_to_this_server  # noqa: E402
 from dashboard.stores.session import DashboardStore  # noqa: E402
 from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView  # noqa: E402
-from dashboard.views.common import DISCLAIMER  # noqa: E402
+from dashboard.views.common import DISCLAIMER, code  # noqa: E402
 
 PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines")
 
@@ -66,7 +66,7 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
     sidebar = [
         pn.pane.Markdown("### About\nMindPulse screens students for depression risk from a short survey."),
         pn.pane.Alert(DISCLAIMER, alert_type="warning"),
-        pn.pane.Markdown(f"**Serving model:** `{serving}` (at page load)"),  # no server paths on the page
+        pn.pane.Markdown(f"**Serving model:** {code(serving)} (at page load)"),  # no server paths on the page
     ]
     return pn.template.FastListTemplate(
         title="MindPulse · screening aid",

@@ -6,9 +6,10 @@ The documented rules the oracle encodes:
 - a cell is stripped of spaces, then of the real file's quotes (``'`` and ``"``), then of spaces;
 - a number is ASCII decimal (``20``, ``20.0``, ``2e1``), within the field's range, whole where the
   field says so; ``""``, ``?``, ``nan``, ``NA``... are missing, allowed only where nullable;
-- a category matches one choice, case-insensitively; a city outside the list is 'Other';
+- a category matches one choice, case-insensitively; a city outside the list is 'Other', a missing
+  city (``""``, ``?``, ``null``...) is refused;
 - Profession is text of at most 64 characters; empty means 'Student';
-- no text holds a control character (NUL included) or a lone surrogate;
+- no text holds a control character (C0 with NUL, DEL, C1 such as U+009B) or a lone surrogate;
 - an id is a whole number from 0 to 2**63 - 1, unique in the input; Depression is 0 or 1;
 - JSON values: text and numbers are read as the cell they would be; null is missing;
   true/false, arrays and objects are refused.
@@ -33,11 +34,12 @@ from mindpulse import contract as c
 CASES: Counter[str] = Counter()
 
 MISSING = {"", "?", "nan", "NaN", "NA", "N/A", "None", "null"}
-BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)  # ASCII digits only
 BAD = object()  # the oracle's verdict for a refused cell
 
 SPECIAL_TEXT = ["", " ", "?", "nan", "NA", "None", "null", "'", '"', "''", "\x00", "Ma\x00le", "\x1b[31m",
+                "\x9b31m", "Stu\x85dent", "\x80",  # C1 controls (U+009B is a terminal's CSI)
                 "\ud800", "１９", "1_0", "0x10", "inf", "-inf", "1e400", "-0", "+5", ".5", "5.", "1e20",
                 "99999999999999999999", str(2**63), str(2**63 - 1), "9" * 401, "Ａ", "ß", "€", "\u2028",
                 "x" * 65, "y" * 64, "a,b", "line\nbreak", " 'quoted' ", "\ufeffMale", "Male\r"]
@@ -58,7 +60,7 @@ def expect_cell(spec: c.FieldSpec, text: str) -> Any:
         for choice in spec.choices:
             if choice.lower() == text.lower():
                 return choice
-        return c.OTHER_CITY if spec.name == "city" else BAD
+        return c.OTHER_CITY if spec.name == "city" and text not in MISSING else BAD
     if text in MISSING:
         if spec.kind == "number" and not spec.nullable:
             return BAD

@@ -94,6 +94,12 @@ def test_missing_financial_stress_is_accepted_as_missing(tmp_path, missing):
         ("Depression", "2"),
         ("Depression", ""),
         ("Gender", ""),
+        ("City", ""),
+        ("City", "?"),
+        ("City", "null"),
+        ("City", "Pu\u009bne"),
+        ("Profession", "Stu\u0085dent"),
+        ("Degree", "B.Pharm\u0080"),
     ],
 )
 def test_each_bad_cell_is_named_with_row_field_value_and_accepted(tmp_path, field, value):
@@ -186,3 +192,46 @@ def test_to_raw_round_trips_through_the_contract():
     canonical = generate(300, seed=5).canonical()
     again = c.validate_frame(c.to_raw(canonical)).valid
     pd.testing.assert_frame_equal(canonical, again)
+
+
+@pytest.mark.parametrize("city", ["", None, "?", "null", "  ", "''"])
+def test_a_missing_city_is_refused_with_the_field_named_not_grouped(city):
+    record = dict(zip(c.RAW_COLUMNS, GOOD.split(",")), City=city)
+    with pytest.raises(c.ContractError) as caught:
+        c.canonical_record(record)
+    assert [p.field for p in caught.value.problems] == ["City"]
+    assert "field 'City'" in str(caught.value)
+
+
+@pytest.mark.parametrize("character", ["\u0080", "\u0085", "\u009b", "\u009f"])
+@pytest.mark.parametrize("field", ["City", "Profession", "Gender"])
+def test_c1_control_characters_are_refused_like_c0_ones(field, character):
+    """U+0080-U+009F (U+009B is a terminal's CSI, as ESC [ is) are refused in every text field,
+    through the record door and the file door alike."""
+    values = dict(zip(c.RAW_COLUMNS, GOOD.split(",")))
+    record = {**values, field: f"{values[field]}{character}[31m"}
+    with pytest.raises(c.ContractError) as caught:
+        c.canonical_record(record)
+    assert [p.field for p in caught.value.problems] == [field]
+    message = str(caught.value)
+    assert character not in message and repr(character)[1:-1] in message  # echoed escaped, never raw
+    result = c.validate_frame(pd.DataFrame([record], index=[2]))
+    assert result.n_valid == 0 and [p.field for p in result.problems] == [field]
+
+
+def test_cities_outside_the_list_still_load_as_other_as_in_the_real_file(tmp_path):
+    """The real file's junk cities (data card: '3.0', 'M.Tech', 'Less Delhi', ...) still load."""
+    junk = ["3.0", "M.Tech", "'Less Delhi'", "Khaziabad", "City", "Nalyan", "Ingénieur"]
+    path = write_csv(tmp_path / "junk.csv", *[row(id=str(i), City=city) for i, city in enumerate(junk, 2)])
+    result = c.read_csv(path)
+    assert result.n_rejected == 0 and result.city_grouped == len(junk)
+    assert set(result.valid["city"]) == {c.OTHER_CITY}
+
+
+def test_the_synthetic_real_format_file_validates_unchanged():
+    """Every quirk of the real file the generator writes (junk cities included) loads with no row set aside."""
+    from mindpulse.synthetic import generate
+
+    raw = generate(3_000, seed=11).raw
+    result = c.validate_frame(raw)
+    assert result.n_rejected == 0 and result.n_valid == 3_000 and result.city_grouped > 0

@@ -473,3 +473,44 @@ def test_a_store_change_made_in_a_worker_thread_updates_the_view_on_the_sessions
     monkeypatch.setattr(type(pn.state), "curdoc", property(lambda self: None))
     on_session_loop(lambda: ran_in.append("at once"))("event")  # no session (a view built in a test): at once
     assert ran_in[-1] == "at once"
+
+
+def test_literal_and_code_show_any_text_as_written_in_markdown():
+    """The escaping every view uses for what a user or a file supplied: no HTML, no Markdown markup."""
+    import markdown_it
+
+    from dashboard.views.common import code, literal
+
+    render = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("strikethrough").enable("table")
+    planted = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "**not bold** _not it_ ~~no~~",
+               "[link](javascript:alert(3)) ![i](x)", "# not a heading", "- not a list\n1. nor this", "a | b",
+               "back\\slash `tick` &amp; $x$", "MINDPULSE_AIRFLOW_PASSWORD", "manual__2026-11-28T10:00:00+00:00"]
+    for text in planted:
+        html = render.render(literal(text))
+        assert "<img" not in html and "<script" not in html and "<a " not in html and "<em>" not in html
+        assert "<strong>" not in html and "<h1>" not in html and "<li>" not in html and "<s>" not in html
+        shown = html.replace("<p>", "").replace("</p>", "").replace("\n", " ").strip()
+        assert _unescape(shown) == text.replace("\n", " "), (text, html)
+        spanned = render.render(f"run {code(text)}")
+        assert "<img" not in spanned and "<script" not in spanned
+    assert code("a`b") == "``a`b``" and code("v0001") == "`v0001`"
+    assert literal("MINDPULSE_AIRFLOW_PASSWORD") == "MINDPULSE_AIRFLOW_PASSWORD"  # snake_case reads as it is
+
+
+def _unescape(html_text: str) -> str:
+    import html
+
+    return html.unescape(html_text)
+
+
+def test_reports_status_names_a_planted_run_literally(prepared: PreparedHome) -> None:  # noqa: F811
+    """The status line that names the newest run (a folder's name when its summary has no run id)."""
+    from mindpulse.io import atomic_write_json
+
+    store = DashboardStore.from_settings(prepared.settings)
+    folder = Path(prepared.settings.reports_dir) / "evidently_reporting_pipeline" / "<img src=x onerror=alert(1)>"
+    atomic_write_json(folder / "run_summary.json", {"dag_id": "evidently_reporting_pipeline", "outcome": "skipped",
+                                                    "created_at": "2030-01-01T00:00:00+00:00"})
+    view = in_thread(lambda: ReportsView(store=store.reports))
+    assert "the newest is evidently\\_reporting\\_pipeline" not in view.status.object  # snake_case unchanged
+    assert "/ &lt;img src=x onerror=alert(1)&gt;)" in view.status.object and "<img" not in view.status.object

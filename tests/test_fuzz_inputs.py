@@ -156,6 +156,25 @@ def test_fuzz_feedback_row(backend, record):
         assert same_record(after.iloc[-1][list(c.CANONICAL_COLUMNS)].to_dict(), want)
 
 
+@pytest.mark.parametrize("field, value", [("City", ""), ("City", None), ("City", "?"), ("City", "Pu\u009bne"),
+                                          ("Profession", "\u009b31m"), ("Degree", "B\u0085Sc")])
+def test_a_missing_city_and_c1_controls_are_refused_on_every_input_path(trained, tmp_path, field, value):
+    """The examples the generators may miss, through each door: predict --record, feedback --row and
+    a CSV to ingest. Each is refused naming the field, and nothing is stored."""
+    record = {**RECORD, "Profession": "Student", "Depression": 1, field: value}
+    predicted = cli("predict", "--record", json.dumps(record), home=trained)
+    refused(predicted, f"'{field}'")
+    home = tmp_path / "home"
+    row = cli("feedback", "--row", json.dumps(record), home=home)
+    refused(row, f"'{field}'")
+    assert snapshot(home, None).empty
+    path = tmp_path / "cohort.csv"
+    pd.DataFrame([{**record, field: "" if value is None else value}]).to_csv(path, index=False)
+    ingest = cli("ingest", "--strict", str(path), home=home)
+    refused(ingest, f"'{field}'")
+    assert not Settings(home=home).reference_path.exists()
+
+
 # -- CSV files: ingest, predict --input, feedback --csv ----------------------------------------
 
 @fuzz(30)

@@ -119,3 +119,51 @@ def test_log_predictions_commits_chunk_by_chunk_after_validating_the_whole_frame
         assert progress == [500, 500, 200]
         assert ids == sorted(ids) and len(set(ids)) == 1_200
         assert store.pending_count() == 1_200  # the rows carried their outcome
+
+
+def test_log_refuses_a_labelled_file_unless_outcomes_are_asked_for(home, tmp_path):
+    """A cohort file that still has its 'Depression' column: --log alone stores nothing and says why;
+    --with-outcomes stores the outcomes (they count toward the retrain trigger) and says how many."""
+    cohort, outcomes = _cohort(200, seed=12)
+    labelled = cohort.assign(Depression=outcomes.astype(object))
+    labelled.loc[5, "Depression"] = ""  # one outcome not known yet
+    source, output = tmp_path / "labelled.csv", tmp_path / "scored.csv"
+    labelled.to_csv(source, index=False)
+
+    refused = run_cli("predict", "--input", str(source), "--output", str(output), "--log", home=home)
+    assert refused.returncode == 2 and not output.exists()
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "199 row(s) have a 'Depression' value" in line and "--with-outcomes" in line
+    with Store.from_settings(Settings(home=home)) as store:
+        assert store.stats()["predictions_logged"] == 0 and store.pending_count() == 0
+
+    stored = run_cli("predict", "--input", str(source), "--output", str(output), "--log", "--with-outcomes",
+                     home=home, check=True)
+    assert "Logged 200 prediction(s)" in stored.stdout
+    assert "stored 199 outcome(s) from the 'Depression' column" in stored.stdout
+    assert "for the 1 without an outcome, 'mindpulse feedback --csv FILE'" in stored.stdout
+    with Store.from_settings(Settings(home=home)) as store:
+        assert store.stats()["predictions_logged"] == 200 and store.pending_count() == 199
+
+
+def test_log_of_one_labelled_record_needs_with_outcomes(home):
+    record = _cohort(1, seed=13)[0].iloc[0].to_dict()
+    record["Depression"] = 1
+    refused = run_cli("predict", "--record", json.dumps(record, default=str), "--log", home=home)
+    assert refused.returncode == 2 and "--record: 1 row(s) have a 'Depression' value" in refused.stderr
+    with Store.from_settings(Settings(home=home)) as store:
+        assert store.stats()["predictions_logged"] == 0
+    payload = json.loads(run_cli("predict", "--record", json.dumps(record, default=str), "--log", "--with-outcomes",
+                                 home=home, check=True).stdout)
+    assert payload["outcome_stored"] == 1
+    with Store.from_settings(Settings(home=home)) as store:
+        assert store.pending_count() == 1
+
+
+def test_with_outcomes_without_log_is_refused(home, tmp_path):
+    cohort, _ = _cohort(5, seed=14)
+    source = tmp_path / "cohort.csv"
+    cohort.to_csv(source, index=False)
+    result = run_cli("predict", "--input", str(source), "--output", str(tmp_path / "o.csv"), "--with-outcomes",
+                     home=home)
+    assert result.returncode == 2 and "--with-outcomes: only with --log" in result.stderr

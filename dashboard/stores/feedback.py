@@ -27,9 +27,10 @@ def header_message(filename: str, content: bytes, problems: list[c.Problem]) -> 
     if not missing or len(missing) != len(problems):
         return None
     first = content.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0] if content.strip() else ""
-    header = ", ".join(f"`{name.strip()}`" for name in first.split(",") if name.strip()) or "nothing"
+    header = ", ".join(name.strip() for name in first.split(",") if name.strip()) or "nothing"
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    return (f"{filename}: its header has {header}, which fits neither accepted form: {CSV_FORMS}. "
+    # Plain text: the message names what the file holds, and the page shows it literally.
+    return (f"{filename}: its header has {header}, which fits neither accepted form: {CSV_FORMS.replace('`', chr(39))}. "
             f"As survey rows it lacks {shown}.")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -27,6 +29,40 @@ DISCLAIMER = (
 ERROR_STYLE = {"color": "#b00020", "font-size": "0.85em", "margin-top": "0"}
 
 
+#: Markdown's inline markup (emphasis, code, links and images, strike-through, math, tables) and its
+#: escape character; ``_`` only where it can open or close emphasis, so snake_case names read as written.
+_MARKDOWN_INLINE = re.compile(r"([\\`*\[\]~$|])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+#: What starts a block at the beginning of a line: a heading, a list item, a setext underline, a numbered item.
+_MARKDOWN_BLOCK = re.compile(r"^([ \t]*)(?:([#+=-])|(\d+)([.)]))", re.MULTILINE)
+
+
+def _escape_block(match: re.Match[str]) -> str:
+    lead, marker, number, delimiter = match.groups()
+    return f"{lead}\\{marker}" if marker else f"{lead}{number}\\{delimiter}"
+
+
+def literal(value: Any) -> str:
+    """``value`` (a name, a figure or a message a user or a file supplied) as literal text in a Markdown pane.
+
+    Every pane of the dashboard renders Markdown with raw HTML allowed, so a run folder named
+    ``<img src=x onerror=...>`` would run its script. HTML is escaped (``<``, ``>``, ``&``) and
+    Markdown's markup characters are backslash-escaped: the page shows the text as it was written.
+    """
+    text = _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(0), str(value))
+    return html.escape(_MARKDOWN_BLOCK.sub(_escape_block, text), quote=False)
+
+
+def code(value: Any) -> str:
+    """``value`` as an inline code span in Markdown, whatever backticks it holds (CommonMark's rule:
+    a fence of more backticks than any run inside). Markdown shows a code span's content literally
+    and escapes its HTML."""
+    text = str(value).replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def disclaimer(**params: Any) -> pn.pane.Alert:
     """The screening-aid notice, shown wherever a prediction is."""
     return pn.pane.Alert(DISCLAIMER, alert_type="warning", sizing_mode="stretch_width",
@@ -39,16 +75,18 @@ def field_error() -> pn.pane.Markdown:
 
 
 def show_error(pane: pn.pane.Markdown, message: str | None) -> None:
-    pane.object = message or ""
+    """Show a field's message under it; the message echoes what was typed, so it is shown literally."""
+    pane.object = literal(message) if message else ""
     pane.visible = bool(message)
 
 
 def message_for(error: BaseException) -> str:
-    """Words for an error a user caused or can act on; anything else is logged, not shown raw."""
+    """Words for an error a user caused or can act on, as literal Markdown (errors echo input and file
+    names); anything else is logged, not shown raw."""
     if isinstance(error, (DashboardError, c.ContractError, FileNotFoundError)):
-        return str(error)
+        return literal(error)
     log.exception("unexpected error in the dashboard", exc_info=error)
-    return f"Something went wrong ({type(error).__name__}: {error}). The server log has the details."
+    return literal(f"Something went wrong ({type(error).__name__}: {error}). The server log has the details.")
 
 
 def status_alert() -> pn.pane.Alert:

@@ -13,7 +13,17 @@ from mindpulse import contract as c
 
 from dashboard.stores.feedback import CORRECT_LABEL, CSV_FORMS, FeedbackStore
 from dashboard.stores.predict import PredictionStore, field_messages
-from dashboard.views.common import field_error, message_for, on_session_loop, run_busy, show_error, show_status, status_alert
+from dashboard.views.common import (
+    code,
+    field_error,
+    literal,
+    message_for,
+    on_session_loop,
+    run_busy,
+    show_error,
+    show_status,
+    status_alert,
+)
 
 OUTCOMES = {"Not depressed (0)": 0, "Depressed (1)": 1}
 
@@ -110,7 +120,7 @@ class FeedbackView(Viewer):
         self.prediction_id.value = last.prediction_id
         self.outcome.value = None
         self.latest.object = (f"Your latest prediction: **#{last.prediction_id}** "
-                              f"(probability {last.probability:.0%}, model `{last.model_version}`).")
+                              f"(probability {last.probability:.0%}, model {code(last.model_version)}).")
 
     async def _on_save(self, event: Any = None) -> None:
         await self.save()
@@ -142,7 +152,7 @@ class FeedbackView(Viewer):
     def _on_file(self, event: Any) -> None:
         self.rejections.visible = False
         if event.new:
-            show_status(self.import_status, f"{self.upload.filename} ({len(event.new):,} bytes) is ready: "
+            show_status(self.import_status, f"{literal(self.upload.filename)} ({len(event.new):,} bytes) is ready: "
                                             "press **Import outcomes**.", "info")
 
     async def _on_import(self, event: Any = None) -> None:
@@ -161,7 +171,7 @@ class FeedbackView(Viewer):
         except Exception as error:
             show_status(self.import_status, message_for(error), "danger")
             return None
-        text = f"{report.source}: **{report.accepted}** of {report.rows_read} {report.kind} accepted"
+        text = f"{literal(report.source)}: **{report.accepted}** of {report.rows_read} {report.kind} accepted"
         if report.unchanged:
             text += f", {report.unchanged} already recorded (unchanged)"
         if report.rejected:

@@ -10,7 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.stores.models import QUARANTINE_COLUMNS, VERSION_COLUMNS, ModelStore, version_row
-from dashboard.views.common import message_for, run_busy, show_status, status_alert
+from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert
 
 
 def table_columns() -> list[str]:
@@ -24,15 +24,15 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
         text = f"### {title}\nnone yet"
     else:
         row = version_row(version)
-        lines = [f"### {title}", f"**`{row['version']}`** · {row['model'] or 'model'}"]
+        lines = [f"### {title}", f"**{code(row['version'])}** · {literal(row['model'] or 'model')}"]
         if row["holdout_roc_auc"] is not None:
             accuracy = row["holdout_accuracy"]
             # Four decimals: the promotion gate compares figures that differ in the fourth.
             lines.append(f"holdout ROC-AUC {row['holdout_roc_auc']:.4f}"
                          + (f" · accuracy {accuracy:.4f}" if accuracy is not None else ""))
         if row["train_rows"] is not None:
-            lines.append(f"trained on {row['train_rows']:,} rows ({row['data_source'] or 'unknown source'})")
-        lines.append(f"created {row['created_at']}")
+            lines.append(f"trained on {row['train_rows']:,} rows ({literal(row['data_source'] or 'unknown source')})")
+        lines.append(f"created {literal(row['created_at'])}")
         text = "\n\n".join(lines)
     return pn.pane.Markdown(text, width=420, css_classes=[f"mp-{title.lower()}"],
                             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
@@ -41,8 +41,8 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
 def former_card(versions: list[Any]) -> pn.pane.Markdown:
     """The former champions kept beside the backup (pruning never deletes them)."""
     lines = ["### Former champions", "kept beside the backup; a rollback can return to any of them"]
-    lines += [f"`{v.version}` · holdout ROC-AUC {v.metric('holdout'):.4f}" if v.metric("holdout") is not None
-              else f"`{v.version}`" for v in versions] or ["none besides the backup"]
+    lines += [f"{code(v.version)} · holdout ROC-AUC {v.metric('holdout'):.4f}" if v.metric("holdout") is not None
+              else code(v.version) for v in versions] or ["none besides the backup"]
     return pn.pane.Markdown("\n\n".join(lines), width=420, css_classes=["mp-former"],
                             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
 
@@ -152,7 +152,7 @@ class ModelsView(Viewer):
             show_status(self.status, "There is no former champion to roll back to.", "warning")
             return
         current = champion.version if champion is not None else "none"
-        self.question.object = (f"**Make `{self.target.value}` the champion instead of `{current}`?** "
+        self.question.object = (f"**Make {code(self.target.value)} the champion instead of {code(current)}?** "
                                 "New predictions will use it immediately.")
         self.confirmation.visible = True
         show_status(self.status, None)
@@ -175,7 +175,7 @@ class ModelsView(Viewer):
             return
         self.confirmation.visible = False
         self.refresh()
-        show_status(self.status, f"The champion is now `{champion.version}`.", "success")
+        show_status(self.status, f"The champion is now {code(champion.version)}.", "success")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

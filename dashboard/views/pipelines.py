@@ -12,7 +12,7 @@ from panel.viewable import Viewer
 from mindpulse import gate
 
 from dashboard.stores.pipelines import REPORTING_DAG_ID, RETRAIN_DAG_ID, RUN_COLUMNS, PipelineStore
-from dashboard.views.common import message_for, run_busy, show_status, status_alert
+from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert
 
 
 #: The gate's rule in the page's words (from :data:`mindpulse.gate.RULE`, so the two cannot differ).
@@ -47,7 +47,7 @@ class PipelinesView(Viewer):
             pn.pane.Markdown(f"## Pipelines\nRuns of `{RETRAIN_DAG_ID}` (checks new labels and drift, retrains, "
                              f"and puts the challenger through the promotion gate: {RETRAIN_GATE}) and "
                              f"`{REPORTING_DAG_ID}` (Evidently reports), as Airflow at "
-                             f"`{self.store.settings.airflow_api_url}` reports them."),
+                             f"{code(self.store.settings.airflow_api_url)} reports them."),
             self.connection,
             self.paused,
             pn.Row(self.retrain_button, self.force),
@@ -74,11 +74,13 @@ class PipelinesView(Viewer):
         for dag_id, table in self.tables.items():
             table.value = state.runs.get(dag_id, pd.DataFrame(columns=RUN_COLUMNS))
         if state.paused:
-            show_status(self.paused, f"Paused in Airflow: {', '.join(state.paused)}. Their runs stay queued until "
+            paused = literal(", ".join(state.paused))
+            show_status(self.paused, f"Paused in Airflow: {paused}. Their runs stay queued until "
                                      "the DAG is unpaused (Airflow's UI, or `airflow dags unpause DAG_ID`).", "warning")
         else:
             show_status(self.paused, None)
-        show_status(self.connection, f"Connected to Airflow at {self.store.settings.airflow_api_url}.", "success")
+        show_status(self.connection, f"Connected to Airflow at {literal(self.store.settings.airflow_api_url)}.",
+                    "success")
         return True
 
     async def _on_retrain(self, event: Any = None) -> None:
@@ -94,7 +96,7 @@ class PipelinesView(Viewer):
         except Exception as error:
             show_status(self.status, message_for(error), "danger")
             return None
-        show_status(self.status, f"Started run `{run_id}`.", "success")
+        show_status(self.status, f"Started run {code(run_id)}.", "success")
         await self.refresh()
         return run_id
 

@@ -12,7 +12,16 @@ from mindpulse import contract as c
 
 from dashboard.offline import ICONS
 from dashboard.stores.predict import PredictionOutcome, PredictionStore, field_messages, form_fields
-from dashboard.views.common import disclaimer, field_error, message_for, show_error, show_status, status_alert
+from dashboard.views.common import (
+    code,
+    disclaimer,
+    field_error,
+    literal,
+    message_for,
+    show_error,
+    show_status,
+    status_alert,
+)
 
 #: A field whose value the contract refused: red border and a pale red background.
 INVALID_FIELD = ":host .bk-input { border: 2px solid #b00020; background-color: #fff5f5; }"
@@ -112,7 +121,7 @@ class PredictView(Viewer):
             unknown = [m for name, m in messages.items() if name not in self.errors]
             named = ", ".join(self.specs[name].label for name in messages if name in self.specs)
             text = f"Please correct the highlighted field(s): {named}." if named else "Please correct the answers."
-            show_status(self.status, text + (" " + " ".join(unknown) if unknown else ""), "danger")
+            show_status(self.status, text + (" " + literal(" ".join(unknown)) if unknown else ""), "danger")
             self.result_card.visible = False
             return None
         except Exception as error:  # shown as words, never a traceback
@@ -142,11 +151,11 @@ def result_markdown(outcome: PredictionOutcome) -> str:
     logged = (f"already logged as prediction **#{outcome.prediction_id}** (same answers, nothing logged again)"
               if outcome.repeated else f"logged as prediction **#{outcome.prediction_id}**")
     colour = BAND_COLOURS.get(outcome.risk_band.lower(), "#333")
-    factors = "\n".join(f"- {factor}" for factor in outcome.factors) or "- (no single factor stands out)"
+    factors = "\n".join(f"- {literal(factor)}" for factor in outcome.factors) or "- (no single factor stands out)"
     return (
         f"**Estimated probability of depression: {outcome.probability:.0%}** ({outcome.probability:.3f})\n\n"
-        f"Risk band: <span style='color:{colour};font-weight:bold'>{outcome.risk_band}</span>\n\n"
+        f"Risk band: <span style='color:{colour};font-weight:bold'>{literal(outcome.risk_band)}</span>\n\n"
         f"What raised or lowered the estimate most:\n\n{factors}\n\n"
-        f"Model version `{outcome.model_version}` · {logged} "
+        f"Model version {code(outcome.model_version)} · {logged} "
         f"(record the true outcome later on the Feedback page)."
     )

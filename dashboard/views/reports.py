@@ -13,7 +13,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.stores.reports import ReportRun, ReportStore
-from dashboard.views.common import message_for, percent, show_status, status_alert
+from dashboard.views.common import literal, message_for, percent, show_status, status_alert
 
 RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "models", "columns_drifted", "drift_status", "accuracy",
                "roc_auc"]
@@ -117,7 +117,8 @@ class ReportsView(Viewer):
         newest = runs[0]
         if self._shown is None and shown != str(newest.folder):
             show_status(self.status, f"Showing the newest run with an Evidently report. Newer runs (the newest is "
-                                     f"{newest.dag_id} / {newest.run_id}) have no report, only their notebooks: "
+                                     f"{literal(newest.dag_id)} / {literal(newest.run_id)}) have no report, only "
+                                     "their notebooks: "
                                      "pick one above to see them.", "info")
         else:
             show_status(self.status, None)
@@ -152,14 +153,15 @@ class ReportsView(Viewer):
             self.picker.value = folder  # the picker always names the run on display
         finally:
             self._refreshing = False
-        figures = (f"**{run.dag_id} / {run.run_id}** ({run.created_at}, {run.outcome or 'no outcome'}) · "
+        figures = (f"**{literal(run.dag_id)} / {literal(run.run_id)}** ({literal(run.created_at)}, "
+                   f"{literal(run.outcome or 'no outcome')}) · "
                    f"rows {f'{run.rows:,}' if run.rows is not None else '–'}"
-                   f" · columns drifted {percent(run.columns_drift_share)} ({run.drift_status or '–'})"
+                   f" · columns drifted {percent(run.columns_drift_share)} ({literal(run.drift_status or '–')})"
                    f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
         if run.model_versions:
-            figures += f"\n\nPredictions by {run.models}"
+            figures += f"\n\nPredictions by {literal(run.models)}"
             if run.reference_model:
-                figures += f"; reference scored by {run.reference_model} (drift compares that model's outputs)"
+                figures += f"; reference scored by {literal(run.reference_model)} (drift compares that model's outputs)"
         tabs = pn.Tabs(*[(title, iframe(url, title)) for title, url in run.reports.items()],
                        dynamic=True, sizing_mode="stretch_width")
         spinner = pn.indicators.LoadingSpinner(value=True, size=20, color="primary", align="center")

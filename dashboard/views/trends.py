@@ -16,7 +16,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.stores import TrendStore
-from dashboard.views.common import message_for
+from dashboard.views.common import code, message_for
 
 PLOT_OPTIONS: dict[str, Any] = {"height": 280, "responsive": True, "show_grid": True}
 OUTCOME_COLOURS = {"promoted": "#55A868", "refused": "#C44E52", "skipped": "#999999", "failed": "#000000"}
@@ -123,7 +123,7 @@ class TrendsView(Viewer):
             return
         retrains = int(frame["dag_id"].astype(str).str.contains("retrain").sum())
         self.summary.object = (f"**{len(frame)} run(s)** ({retrains} retrain, {len(frame) - retrains} reporting) "
-                               f"under `{self.store.root}`.")
+                               f"under {code(self.store.root)}.")
         if frame.empty:
             self.plots.objects = [pn.pane.Markdown("No runs yet: the pipelines write their records under reports/.")]
         else:

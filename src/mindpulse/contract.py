@@ -83,6 +83,8 @@ class FieldSpec:
     @property
     def accepted(self) -> str:
         """What this field accepts, in words for an error message."""
+        if self.name == "city":  # any name is accepted; those outside the survey's list become 'Other'
+            return f"a city name without control characters (one outside the survey's list is grouped as {OTHER_CITY!r})"
         if self.kind == "category":
             return "one of " + ", ".join(self.choices)
         if self.kind == "text":
@@ -104,7 +106,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("age", "Age", "number", "Age (years)", minimum=15, maximum=100, integer=True,
               help="Whole years (20 or 20.0; not 20.5). The survey had ages 18 to 59."),
     FieldSpec("city", "City", "category", "City", choices=(*CITIES, OTHER_CITY),
-              help="Cities outside the survey's list are grouped as 'Other'."),
+              help="Cities outside the survey's list are grouped as 'Other'; an empty City is refused."),
     FieldSpec("profession", "Profession", "text", "Profession", feature=False, required=False,
               default=DEFAULT_PROFESSION, max_length=TEXT_MAX_LENGTH,
               help="Almost always 'Student'; not used by the model."),
@@ -282,8 +284,9 @@ def _parse_number(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers, unparsable
 
 
-#: Control characters (NUL included) and lone surrogates: no text field may hold them.
-_BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+#: Control characters, C0 (NUL included), DEL and C1 (U+0080-U+009F: U+009B is a terminal's CSI),
+#: and lone surrogates: no text field may hold them.
+_BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _PLAIN_WHOLE = r"\d{1,18}"  # fits int64 as it is: the common case, parsed in bulk
 
 
@@ -352,9 +355,10 @@ def _parse_category(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, int]:
     mapped = text.str.lower().map(lookup)
     grouped = 0
     if spec.name == "city":
-        unknown = mapped.isna()
+        # A city outside the list is 'Other'; a missing one stays missing, and the schema refuses it.
+        unknown = mapped.isna() & ~text.isin(_MISSING_TOKENS)
         grouped = int(unknown.sum())
-        mapped = mapped.fillna(OTHER_CITY)
+        mapped = mapped.mask(unknown, OTHER_CITY)
     else:
         # Unmapped values keep their text so the schema reports them as they were written.
         mapped = mapped.fillna(text.where(text != "", None))
@@ -589,7 +593,7 @@ def _fast_record(record: Mapping[str, Any], require_target: bool) -> dict[str, A
         elif spec.kind == "category":
             choice = _CHOICES[spec.name].get(text.lower())
             if choice is None:
-                if spec.name != "city":
+                if spec.name != "city" or text in _MISSING_TOKENS:
                     return None
                 choice = OTHER_CITY
             out[spec.name] = choice

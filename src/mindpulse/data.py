@@ -36,6 +36,7 @@ class ReferenceSummary:
     reference_path: str
     rejects_path: str | None
     created_at: str
+    synthetic: bool = False  # made by generate_reference, not ingested from a user's file
 
     def describe(self) -> str:
         lines = [
@@ -86,7 +87,8 @@ def read_canonical(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _write_reference(settings: Settings, result: c.ValidationResult, source: str, rows_read: int) -> ReferenceSummary:
+def _write_reference(settings: Settings, result: c.ValidationResult, source: str, rows_read: int, *,
+                     synthetic: bool = False) -> ReferenceSummary:
     if result.n_valid == 0:
         raise c.ContractError(result.problems or [c.Problem("header", "(file)", "(no rows)", "at least one valid row")], source)
     rejects_path = None
@@ -106,6 +108,7 @@ def _write_reference(settings: Settings, result: c.ValidationResult, source: str
         reference_path=str(settings.reference_path),
         rejects_path=str(rejects_path) if rejects_path else None,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        synthetic=synthetic,
     )
     atomic_write_json(settings.data_dir / "reference.json", asdict(summary))
     return summary
@@ -117,11 +120,32 @@ def ingest_reference(settings: Settings, path: str | Path, *, strict: bool = Fal
     ``strict``: any bad row rejects the whole file (nothing is written). Otherwise bad rows are
     set aside in ``data/rejects/reference_rejects.csv`` with their problems.
     """
+    return _load_reference(settings, path, strict=strict, synthetic=False)
+
+
+def _load_reference(settings: Settings, path: str | Path, *, strict: bool, synthetic: bool) -> ReferenceSummary:
     raw, source = c.read_table(path)
     result = c.validate_frame(raw, require_target=True, source=source)
     if strict:
         result.raise_if_rejected(source)
-    return _write_reference(settings, result, source, rows_read=result.n_valid + result.n_rejected)
+    return _write_reference(settings, result, source, rows_read=result.n_valid + result.n_rejected, synthetic=synthetic)
+
+
+def reference_origin(settings: Settings) -> str | None:
+    """Where the reference data came from: ``'synthetic'``, ``'ingested'``, or None when there is none.
+
+    A reference written before its record said so is synthetic when it was loaded from the
+    generator's raw file.
+    """
+    if not settings.reference_path.is_file():
+        return None
+    meta = settings.data_dir / "reference.json"
+    try:
+        info = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return "ingested"  # no record of a generation: treat it as the user's
+    synthetic = info.get("synthetic", info.get("source") == str(settings.raw_dir / SYNTHETIC_RAW_NAME))
+    return "synthetic" if synthetic else "ingested"
 
 
 def generate_reference(settings: Settings, *, rows: int = 27_901, seed: int = 42) -> ReferenceSummary:
@@ -131,7 +155,7 @@ def generate_reference(settings: Settings, *, rows: int = 27_901, seed: int = 42
     data = generate(rows, seed=seed)
     raw_path = settings.raw_dir / SYNTHETIC_RAW_NAME
     atomic_write_csv(raw_path, data.raw)
-    return ingest_reference(settings, raw_path)
+    return _load_reference(settings, raw_path, strict=False, synthetic=True)
 
 
 def generate_production(

@@ -170,6 +170,10 @@ def predict(
                              "(first column of the output), so outcomes known later can be fed back with 'feedback --csv'."),
     log_chunk_rows: int = typer.Option(LOG_CHUNK_ROWS, "--log-chunk-rows", min=1,
                                        help="With --log: rows stored per transaction."),
+    with_outcomes: bool = typer.Option(False, "--with-outcomes",
+                                       help="With --log, on input that has a 'Depression' column: store those values as "
+                                            "the rows' true outcomes (they count toward the retrain trigger). Without "
+                                            "it, --log refuses such input."),
 ) -> None:
     """Screen students with the champion model (a screening aid, not a diagnosis)."""
     from mindpulse.commands import json_object
@@ -178,6 +182,8 @@ def predict(
         fail("give either --input CSV (with --output CSV) or --record JSON")
     if input is not None and output is None:
         fail("--output: a file to write the scored rows to is needed with --input")
+    if with_outcomes and not log:
+        fail("--with-outcomes: only with --log (outcomes are stored with the logged predictions)")
     # What the user typed is checked before the model is loaded (scikit-learn and all: ~1.5 s).
     mapping = json_object(record, "--record", "'{\"Gender\": \"Male\", \"Age\": 21, ...}'") if record is not None else None
     from mindpulse.predict import Predictor
@@ -185,17 +191,31 @@ def predict(
     try:
         predictor = Predictor.load(_registry())
         if mapping is not None:
-            typer.echo(json.dumps(_score_record(predictor, mapping, log=log), indent=2))
+            typer.echo(json.dumps(_score_record(predictor, mapping, log=log, with_outcomes=with_outcomes), indent=2))
         else:
-            typer.echo(_score_file(predictor, input, output, factors, log_chunk_rows=log_chunk_rows if log else None))
+            typer.echo(_score_file(predictor, input, output, factors, log_chunk_rows=log_chunk_rows if log else None,
+                                   with_outcomes=with_outcomes))
     except _user_errors() as exc:
         fail(str(exc))
 
 
-def _score_record(predictor: Any, mapping: dict[str, Any], *, log: bool = False) -> dict[str, Any]:
+def _refuse_unasked_outcomes(source: str, rows: int) -> None:
+    """``--log`` on input with outcomes stores them as outcomes: only when asked (``--with-outcomes``)."""
+    fail(f"{source}: {rows} row(s) have a 'Depression' value; --log would store them as true outcomes, which count "
+         "toward the retrain trigger. Add --with-outcomes to store them, or drop the 'Depression' column to log "
+         "predictions only")
+
+
+def _score_record(predictor: Any, mapping: dict[str, Any], *, log: bool = False,
+                  with_outcomes: bool = False) -> dict[str, Any]:
+    from mindpulse import contract as c
+
     prediction = predictor.predict_record(mapping)
     keys = ("probability", "label", "risk_band", "factors", "model_version", "threshold", "disclaimer")
     payload = {k: getattr(prediction, k) for k in keys}
+    outcome = c.canonical_record(mapping)[c.TARGET] if log else None
+    if outcome is not None and not with_outcomes:
+        _refuse_unasked_outcomes("--record", 1)
     if log:
         from mindpulse.settings import get_settings
         from mindpulse.store import Store
@@ -203,7 +223,7 @@ def _score_record(predictor: Any, mapping: dict[str, Any], *, log: bool = False)
         with Store.from_settings(get_settings()) as store:
             payload = {"prediction_id": store.log_prediction(mapping, probability=prediction.probability,
                                                              label=prediction.label, model_version=prediction.model_version),
-                       **payload}
+                       **({"outcome_stored": int(outcome)} if outcome is not None else {}), **payload}
     return payload
 
 
@@ -221,13 +241,17 @@ def _log_scored(scored: Any, chunk_rows: int) -> tuple[list[int], str]:
     return ids, where
 
 
-def _score_file(predictor: Any, source: Path, output: Path, factors: bool, *, log_chunk_rows: int | None = None) -> str:
+def _score_file(predictor: Any, source: Path, output: Path, factors: bool, *, log_chunk_rows: int | None = None,
+                with_outcomes: bool = False) -> str:
     from mindpulse import contract as c
     from mindpulse.io import atomic_write_csv
 
     result = c.read_csv(source, require_target=False)
     if result.n_valid == 0:
         raise c.ContractError(result.problems or [c.Problem("header", "(file)", "(no rows)", "at least one row")], str(source))
+    outcomes = int(result.valid[c.TARGET].notna().sum())
+    if log_chunk_rows is not None and outcomes and not with_outcomes:
+        _refuse_unasked_outcomes(c.input_name(source), outcomes)
     scored = predictor.predict_frame(result.valid, factors=factors)
     added = [col for col in ("probability", "prediction", "risk_band", "model_version", "factors") if col in scored]
     table = c.to_raw(scored)
@@ -237,8 +261,13 @@ def _score_file(predictor: Any, source: Path, output: Path, factors: bool, *, lo
     if log_chunk_rows is not None:
         ids, store = _log_scored(scored, log_chunk_rows)
         table.insert(0, "prediction_id", ids)
-        logged = (f"Logged {len(ids)} prediction(s) in {store} (ids {min(ids)}-{max(ids)}); when the outcomes are known, "
-                  f"'mindpulse feedback --csv FILE' with columns prediction_id,Depression records them")
+        logged = f"Logged {len(ids)} prediction(s) in {store} (ids {min(ids)}-{max(ids)})"
+        if outcomes:
+            logged += (f"; stored {outcomes} outcome(s) from the 'Depression' column (--with-outcomes): they wait for "
+                       "the next retrain and count toward its trigger")
+        if outcomes < len(ids):
+            logged += (f"; for the {len(ids) - outcomes} without an outcome, 'mindpulse feedback --csv FILE' with "
+                       "columns prediction_id,Depression records them when they are known")
     atomic_write_csv(output, table)
     bands = scored["risk_band"].value_counts()
     lines = [f"Scored {len(scored)} row(s) with {predictor.version} into {output} "

@@ -1,7 +1,7 @@
 """``mindpulse platform``: run the platform on its embedded default (``make run``).
 
-``platform run`` prepares the data (reference, first champion, a few days of production
-traffic with feedback), starts ``airflow standalone`` with its home in ``<MINDPULSE_HOME>/.airflow``
+``platform run`` prepares the data (reference, first champion; in a demo home only, synthetic data and
+traffic with feedback, added once), starts ``airflow standalone`` with its home in ``<MINDPULSE_HOME>/.airflow``
 (SQLite, LocalExecutor, low parallelism, the project's ``dags/`` or ``MINDPULSE_DAGS_DIR`` as
 the DAG folder; any folder, even an empty one, can be the home), unpauses and triggers
 both DAGs through the REST API, starts the Panel dashboard and JupyterLab, prints where to
@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -60,6 +60,11 @@ def jupyterlab_command(port: int, notebooks_dir: Path, token: str) -> list[str]:
             # JupyterLab refuses root unless told; containers often run as root.
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])]
 
+DEMO_HELP = ("Demo data (synthetic reference, simulated traffic with feedback, added once): --demo makes an empty home "
+             "a demo home; --no-demo adds none. Default: a home that is empty becomes a demo home, one marked as such "
+             "stays one, any other home gets no demo data.")
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Run MindPulse on its embedded default (used by 'make run').", no_args_is_help=True)
     group.command("prepare")(prepare)
@@ -68,17 +73,36 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="platform")
 
 
-def prepare(seed: int = typer.Option(None, help="Seed for the synthetic reference data (default MINDPULSE_SEED).")) -> None:
-    """Make sure reference data exists (synthetic when none was ingested) and say what was done."""
-    from mindpulse import data as d
+def prepare(
+    seed: int = typer.Option(None, help="Seed for the synthetic reference data (default MINDPULSE_SEED)."),
+    demo: Optional[bool] = typer.Option(None, "--demo/--no-demo", help=DEMO_HELP),
+) -> None:
+    """Make sure reference data exists (synthetic only in a demo home) and say what was done."""
     from mindpulse.settings import get_settings
 
     settings = get_settings()
-    if settings.reference_path.is_file():
-        typer.echo(f"Reference data already present: {settings.reference_path} (kept as it is)")
-    else:
-        summary = d.generate_reference(settings, seed=settings.seed if seed is None else seed)
-        typer.echo(summary.describe())
+    _prepare_reference(settings, settings.seed if seed is None else seed, demo, by="platform prepare")
+
+
+def _prepare_reference(settings: Any, seed: int, demo: bool | None, *, by: str) -> Any:
+    """Reference data for the run: synthetic in a demo home (which it records), else the user's, which must be there.
+
+    Returns the demo decision; a home that cannot run ends the command with one line.
+    """
+    from mindpulse.pipeline import demo as demo_home
+
+    try:
+        decision = demo_home.decide_demo(settings, demo)
+        if decision.demo:
+            demo_home.mark_demo_home(settings, seed=seed, by=by)
+            typer.echo(f"Demo home ({decision.reason}): {demo_home.demo_marker_path(settings)}")
+            typer.echo(demo_home.generate_demo_reference(settings, seed=seed))
+        else:
+            demo_home.require_reference(settings)
+            typer.echo(f"Reference data: {settings.reference_path} (kept)")
+    except demo_home.DemoRefused as exc:
+        fail(str(exc))
+    return decision
 
 
 # --- processes --------------------------------------------------------------------------------------
@@ -281,6 +305,7 @@ def run(
                                        "reports, and the latest one of each when a DAG is unpaused); with --no-schedule "
                                        "they run only when triggered (UI, dashboard, REST API)."),
     seed: int = typer.Option(None, help="Seed of the synthetic data and the first champion (default MINDPULSE_SEED)."),
+    demo: Optional[bool] = typer.Option(None, "--demo/--no-demo", help=DEMO_HELP),
 ) -> None:
     """Prepare data, start Airflow, the dashboard and JupyterLab, trigger both DAGs; Ctrl-C stops it all."""
     from urllib.parse import urlparse
@@ -309,7 +334,7 @@ def run(
         if port_in_use(port):
             fail(f"--{option}: port {port} is in use on 127.0.0.1; stop what uses it or choose another port")
 
-    _prepare_data(settings, seed)
+    _prepare_data(settings, seed, demo)
 
     env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism, dags_dir=dags_dir,
                               notebooks_dir=notebooks_dir, scheduled=schedule)
@@ -392,23 +417,23 @@ def accept_interrupts() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
-def _prepare_data(settings: Any, seed: int | None) -> None:
+def _prepare_data(settings: Any, seed: int | None, demo: bool | None = None) -> None:
+    """The reference and a first champion; in a demo home, synthetic data and its traffic, added once."""
     from mindpulse import pipeline
-    from mindpulse.data import generate_reference
-    from mindpulse.store import Store
+    from mindpulse.pipeline import demo as demo_home
 
     seed = settings.seed if seed is None else seed
-    if settings.reference_path.is_file():
-        typer.echo(f"Reference data: {settings.reference_path} (kept)")
-    else:
-        typer.echo(generate_reference(settings, seed=seed).describe())
+    decision = _prepare_reference(settings, seed, demo, by="platform run")
     typer.echo("First champion: training on the reference data if there is none (about 30-60 s) ...")
     typer.echo(f"  champion: {pipeline.train_first_champion(settings, seed=seed)}")
-    pending = Store.from_settings(settings).pending_count()
-    if pending >= settings.retrain_min_rows:
-        typer.echo(f"Production traffic: {pending} labelled rows already wait for a retrain (none added)")
+    if not decision.demo:
+        typer.echo(f"Production traffic: none added ({decision.reason}: no demo data); predictions logged "
+                   "('predict --log', the dashboard) and outcomes fed back ('feedback') make the retrain's data")
         return
-    traffic = pipeline.simulate_production_traffic(settings, days=4, rows_per_day=300, drift_days=2, seed=seed + pending + 1)
+    traffic = demo_home.add_demo_traffic(settings, days=4, rows_per_day=300, drift_days=2, seed=seed + 1)
+    if isinstance(traffic, str):
+        typer.echo(f"Production traffic: none added ({traffic})")
+        return
     typer.echo(f"Production traffic: {traffic['predictions_logged']} predictions over {traffic['days']} days "
                f"(the last {traffic['drift_days']} in exam season), {traffic['feedback_recorded']} with feedback; "
                f"{traffic['pending']} labelled rows wait for a retrain")
