@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "mindpulse.commands.store",
     "mindpulse.commands.monitor",
     "mindpulse.commands.platform",
+    "mindpulse.commands.accounts",
 )
 
 
