@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "mindpulse.commands.monitor",
     "mindpulse.commands.platform",
     "mindpulse.commands.accounts",
+    "mindpulse.commands.privacy",
 )
 
 
