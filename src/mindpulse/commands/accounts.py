@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     users.command("enable")(users_enable)
     users.command("passwd")(users_passwd)
     users.command("role")(users_role)
+    users.command("ensure-admin")(users_ensure_admin)
     app.add_typer(users, name="users")
     tokens = typer.Typer(help="API tokens of an account: created, listed, revoked.", no_args_is_help=True)
     tokens.command("create")(tokens_create)
@@ -165,6 +166,33 @@ def users_role(username: str = typer.Argument(...), role: str = typer.Argument(.
         fail(str(exc))
     _record(audit, "role_changed", username, before=before.role, after=account.role)
     typer.echo(f"{username} is now {account.role} (was {before.role}).")
+
+
+def users_ensure_admin() -> None:
+    """The admin account named by MINDPULSE_ADMIN_USERNAME, with MINDPULSE_ADMIN_PASSWORD: created, or its
+    password, role and state set (how a deployment rotates it). Read from the environment, never the command line."""
+    import os
+
+    from mindpulse.accounts import AccountError
+
+    username, password = os.environ.get("MINDPULSE_ADMIN_USERNAME", ""), os.environ.get("MINDPULSE_ADMIN_PASSWORD", "")
+    if not username or not password:
+        fail("MINDPULSE_ADMIN_USERNAME and MINDPULSE_ADMIN_PASSWORD: both must be set (see .env.example)")
+    accounts, audit = _services()
+    try:
+        existing = {a.username: a for a in accounts.list()}.get(username)
+        if existing is None:
+            accounts.add(username, "admin", password)
+            _record(audit, "account_added", username, role="admin", source="environment")
+            typer.echo(f"account '{username}' created with role admin")
+            return
+        accounts.set_password(username, password)
+        accounts.set_role(username, "admin")
+        accounts.enable(username)
+    except AccountError as exc:
+        fail(f"MINDPULSE_ADMIN_*: {exc}")
+    _record(audit, "password_changed", username, source="environment")
+    typer.echo(f"account '{username}' exists: password set from the environment, role admin, enabled")
 
 
 def tokens_create(
