@@ -10,7 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.stores.pipelines import REPORTING_DAG_ID, RETRAIN_DAG_ID, RUN_COLUMNS, PipelineStore
-from dashboard.views.common import message_for, run_busy, show_status, status_alert
+from dashboard.views.common import message_for, run_busy, show_status, status_alert, without
 
 
 def runs_table() -> pn.widgets.Tabulator:
@@ -52,6 +52,8 @@ class PipelinesView(Viewer):
             self.tables[REPORTING_DAG_ID],
             sizing_mode="stretch_width",
         )
+        if not self.store.may("admin"):
+            without(self._layout, self.retrain_button, self.reporting_button, self.force)
 
     async def _on_refresh(self, event: Any = None) -> None:
         await self.refresh()

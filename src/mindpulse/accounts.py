@@ -17,8 +17,12 @@ on its tokens at once. Tokens expire, and can be revoked.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -179,6 +183,37 @@ class Accounts:
             raise AccountError(f"username: no account named {username!r}")
         return _account(row)
 
+    def get_with_password_time(self, username: str) -> tuple[Account, datetime | None]:
+        """The account and when its password was last set (sessions signed in before that end)."""
+        with self.store.read_transaction() as connection:
+            row = connection.execute(sa.select(accounts_t).where(accounts_t.c.username == username)).mappings().first()
+        if row is None:
+            raise AccountError(f"username: no account named {username!r}")
+        return _account(row), row["password_changed_at"]
+
+    def ensure_admin(self, password_file: Any, username: str = "admin") -> tuple[str, bool]:
+        """An active admin for a new home: when none exists, ``username`` is created with a generated
+        password written to ``password_file`` (owner-only), as Airflow's standalone does. Returns
+        (the admin's name, whether it was created now)."""
+        from pathlib import Path
+
+        from mindpulse.io import atomic_write_text
+
+        for account in self.list():
+            if account.role == "admin" and account.disabled_at is None:
+                return account.username, False
+        password = secrets.token_urlsafe(18)
+        path = Path(password_file)
+        atomic_write_text(path, json.dumps({username: password}) + "\n")
+        path.chmod(0o600)
+        try:
+            self.add(username, "admin", password)
+        except AccountError:  # the name exists but is not an active admin: make it one, with this password
+            self.set_password(username, password)
+            self.set_role(username, "admin")
+            self.enable(username)
+        return username, True
+
     def list(self) -> list[Account]:
         with self.store.read_transaction() as connection:
             rows = connection.execute(sa.select(accounts_t).order_by(accounts_t.c.username)).mappings().all()
@@ -291,6 +326,26 @@ class Accounts:
         return Principal(account, rights, token_id=int(row["token_id"]))
 
 
+def session_secret(path: Any) -> str:
+    """The secret that signs dashboard sessions, made once (owner-only) at ``path`` and read after that."""
+    from pathlib import Path
+
+    from mindpulse.io import atomic_write_text
+
+    path = Path(path)
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret) >= 32:
+            return secret
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, secret + "\n")
+    path.chmod(0o600)
+    return secret
+
+
 _DUMMY: list[str] = []
 
 
@@ -298,3 +353,50 @@ def _dummy_hash() -> str:
     if not _DUMMY:
         _DUMMY.append(_hasher().hash(secrets.token_urlsafe(16)))
     return _DUMMY[0]
+
+
+class TooManyAttempts(Exception):
+    """Sign-in refused without checking the password: too many recent failures; ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed sign-ins for this account or address; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class LoginLimiter:
+    """Failed sign-ins per account name and per client address, in a sliding window (in this process).
+
+    After ``max_failures`` failures within ``window`` seconds, further attempts for that name or
+    from that address are refused without checking the password until the oldest failure leaves
+    the window. A success clears the name's failures.
+    """
+
+    def __init__(self, max_failures: int, window: float, clock: Any = time.monotonic):
+        self.max_failures, self.window, self.clock = max_failures, float(window), clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def check(self, username: str, remote: str | None) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in (f"user:{username}", f"addr:{remote}"):
+                times = self._recent(key, now)
+                if len(times) >= self.max_failures:
+                    wait = max(1, int(times[0] + self.window - now + 0.999))
+                    raise TooManyAttempts(wait)
+
+    def failed(self, username: str, remote: str | None) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in (f"user:{username}", f"addr:{remote}"):
+                self._recent(key, now).append(now)
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(f"user:{username}", None)

@@ -35,10 +35,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mindpulse import __version__
-from mindpulse.accounts import Accounts, Principal
+from mindpulse.accounts import Accounts, LoginLimiter, Principal, TooManyAttempts
 from mindpulse.api import API_PREFIX
 from mindpulse.api.problems import PROBLEM_JSON, Problem, contract_errors
-from mindpulse.api.security import LoginLimiter, remote_address, requires
+from mindpulse.api.security import remote_address, requires
 from mindpulse.audit import AuditTrail
 from mindpulse.predict import DISCLAIMER, risk_band
 
@@ -238,7 +238,10 @@ def create_app(settings: Any = None) -> FastAPI:
         if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
             raise Problem(422, "body: expected {\"username\": \"...\", \"password\": \"...\"}")
         username, password, remote = body["username"][:64], body["password"], remote_address(request)
-        services.limiter.check(username, remote)
+        try:
+            services.limiter.check(username, remote)
+        except TooManyAttempts as exc:
+            raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         account = await run_in_threadpool(services.accounts.verify_password, username, password)
         if account is None:
             services.limiter.failed(username, remote)

@@ -1,4 +1,4 @@
-"""Who may call what: bearer tokens, the right each route needs, and sign-in rate limits.
+"""Who may call what: bearer tokens and the right each route needs.
 
 Every route of the API either names the right it needs with :func:`requires` (a FastAPI
 dependency whose ``right`` attribute the tests read off the route table, so a route added
@@ -6,11 +6,6 @@ without a rule fails them) or is listed in :data:`PUBLIC`.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from collections import deque
-from typing import Any
 
 from fastapi import Request
 
@@ -70,43 +65,3 @@ _REQUIRES = {right: Requires(right) for right in RIGHTS}
 def requires(right: str) -> Requires:
     """The dependency of routes that need ``right`` (one shared instance per right)."""
     return _REQUIRES[right]
-
-
-class LoginLimiter:
-    """Failed sign-ins per account name and per client address, in a sliding window (in this process).
-
-    After ``max_failures`` failures within ``window`` seconds, further attempts for that name or
-    from that address are refused without checking the password until the oldest failure leaves
-    the window. A success clears the name's failures.
-    """
-
-    def __init__(self, max_failures: int, window: float, clock: Any = time.monotonic):
-        self.max_failures, self.window, self.clock = max_failures, float(window), clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
-
-    def check(self, username: str, remote: str | None) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in (f"user:{username}", f"addr:{remote}"):
-                times = self._recent(key, now)
-                if len(times) >= self.max_failures:
-                    wait = max(1, int(times[0] + self.window - now + 0.999))
-                    raise Problem(429, f"too many failed sign-ins for this account or address; try again in {wait} s",
-                                  headers={"Retry-After": str(wait)})
-
-    def failed(self, username: str, remote: str | None) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in (f"user:{username}", f"addr:{remote}"):
-                self._recent(key, now).append(now)
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(f"user:{username}", None)

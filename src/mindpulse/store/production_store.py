@@ -433,7 +433,7 @@ class Store:
             raise c.ContractError(problems, "labelled rows")
         return stored
 
-    def _insert_labelled(self, valid: pd.DataFrame, *, strict: bool) -> tuple[int, list[c.Problem]]:
+    def _insert_labelled(self, valid: pd.DataFrame, *, strict: bool, actor: str | None = None) -> tuple[int, list[c.Problem]]:
         """Insert valid canonical rows, leaving out (and reporting) ids already stored."""
         for attempt in range(3):
             try:
@@ -450,6 +450,8 @@ class Store:
                     now = utc_now()
                     for row in rows:
                         row.update(created_at=now, labelled_at=now, source=SOURCE_LABELLED, state=PENDING)
+                        if actor is not None:
+                            row.update(logged_by=actor, labelled_by=actor)
                     if rows:
                         self._insert_rows(connection, rows, return_ids=False)
                     return len(rows), problems
@@ -469,7 +471,8 @@ class Store:
             stored.update({int(r): int(i) for r, i in connection.execute(statement)})
         return stored
 
-    def import_feedback_csv(self, path: str | Path, *, correct: bool = False, strict: bool = False) -> FeedbackReport:
+    def import_feedback_csv(self, path: str | Path, *, correct: bool = False, strict: bool = False,
+                            actor: str | None = None) -> FeedbackReport:
         """Import a feedback CSV: outcomes (``prediction_id`` + ``Depression``) or labelled rows (real format).
 
         Bad rows are reported (line number, field, value, what is accepted) and the good rows
@@ -479,11 +482,11 @@ class Store:
         raw, source = c.read_table(path)
         names = [str(name).strip() for name in raw.columns]
         if "prediction_id" in [name.lower() for name in names]:
-            return self.record_outcomes(raw, source=source, correct=correct, strict=strict)
+            return self.record_outcomes(raw, source=source, correct=correct, strict=strict, actor=actor)
         result = c.validate_frame(raw, require_target=True, source=source)
         if strict:
             result.raise_if_rejected(source)
-        stored, duplicates = self._insert_labelled(result.valid, strict=strict)
+        stored, duplicates = self._insert_labelled(result.valid, strict=strict, actor=actor)
         if strict and duplicates:
             raise c.ContractError(duplicates, source)
         return FeedbackReport(source, "labelled rows", rows_read=result.n_valid + result.n_rejected,
