@@ -18,6 +18,10 @@ from dashboard import REPORTS_ROUTE
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 #: Run once at server start: loads the model so the first prediction is as fast as the others.
 WARMUP_PATH = Path(__file__).resolve().parent / "warmup.py"
+#: Sign-in with MindPulse accounts (a Bokeh auth module).
+AUTH_PATH = Path(__file__).resolve().parent / "auth.py"
+#: Where the secret that signs sessions is kept in a home when PANEL_COOKIE_SECRET is not set.
+SESSION_SECRET_FILE = ".dashboard-session-secret"
 
 
 def serve_command(reports_dir: Path, *, address: str = "127.0.0.1", port: int = 5006,
@@ -31,6 +35,9 @@ def serve_command(reports_dir: Path, *, address: str = "127.0.0.1", port: int = 
         "--setup", str(WARMUP_PATH),
         # Host allow-list, security headers and bad paths on every route (dashboard/http_policy.py)
         "--plugins", "dashboard.http_policy",
+        # Sign-in with MindPulse accounts; the form and every POST carry an XSRF token.
+        "--auth-module", str(AUTH_PATH),
+        "--enable-xsrf-cookies",
     ]
     if address in ("127.0.0.1", "localhost") and port:
         command += ["--allow-websocket-origin", f"localhost:{port}",
@@ -58,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = serve_command(reports_dir, address=args.address, port=args.port, extra=extra)
     # panel imports the plugin before the app: the dashboard package must be importable from anywhere
     env = dict(os.environ)
+    if not env.get("PANEL_COOKIE_SECRET"):  # signs the session cookies: one per home, kept across restarts
+        from mindpulse.accounts import session_secret
+
+        env["PANEL_COOKIE_SECRET"] = session_secret(get_settings().home / SESSION_SECRET_FILE)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APP_PATH.parents[1]), env.get("PYTHONPATH")]))
     os.execve(command[0], command, env)
     return 0  # not reached

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView
 from dashboard.views.common import DISCLAIMER, code  # noqa: E402
 
 PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines")
+#: The right each page needs (mindpulse.accounts): a page the account may not use is not built.
+PAGE_RIGHTS = {"Predict": "predict", "Feedback": "outcomes", "Reports": "read", "Trends": "read", "Models": "read",
+               "Pipelines": "read"}
 
 
 def reports_url() -> str:
@@ -32,25 +36,43 @@ def reports_url() -> str:
     return f"{pn.state.rel_path or '.'}/{REPORTS_ROUTE}"
 
 
-def build_app(store: DashboardStore | None = None) -> pn.template.FastListTemplate:
-    """The whole dashboard for one browser session."""
+def session_principal() -> Any:
+    """The account signed in to this browser session (its signed cookie), or None."""
+    from dashboard.auth import principal_from_cookies
+
+    return principal_from_cookies(pn.state.cookies, pn.config.cookie_secret)
+
+
+def signed_out_page() -> pn.template.FastListTemplate:
+    """What a session without a signed-in account gets: no data, a way to sign in."""
+    return pn.template.FastListTemplate(
+        title="MindPulse · screening aid", main=[pn.pane.Alert(
+            "Sign in to use the dashboard: [sign in](./login). If this page keeps coming back, the server runs "
+            "without its sign-in module: start it with `python -m dashboard` or `mindpulse platform run`.",
+            alert_type="warning")], design=OfflineFast, font=SYSTEM_FONTS, collapsed_sidebar=True)
+
+
+def build_app(store: DashboardStore | None = None, principal: Any = None) -> pn.template.FastListTemplate:
+    """The whole dashboard for one browser session, with the pages and buttons ``principal`` may use."""
     pn.extension("tabulator")
-    store = store or DashboardStore.from_settings(static_url=reports_url())
-    views: dict[str, Any] = {
-        "Predict": PredictView(store=store.predictions),
-        "Feedback": FeedbackView(store=store.feedback, predictions=store.predictions),
-        "Reports": ReportsView(store=store.reports),
-        "Trends": TrendsView(store=store.trends),
-        "Models": ModelsView(store=store.models),
-        "Pipelines": PipelinesView(store=store.pipelines),
+    store = store or DashboardStore.from_settings(static_url=reports_url(), principal=principal)
+    makers: dict[str, Any] = {
+        "Predict": lambda: PredictView(store=store.predictions),
+        "Feedback": lambda: FeedbackView(store=store.feedback, predictions=store.predictions),
+        "Reports": lambda: ReportsView(store=store.reports),
+        "Trends": lambda: TrendsView(store=store.trends),
+        "Models": lambda: ModelsView(store=store.models),
+        "Pipelines": lambda: PipelinesView(store=store.pipelines),
     }
-    tabs = pn.Tabs(*[(name, views[name]) for name in PAGES], dynamic=True, sizing_mode="stretch_width")
+    pages = [name for name in PAGES if principal is None or principal.may(PAGE_RIGHTS[name])]
+    views: dict[str, Any] = {name: makers[name]() for name in pages}
+    tabs = pn.Tabs(*[(name, views[name]) for name in pages], dynamic=True, sizing_mode="stretch_width")
     if pn.state.curdoc is not None:
         pn.state.onload(pin_panel_files_to_this_server)
 
     # A page shows fresh figures each time it is opened (another session may have changed them).
     async def refresh_opened(event: Any) -> None:
-        refresh = getattr(views[PAGES[event.new]], "refresh", None)
+        refresh = getattr(views[pages[event.new]], "refresh", None)
         result = refresh() if refresh else None
         if hasattr(result, "__await__"):
             await result
@@ -65,6 +87,8 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
         serving = "none yet"
     sidebar = [
         pn.pane.Markdown("### About\nMindPulse screens students for depression risk from a short survey."),
+        *([pn.pane.Markdown(f"**Signed in:** {escape(principal.name)} ({principal.account.role}) · "
+                            "[sign out](./logout)")] if principal is not None else []),
         pn.pane.Alert(DISCLAIMER, alert_type="warning"),
         pn.pane.Markdown(f"**Serving model:** {code(serving)} (at page load)"),  # no server paths on the page
     ]
@@ -83,4 +107,5 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
 
 
 if pn.state.served:
-    build_app().servable(title="MindPulse")
+    _principal = session_principal()
+    (build_app(principal=_principal) if _principal is not None else signed_out_page()).servable(title="MindPulse")

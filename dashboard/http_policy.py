@@ -12,6 +12,7 @@ Bokeh's resources and the reports served with ``--static-dirs``):
   Reports page frames the reports from the same origin, nothing else may frame them),
   ``nosniff`` and a same-origin referrer.
 - **Bad paths.** A static path with a NUL byte is a 400, not a server error.
+- **Reports need a session.** ``/reports/`` answers only a signed-in account (:mod:`dashboard.auth`).
 
 Panel loads a plugin by importing it, and this module's import is what installs the policy
 (on Tornado's classes, in the server process only); it adds no route of its own.
@@ -22,6 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 import tornado.web
+
+from dashboard import REPORTS_ROUTE
 
 ROUTES: list[tuple[str, Any, dict[str, Any]]] = []  # the plugin interface: no routes of our own
 
@@ -55,6 +58,15 @@ class ForbiddenHostHandler(tornado.web.RequestHandler):
                     "(add it with --allow-websocket-origin / BOKEH_ALLOW_WS_ORIGIN)\n")
 
 
+def signed_in(handler: tornado.web.RequestHandler) -> bool:
+    """Does the request carry the session of an active account (:mod:`dashboard.auth`)?"""
+    if not handler.application.settings.get("cookie_secret"):
+        return False
+    from dashboard.auth import get_user
+
+    return get_user(handler) is not None
+
+
 def install() -> None:
     """Apply the policy to Tornado's classes (once)."""
     if getattr(tornado.web.Application, "_mindpulse_policy", False):
@@ -77,6 +89,8 @@ def install() -> None:
     async def static_get_checked(self: tornado.web.StaticFileHandler, path: str, include_body: bool = True) -> None:
         if "\x00" in path:
             raise tornado.web.HTTPError(400, reason="Bad Request")
+        if self.request.path.startswith(f"/{REPORTS_ROUTE}/") and not signed_in(self):
+            raise tornado.web.HTTPError(403, reason="Sign in first")
         await static_get(self, path, include_body)
 
     tornado.web.Application.find_handler = guarded_find_handler

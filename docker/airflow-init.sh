@@ -21,6 +21,10 @@ python "$(dirname "$0")/airflow_users.py"
 log "migrating the MindPulse store"
 mindpulse store migrate
 
+# The first MindPulse admin (API accounts) from .env, read from the environment: created, or its
+# password set (how it is rotated).
+mindpulse users ensure-admin
+
 # JupyterLab users explore copies; the pipeline runs the versioned notebooks of the image.
 workspace=${MINDPULSE_HOME:-/opt/mindpulse}/workspace
 if [[ -d $workspace && -z $(ls -A "$workspace") ]]; then

@@ -25,6 +25,15 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    """Browser pages start signed in to the test dashboards as their admin (tests of the sign-in
+    itself open a fresh context); see ``dashboard_support.signed_in_context_args``."""
+    from dashboard_support import signed_in_context_args
+
+    return signed_in_context_args(browser_context_args)
+
+
+@pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo home built once per test run (the xdist workers share it): 3,000 reference rows,
     a logistic-regression champion, 1,200 labelled production rows (the last 600 in exam season).

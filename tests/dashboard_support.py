@@ -211,6 +211,53 @@ def prepared(prepared_template: PreparedHome, tmp_path: Path) -> PreparedHome:
     return copy_home(prepared_template, tmp_path / "home")
 
 
+# --- accounts and signed-in sessions ----------------------------------------------------------
+
+#: Signs the sessions of the test dashboards (PANEL_COOKIE_SECRET), so a test can sign a session itself.
+TEST_COOKIE_SECRET = "mindpulse-dashboard-tests-" + "s" * 32
+PASSWORD = "dashboard test password"
+#: One account per role in every home the tests serve (username = role).
+ACCOUNTS = ("viewer", "counsellor", "admin")
+
+
+def ensure_accounts(home: Path) -> None:
+    """One account per role (password :data:`PASSWORD`) in ``home``'s store, unless there already."""
+    from mindpulse.accounts import Accounts
+    from mindpulse.store import Store
+
+    with Store.from_settings(home_settings(home)) as store:
+        accounts = Accounts(store)
+        existing = {a.username for a in accounts.list()}
+        for role in ACCOUNTS:
+            if role not in existing:
+                accounts.add(role, role, PASSWORD)
+        # The browser contexts hold sessions signed when the test run began: a password set after
+        # a session signed in would end it (dashboard.auth), so these count as set long before.
+        from datetime import datetime, timezone
+
+        from mindpulse.store.schema import accounts as accounts_table
+
+        with store.write_transaction() as connection:
+            connection.execute(accounts_table.update().where(accounts_table.c.username.in_(ACCOUNTS))
+                               .values(password_changed_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+
+
+def session_cookie(username: str = "admin") -> dict[str, str]:
+    """The cookie of a session signed in as ``username`` on a test dashboard (as /login would set it)."""
+    import tornado.web
+
+    from dashboard.auth import COOKIE, session_value
+
+    return {COOKIE: tornado.web.create_signed_value(TEST_COOKIE_SECRET, COOKIE, session_value(username)).decode()}
+
+
+def signed_in_context_args(base: dict | None = None, username: str = "admin") -> dict:
+    """Playwright context options whose pages are signed in as ``username`` on any test dashboard."""
+    cookies = [{"name": name, "value": value, "domain": "127.0.0.1", "path": "/", "expires": -1, "httpOnly": True,
+                "secure": False, "sameSite": "Strict"} for name, value in session_cookie(username).items()]
+    return {**(base or {}), "storage_state": {"cookies": cookies, "origins": []}}
+
+
 # --- a real dashboard server -------------------------------------------------------------------
 
 def dashboard_env(home: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
@@ -218,6 +265,7 @@ def dashboard_env(home: Path, overrides: dict[str, str] | None = None) -> dict[s
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINDPULSE_")}
     env["MINDPULSE_HOME"] = str(home)
     env["MINDPULSE_AIRFLOW_API_URL"] = "http://127.0.0.1:9"  # discard port: nothing answers
+    env["PANEL_COOKIE_SECRET"] = TEST_COOKIE_SECRET
     env.update(overrides or {})
     return env
 
@@ -238,7 +286,9 @@ class DashboardServer:
 @contextmanager
 def serve_dashboard(home: Path, *, timeout: float = 90.0, extra: tuple[str, ...] = (),
                     env: dict[str, str] | None = None) -> Iterator[DashboardServer]:
-    """Start the dashboard on a free port (bound to 127.0.0.1) for ``home``; stop it afterwards."""
+    """Start the dashboard on a free port (bound to 127.0.0.1) for ``home``, with one account per role
+    (:func:`ensure_accounts`); stop it afterwards."""
+    ensure_accounts(home)
     command = [sys.executable, "-m", "dashboard", "--port", "0"]
     if extra:
         command += ["--", *extra]

@@ -33,8 +33,8 @@ AIRFLOW_SERVICES = {
     "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
     "airflow-triggerer", "airflow-worker",
 }
-LONG_RUNNING = AIRFLOW_SERVICES - {"airflow-init"} | {"postgres", "redis", "dashboard", "jupyterlab"}
-EXPECTED_SERVICES = AIRFLOW_SERVICES | {"preflight", "postgres", "redis", "dashboard", "jupyterlab"}
+LONG_RUNNING = AIRFLOW_SERVICES - {"airflow-init"} | {"postgres", "redis", "dashboard", "api", "jupyterlab"}
+EXPECTED_SERVICES = AIRFLOW_SERVICES | {"preflight", "postgres", "redis", "dashboard", "api", "jupyterlab"}
 VOLUMES = {
     "mindpulse-data": "/opt/mindpulse/data",
     "mindpulse-artifacts": "/opt/mindpulse/artifacts",
@@ -170,6 +170,7 @@ def test_every_long_running_service_has_a_health_check(rendered):
     assert "DagProcessorJob" in " ".join(services["airflow-dag-processor"]["healthcheck"]["test"])
     assert "TriggererJob" in " ".join(services["airflow-triggerer"]["healthcheck"]["test"])
     assert "inspect ping" in " ".join(services["airflow-worker"]["healthcheck"]["test"])
+    assert "http://localhost:8000/healthz" in services["api"]["healthcheck"]["test"]
 
 
 def test_services_start_in_order(rendered):
@@ -188,11 +189,12 @@ def test_services_start_in_order(rendered):
     assert conditions("airflow-worker")["airflow-apiserver"] == "service_healthy"
     assert conditions("dashboard")["airflow-init"] == "service_completed_successfully"
     assert conditions("jupyterlab")["airflow-init"] == "service_completed_successfully"
+    assert conditions("api")["airflow-init"] == "service_completed_successfully"
 
 
 def test_volumes_hold_the_state_and_workers_can_scale(rendered):
     assert set(VOLUMES) | {"postgres-data", "redis-data"} == set(rendered["volumes"])
-    for name in AIRFLOW_SERVICES | {"dashboard", "jupyterlab"}:
+    for name in AIRFLOW_SERVICES | {"dashboard", "api", "jupyterlab"}:
         mounts = {v["source"]: v["target"] for v in rendered["services"][name]["volumes"] if v["type"] == "volume"}
         assert mounts == VOLUMES, name
     worker = rendered["services"]["airflow-worker"]
@@ -399,6 +401,7 @@ def test_airflow_init_makes_the_users_and_rotates_their_passwords(tmp_path):
     import httpx
 
     from celery_support import VENV_BIN, _start, check_postgres, free_port, postgres_database, postgres_url, stop_services
+    from mindpulse.accounts import Accounts
     from mindpulse.store import Store
 
     check_postgres()
@@ -408,7 +411,7 @@ def test_airflow_init_makes_the_users_and_rotates_their_passwords(tmp_path):
     admin, dashboard = "ops-admin", "mp-dashboard"
     # Generated passwords can begin with '-' (1 in 64 of make_env's): every one here does, so a
     # password passed as a separate command-line argument fails every time, not once in a while.
-    first, second, dashboard_password = ("-" + secrets.token_urlsafe(16) for _ in range(3))
+    first, second, dashboard_password, mp_first, mp_second = ("-" + secrets.token_urlsafe(16) for _ in range(5))
     with postgres_database("airflow_init") as airflow_db, postgres_database("mindpulse_init") as store_db:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MINDPULSE_"))},
@@ -424,6 +427,7 @@ def test_airflow_init_makes_the_users_and_rotates_their_passwords(tmp_path):
             "AIRFLOW_ADMIN_USERNAME": admin, "AIRFLOW_ADMIN_PASSWORD": first, "AIRFLOW_ADMIN_EMAIL": "ops@example.org",
             "MINDPULSE_AIRFLOW_USERNAME": dashboard, "MINDPULSE_AIRFLOW_PASSWORD": dashboard_password,
             "MINDPULSE_HOME": str(home), "MINDPULSE_DATABASE_URL": postgres_url(store_db), "MINDPULSE_BOOTSTRAP": "none",
+            "MINDPULSE_ADMIN_USERNAME": "mp-admin", "MINDPULSE_ADMIN_PASSWORD": mp_first,
         }
 
         def init(**changes: str) -> str:
@@ -435,15 +439,21 @@ def test_airflow_init_makes_the_users_and_rotates_their_passwords(tmp_path):
         out = init()
         assert f"user '{admin}' created with role Admin" in out and f"user '{dashboard}' created with role User" in out
         assert (home / "workspace" / "retrain").is_dir()
+        assert "account 'mp-admin' created with role admin" in out
         with Store(postgres_url(store_db)) as store:
             assert store.schema_revision() is not None
+            assert Accounts(store).verify_password("mp-admin", mp_first).role == "admin"
         # A placeholder password stops it before anything changes.
         refused = subprocess.run(["bash", str(DOCKER_DIR / "airflow-init.sh")],
                                  env={**env, "AIRFLOW_ADMIN_PASSWORD": PLACEHOLDER}, capture_output=True, text=True, timeout=60)
         assert refused.returncode == 1 and "AIRFLOW_ADMIN_PASSWORD" in refused.stderr
         # Rotation: a new password in .env, the service run again.
-        out = init(AIRFLOW_ADMIN_PASSWORD=second)
+        out = init(AIRFLOW_ADMIN_PASSWORD=second, MINDPULSE_ADMIN_PASSWORD=mp_second)
         assert f"user '{admin}' exists: password set from .env" in out
+        assert "account 'mp-admin' exists: password set" in out
+        with Store(postgres_url(store_db)) as store:
+            assert Accounts(store).verify_password("mp-admin", mp_first) is None
+            assert Accounts(store).verify_password("mp-admin", mp_second) is not None
 
         port = free_port()
         logs = tmp_path / "logs"

@@ -15,6 +15,7 @@ from tests.dashboard_support import (  # noqa: F401 (fixtures)
     copy_home,
     prepared_template,
     serve_dashboard,
+    session_cookie,
 )
 
 
@@ -38,7 +39,7 @@ def report(home: PreparedHome) -> str:
 
 
 def get(server: DashboardServer, path: str, **headers: str) -> httpx.Response:
-    return httpx.get(f"{server.root}{path}", headers=headers, timeout=60)
+    return httpx.get(f"{server.root}{path}", headers=headers, cookies=session_cookie(), timeout=60)
 
 
 def test_a_nul_byte_in_a_report_path_is_a_bad_request_not_a_server_error(server):

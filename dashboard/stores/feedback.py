@@ -11,7 +11,7 @@ import param
 from mindpulse import contract as c
 from mindpulse.settings import Settings
 
-from dashboard.stores.common import DashboardError, production_store
+from dashboard.stores.common import Acting, DashboardError, production_store
 
 
 #: The Feedback page's checkbox that allows replacing a recorded outcome (``correct=True``).
@@ -34,7 +34,7 @@ def header_message(filename: str, content: bytes, problems: list[c.Problem]) -> 
             f"As survey rows it lacks {shown}.")
 
 
-class FeedbackStore(param.Parameterized):
+class FeedbackStore(Acting):
     """Records true outcomes: for one logged prediction, or many from a CSV."""
 
     settings = param.ClassSelector(class_=Settings)
@@ -58,6 +58,7 @@ class FeedbackStore(param.Parameterized):
         from mindpulse.store import StoreError
         from mindpulse.store.production_store import FeedbackConflictError
 
+        self.require("outcomes", "enter outcomes")
         if prediction_id is None or depression is None:
             problems = []
             if prediction_id is None:
@@ -67,7 +68,7 @@ class FeedbackStore(param.Parameterized):
             raise c.ContractError(problems, "feedback")
         try:
             result = production_store(self.settings).record_feedback(int(prediction_id), int(depression),
-                                                                      correct=correct)
+                                                                      correct=correct, actor=self.actor)
         except FeedbackConflictError as exc:
             message = str(exc)
             if "To replace it" in message:  # the store's words name the CLI; the page has a checkbox
@@ -76,6 +77,9 @@ class FeedbackStore(param.Parameterized):
             raise DashboardError(message) from exc
         except StoreError as exc:
             raise DashboardError(str(exc)) from exc
+        if result.status != "unchanged":
+            self.audit("outcomes_corrected" if result.status == "corrected" else "outcomes_recorded",
+                       target=f"prediction {result.prediction_id}", details={"prediction_ids": [result.prediction_id]})
         self.changes += 1
         return result
 
@@ -85,17 +89,20 @@ class FeedbackStore(param.Parameterized):
         Two formats: outcomes (``prediction_id`` and ``Depression`` columns) or labelled rows in
         the survey's format. Good rows are stored; each bad cell is reported with its line.
         """
+        self.require("outcomes", "enter outcomes")
         if not content:
             raise DashboardError(f"{filename}: the file is empty; choose a CSV with a header row.")
         with tempfile.TemporaryDirectory(prefix="mindpulse-upload-") as folder:
             path = Path(folder) / (Path(filename).name or "outcomes.csv")
             path.write_bytes(content)
             try:
-                report = production_store(self.settings).import_feedback_csv(path)
+                report = production_store(self.settings).import_feedback_csv(path, actor=self.actor)
             except c.ContractError as exc:
                 # The message names the temporary copy; the user knows the file by its own name.
                 message = header_message(filename, content, list(exc.problems))
                 raise DashboardError(message or f"{filename}: " + "; ".join(str(p) for p in exc.problems)) from exc
         if report.accepted:
+            self.audit("outcomes_imported", target=Path(filename).name[:200],
+                       details={"accepted": report.accepted, "kind": report.kind})
             self.changes += 1
         return dataclasses.replace(report, source=filename)

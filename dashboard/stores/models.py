@@ -9,10 +9,10 @@ import param
 
 from mindpulse.settings import Settings
 
-from dashboard.stores.common import DashboardError, model_registry, production_store
+from dashboard.stores.common import Acting, DashboardError, model_registry, production_store
 
 
-class ModelStore(param.Parameterized):
+class ModelStore(Acting):
     """The registry's versions, the champion and its backup, and rollback."""
 
     settings = param.ClassSelector(class_=Settings)
@@ -56,10 +56,13 @@ class ModelStore(param.Parameterized):
         """Make ``to`` (default: the backup) the champion; returns the new champion."""
         from mindpulse.registry import RegistryError
 
+        self.require("admin", "roll the model back")
+        before = self.champion()
         try:
             champion = model_registry(self.settings).rollback(to)
         except RegistryError as exc:
             raise DashboardError(str(exc)) from exc
+        self.audit("rollback", target=champion.version, details={"from": before.version if before else None})
         return champion
 
 

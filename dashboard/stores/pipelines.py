@@ -13,7 +13,7 @@ import param
 from mindpulse.dag_ids import DAG_IDS, REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.settings import Settings
 
-from dashboard.stores.common import DashboardError
+from dashboard.stores.common import Acting, DashboardError
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class PipelineState:
     paused: list[str]  # dag ids whose new runs wait until the DAG is unpaused
 
 
-class PipelineStore(param.Parameterized):
+class PipelineStore(Acting):
     """Recent runs of the two DAGs and triggers, through Airflow's REST API."""
 
     settings = param.ClassSelector(class_=Settings)
@@ -62,7 +62,10 @@ class PipelineStore(param.Parameterized):
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Start a run of ``dag_id`` now; returns its run id."""
-        run = self._call(lambda client: client.trigger(dag_id, conf=dict(conf or {})))
+        self.require("admin", "start pipeline runs")
+        run = self._call(lambda client: client.trigger(dag_id, conf=dict(conf or {}),
+                                                       note=f"triggered from the dashboard by {self.actor}" if self.actor else None))
+        self.audit("dag_triggered", target=f"{dag_id} {run['dag_run_id']}", details={"conf": dict(conf or {})})
         return str(run["dag_run_id"])
 
     def trigger_retrain(self, force: bool = False) -> str:

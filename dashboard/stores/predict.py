@@ -13,7 +13,7 @@ import param
 from mindpulse import contract as c
 from mindpulse.settings import Settings
 
-from dashboard.stores.common import DashboardError, cache_lock, model_registry, production_store
+from dashboard.stores.common import Acting, DashboardError, cache_lock, model_registry, production_store
 
 _predictors: dict[tuple[str, str], Any] = {}
 _defaults: dict[tuple[str, float], dict[str, Any]] = {}
@@ -102,7 +102,7 @@ def field_messages(error: c.ContractError) -> dict[str, str]:
     return messages
 
 
-class PredictionStore(param.Parameterized):
+class PredictionStore(Acting):
     """Validates a survey answer, asks the champion model for a risk, and logs the prediction."""
 
     settings = param.ClassSelector(class_=Settings, doc="Where the registry and the store live.")
@@ -168,6 +168,7 @@ class PredictionStore(param.Parameterized):
         """
         from mindpulse.contract import canonical_record
 
+        self.require("predict", "screen students")
         record = canonical_record(values)  # the contract's rules; bad fields raise first
         predictor = self._predictor()
         last = self.last
@@ -180,7 +181,10 @@ class PredictionStore(param.Parameterized):
             probability=prediction.probability,
             label=prediction.label,
             model_version=prediction.model_version,
+            actor=self.actor,
         )
+        self.audit("predictions_logged", target=f"prediction {prediction_id}",
+                   details={"count": 1, "model_version": prediction.model_version})
         outcome = PredictionOutcome(
             prediction_id=int(prediction_id),
             probability=prediction.probability,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import param
 
 from mindpulse.settings import Settings, get_settings
@@ -26,14 +28,16 @@ class DashboardStore(param.Parameterized):
     trends = param.ClassSelector(class_=TrendStore)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, static_url: str = "/reports") -> "DashboardStore":
+    def from_settings(cls, settings: Settings | None = None, *, static_url: str = "/reports",
+                      principal: Any = None) -> "DashboardStore":
+        """The stores of one session; ``principal`` (the signed-in account) is who acts in each."""
         settings = settings or get_settings()
         return cls(
             settings=settings,
-            predictions=PredictionStore(settings=settings),
-            feedback=FeedbackStore(settings=settings),
+            predictions=PredictionStore(settings=settings, principal=principal),
+            feedback=FeedbackStore(settings=settings, principal=principal),
             reports=ReportStore(settings=settings, static_url=static_url),
-            models=ModelStore(settings=settings),
-            pipelines=PipelineStore(settings=settings),
+            models=ModelStore(settings=settings, principal=principal),
+            pipelines=PipelineStore(settings=settings, principal=principal),
             trends=TrendStore(settings=settings),
         )

@@ -157,3 +157,23 @@ async def run_busy(widgets: Iterable[pn.viewable.Viewable], func: Callable[..., 
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
+
+
+def without(layout: Any, *widgets: Any, headings: tuple[str, ...] = ()) -> None:
+    """Take ``widgets`` (and Markdown panes starting with one of ``headings``) out of ``layout`` and the
+    layouts in it: controls a role may not use are not sent to its browser at all, not merely hidden."""
+    def unwanted(item: Any) -> bool:
+        if any(item is widget for widget in widgets):
+            return True
+        return bool(headings) and isinstance(item, pn.pane.Markdown) and str(item.object).startswith(headings)
+
+    kept = []
+    for item in layout.objects:
+        if unwanted(item):
+            continue
+        if isinstance(item, pn.layout.ListLike):
+            without(item, *widgets, headings=headings)
+            if not item.objects:
+                continue
+        kept.append(item)
+    layout.objects = kept

@@ -10,7 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.stores.models import QUARANTINE_COLUMNS, VERSION_COLUMNS, ModelStore, version_row
-from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert
+from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert, without
 
 
 def table_columns() -> list[str]:
@@ -115,6 +115,9 @@ class ModelsView(Viewer):
             self.status,
             sizing_mode="stretch_width",
         )
+        if not self.store.may("admin"):
+            without(self._layout, self.target, self.rollback_button, self.question, self.confirm_button, self.cancel_button,
+                    headings=("### Roll back",))
         self.refresh()
 
     def refresh(self) -> None:

@@ -12,7 +12,7 @@ from panel.viewable import Viewer
 from mindpulse import gate
 
 from dashboard.stores.pipelines import REPORTING_DAG_ID, RETRAIN_DAG_ID, RUN_COLUMNS, PipelineStore
-from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert
+from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert, without
 
 
 #: The gate's rule in the page's words (from :data:`mindpulse.gate.RULE`, so the two cannot differ).
@@ -59,6 +59,8 @@ class PipelinesView(Viewer):
             self.tables[REPORTING_DAG_ID],
             sizing_mode="stretch_width",
         )
+        if not self.store.may("admin"):
+            without(self._layout, self.retrain_button, self.reporting_button, self.force)
 
     async def _on_refresh(self, event: Any = None) -> None:
         await self.refresh()

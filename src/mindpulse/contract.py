@@ -518,6 +518,22 @@ def _record_texts(record: Mapping[str, Any]) -> tuple[dict[str, str], list[Probl
     return texts, problems
 
 
+def records_frame(records: list[Mapping[str, Any]]) -> tuple[pd.DataFrame, list[Problem]]:
+    """Records (JSON objects, real-header or canonical keys) as the text cells of a CSV, rows numbered from 1.
+
+    For :func:`validate_frame`; the second value lists each value no cell could hold (a list, an
+    object, true/false), by row, the way :func:`validate_record` reports it for one record.
+    """
+    rows: list[dict[str, str]] = []
+    problems: list[Problem] = []
+    for number, record in enumerate(records, start=1):
+        texts, typed = _record_texts(record)
+        rows.append(texts)
+        problems += [Problem(number, p.field, p.value, p.expected) for p in typed]
+    frame = pd.DataFrame(rows, index=range(1, len(rows) + 1), dtype=object)
+    return frame.fillna(""), problems
+
+
 def _json_text(value: Any) -> str:
     import json
 

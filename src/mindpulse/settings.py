@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     pipeline_task_timeout_minutes: int = Field(default=60, ge=1, description="A pipeline DAG task running longer than this is stopped and fails (execution_timeout).")
     pipeline_run_timeout_minutes: int = Field(default=120, ge=1, description="A pipeline DAG run older than this is stopped (dagrun_timeout); a retrain's claim older than this whose run is not running is swept.")
 
+    prediction_retention_days: int | None = Field(default=None, ge=1, description="Predictions that received no outcome within this many days are deleted by the daily retrain run (and 'mindpulse store expire'). Unset: kept until erased.")
+    api_max_batch_rows: int = Field(default=10_000, ge=1, description="Records one POST /api/v1/predictions or /api/v1/outcomes may carry; a larger batch is refused whole.")
+    api_token_days: int = Field(default=90, ge=1, description="Days an API token lives when 'mindpulse tokens create' is given no --days.")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins allowed per account and per client address within LOGIN_WINDOW_SECONDS; further attempts are refused (HTTP 429) until the window has passed.")
+    login_window_seconds: int = Field(default=300, ge=1, description="The window of LOGIN_MAX_FAILURES, in seconds.")
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

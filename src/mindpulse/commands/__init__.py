@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "mindpulse.commands.store",
     "mindpulse.commands.monitor",
     "mindpulse.commands.platform",
+    "mindpulse.commands.accounts",
+    "mindpulse.commands.privacy",
 )
 
 

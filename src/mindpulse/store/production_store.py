@@ -59,6 +59,10 @@ CLAIM_LOCK_KEY = 0x4D50436C61696D  # "MPClaim": PostgreSQL advisory lock around 
 _CHUNK = 500  # ids per IN (...) query, well under every backend's parameter limit
 
 
+#: Called inside a write transaction with its connection and the affected prediction ids.
+InTransaction = Callable[[sa.Connection, list[int]], None]
+
+
 class StoreError(ValueError):
     """A request the store refuses; the message names the id or value and what is accepted."""
 
@@ -131,6 +135,7 @@ class FeedbackReport:
     accepted: int
     unchanged: int = 0
     rejected: list[c.Problem] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)  # prediction ids whose outcome was recorded or corrected
 
     @property
     def n_rejected(self) -> int:
@@ -266,17 +271,29 @@ class Store:
         with self.engine.connect() as connection, connection.begin():
             yield connection
 
+    def write_transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """One write transaction of this store's database, for the tables kept beside the production
+        rows (accounts, audit trail): writers queue as the store's own do."""
+        return self._write()
+
+    def read_transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """One read transaction (a consistent view) of this store's database."""
+        return self._read()
+
     def _lock(self, statement: sa.Select) -> sa.Select:
         # Row locks matter on PostgreSQL; SQLite's IMMEDIATE transaction already excludes writers.
         return statement.with_for_update() if self.backend == "postgresql" else statement
 
     # -- predictions --------------------------------------------------------------------
 
-    def log_prediction(self, record: Mapping[str, Any], *, probability: float, label: int, model_version: str) -> int:
+    def log_prediction(self, record: Mapping[str, Any], *, probability: float, label: int, model_version: str,
+                       actor: str | None = None, in_transaction: InTransaction | None = None) -> int:
         """Record one prediction served; returns its id (the id feedback refers to).
 
         ``record`` is the model's input (canonical or real-header keys), validated through the
-        data contract; a ``depression`` value in it is stored as the outcome at once.
+        data contract; a ``depression`` value in it is stored as the outcome at once. ``actor``
+        names the account that logged it; ``in_transaction(connection, [id])`` runs in the same
+        transaction before it commits (the API stores its idempotency key there).
         """
         values = canonical_record(record, require_target=False)
         extra, problems = _prediction_values(probability, label, model_version)
@@ -289,19 +306,28 @@ class Store:
                    depression=values.get(c.TARGET))
         labelled = row["depression"] is not None
         row.update(state=PENDING if labelled else UNLABELLED, labelled_at=now if labelled else None)
+        if actor is not None:  # (the columns exist from migration 0004 on)
+            row.update(logged_by=actor, labelled_by=actor if labelled else None)
         with self._write() as connection:
             result = connection.execute(rows_t.insert(), row)
-            return int(result.inserted_primary_key[0])
+            pid = int(result.inserted_primary_key[0])
+            if in_transaction is not None:
+                in_transaction(connection, [pid])
+            return pid
 
     def log_predictions(self, frame: pd.DataFrame, *, chunk_rows: int | None = None,
-                        progress: Callable[[int], None] | None = None) -> list[int]:
+                        progress: Callable[[int], None] | None = None, actor: str | None = None,
+                        in_transaction: InTransaction | None = None) -> list[int]:
         """Record a batch of predictions (canonical columns + probability, prediction, model_version); ids in order.
 
         The whole frame is validated first: when any row is bad nothing is stored. It is then
         stored in one transaction, or with ``chunk_rows`` in one transaction per chunk of that
         many rows (a large cohort does not hold the write lock for its whole length);
-        ``progress(n)`` is called after each commit with the rows it stored.
+        ``progress(n)`` is called after each commit with the rows it stored. ``actor`` and
+        ``in_transaction`` as in :meth:`log_prediction` (the latter needs one transaction).
         """
+        if in_transaction is not None and chunk_rows is not None:
+            raise ValueError("in_transaction: needs the batch stored in one transaction (chunk_rows=None)")
         missing = [name for name in ("probability", "prediction", "model_version") if name not in frame.columns]
         if missing:
             raise c.ContractError([_problem(m, "(missing)", f"a column named {m!r}", "header") for m in missing], "predictions")
@@ -320,12 +346,16 @@ class Store:
             row.update(created_at=now, source=SOURCE_PREDICTION, probability=float(prob), prediction=_as_outcome(label),
                        model_version=str(version), state=PENDING if labelled else UNLABELLED,
                        labelled_at=now if labelled else None)
+            if actor is not None:
+                row.update(logged_by=actor, labelled_by=actor if labelled else None)
         ids: list[int] = []
         step = chunk_rows or max(len(rows), 1)
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
             with self._write() as connection:
                 ids += self._insert_rows(connection, chunk, return_ids=True)
+                if in_transaction is not None:
+                    in_transaction(connection, ids)
             if progress is not None:
                 progress(len(chunk))
         return ids
@@ -368,9 +398,21 @@ class Store:
                      .order_by(rows_t.c.id.desc()).limit(int(limit)))
         return self._frame(statement)
 
+    def prediction(self, prediction_id: int) -> dict[str, Any] | None:
+        """One logged prediction (canonical columns, its outcome, state and who logged and labelled it), or None."""
+        pid = _as_id(prediction_id)
+        if pid is None:
+            return None
+        extra = (rows_t.c.state, rows_t.c.labelled_at, rows_t.c.logged_by, rows_t.c.labelled_by)
+        statement = self._frame_select(extra=extra).where(rows_t.c.id == pid, rows_t.c.source == SOURCE_PREDICTION)
+        with self._read() as connection:
+            row = connection.execute(statement).mappings().first()
+        return None if row is None else {("id" if k == "record_id" else k): v for k, v in row.items()}
+
     # -- feedback -----------------------------------------------------------------------
 
-    def record_feedback(self, prediction_id: int, depression: int, *, correct: bool = False) -> FeedbackResult:
+    def record_feedback(self, prediction_id: int, depression: int, *, correct: bool = False,
+                        actor: str | None = None) -> FeedbackResult:
         """Attach the true outcome to a logged prediction.
 
         Rule: the first outcome is recorded; the same outcome again changes nothing
@@ -388,7 +430,8 @@ class Store:
             current = self._rows_for_feedback(connection, [pid]).get(pid)
             result, update = _decide_feedback(pid, outcome, current, correct)
             if update:
-                connection.execute(_feedback_update(), [{"b_id": pid, "b_depression": outcome, "b_now": utc_now()}])
+                connection.execute(_feedback_update(), [{"b_id": pid, "b_depression": outcome, "b_now": utc_now(),
+                                                         "b_actor": actor}])
         return result
 
     def _rows_for_feedback(self, connection: sa.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -414,7 +457,7 @@ class Store:
             raise c.ContractError(problems, "labelled rows")
         return stored
 
-    def _insert_labelled(self, valid: pd.DataFrame, *, strict: bool) -> tuple[int, list[c.Problem]]:
+    def _insert_labelled(self, valid: pd.DataFrame, *, strict: bool, actor: str | None = None) -> tuple[int, list[c.Problem]]:
         """Insert valid canonical rows, leaving out (and reporting) ids already stored."""
         for attempt in range(3):
             try:
@@ -431,6 +474,8 @@ class Store:
                     now = utc_now()
                     for row in rows:
                         row.update(created_at=now, labelled_at=now, source=SOURCE_LABELLED, state=PENDING)
+                        if actor is not None:
+                            row.update(logged_by=actor, labelled_by=actor)
                     if rows:
                         self._insert_rows(connection, rows, return_ids=False)
                     return len(rows), problems
@@ -450,7 +495,8 @@ class Store:
             stored.update({int(r): int(i) for r, i in connection.execute(statement)})
         return stored
 
-    def import_feedback_csv(self, path: str | Path, *, correct: bool = False, strict: bool = False) -> FeedbackReport:
+    def import_feedback_csv(self, path: str | Path, *, correct: bool = False, strict: bool = False,
+                            actor: str | None = None) -> FeedbackReport:
         """Import a feedback CSV: outcomes (``prediction_id`` + ``Depression``) or labelled rows (real format).
 
         Bad rows are reported (line number, field, value, what is accepted) and the good rows
@@ -460,17 +506,25 @@ class Store:
         raw, source = c.read_table(path)
         names = [str(name).strip() for name in raw.columns]
         if "prediction_id" in [name.lower() for name in names]:
-            return self._import_outcomes(raw, source, correct=correct, strict=strict)
+            return self.record_outcomes(raw, source=source, correct=correct, strict=strict, actor=actor)
         result = c.validate_frame(raw, require_target=True, source=source)
         if strict:
             result.raise_if_rejected(source)
-        stored, duplicates = self._insert_labelled(result.valid, strict=strict)
+        stored, duplicates = self._insert_labelled(result.valid, strict=strict, actor=actor)
         if strict and duplicates:
             raise c.ContractError(duplicates, source)
         return FeedbackReport(source, "labelled rows", rows_read=result.n_valid + result.n_rejected,
                               accepted=stored, rejected=_by_row(result.problems + duplicates))
 
-    def _import_outcomes(self, raw: pd.DataFrame, source: str, *, correct: bool, strict: bool) -> FeedbackReport:
+    def record_outcomes(self, raw: pd.DataFrame, *, source: str = "outcomes", correct: bool = False, strict: bool = False,
+                        actor: str | None = None,
+                        in_transaction: Callable[[sa.Connection, "FeedbackReport"], None] | None = None) -> FeedbackReport:
+        """Outcomes of logged predictions (columns ``prediction_id`` and ``Depression``), one transaction.
+
+        Each follows :meth:`record_feedback`'s rule; bad rows are reported and the rest stored, or
+        with ``strict`` nothing is stored when any row is bad (``ContractError``). ``actor`` names
+        the account; ``in_transaction(connection, report)`` runs before the transaction commits.
+        """
         raw = raw.copy()
         raw.columns = [str(name).strip() for name in raw.columns]
         for field_name, alias in (("prediction_id", "prediction_id"), ("Depression", c.TARGET)):
@@ -516,9 +570,13 @@ class Store:
             if updates:
                 now = utc_now()
                 connection.execute(_feedback_update(),
-                                   [{"b_id": pid, "b_depression": o, "b_now": now} for pid, o in updates.items()])
-        return FeedbackReport(source, "outcomes", rows_read=len(raw), accepted=accepted, unchanged=unchanged,
-                              rejected=_by_row(problems))
+                                   [{"b_id": pid, "b_depression": o, "b_now": now, "b_actor": actor}
+                                    for pid, o in updates.items()])
+            report = FeedbackReport(source, "outcomes", rows_read=len(raw), accepted=accepted, unchanged=unchanged,
+                                    rejected=_by_row(problems), changed=sorted(updates))
+            if in_transaction is not None:
+                in_transaction(connection, report)
+        return report
 
     # -- production data for the pipeline -----------------------------------------------
 
@@ -807,7 +865,8 @@ def _quarantine_text(name: str, value: Any, limit: int, expected: str) -> str:
 
 def _feedback_update() -> sa.Update:
     return (rows_t.update().where(rows_t.c.id == sa.bindparam("b_id"))
-            .values(depression=sa.bindparam("b_depression"), state=PENDING, labelled_at=sa.bindparam("b_now")))
+            .values(depression=sa.bindparam("b_depression"), state=PENDING, labelled_at=sa.bindparam("b_now"),
+                    labelled_by=sa.bindparam("b_actor")))
 
 
 def _decide_feedback(pid: int, outcome: int, current: Mapping[str, Any] | None, correct: bool) -> tuple[FeedbackResult, bool]:

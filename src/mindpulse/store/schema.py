@@ -93,6 +93,8 @@ production_rows = sa.Table(
     sa.Column("depression", sa.SmallInteger(), nullable=True),
     sa.Column("labelled_at", UTCDateTime(), nullable=True),
     sa.Column("snapshot_id", BigId, sa.ForeignKey("snapshots.id", name="fk_production_rows_snapshot"), nullable=True),
+    sa.Column("logged_by", sa.String(64), nullable=True),  # the account that logged the prediction (migration 0004)
+    sa.Column("labelled_by", sa.String(64), nullable=True),  # the account that entered its outcome
     sa.CheckConstraint("state IN ('unlabelled', 'pending', 'claimed', 'archived')", name="ck_production_rows_state"),
     sa.CheckConstraint("source IN ('prediction', 'labelled')", name="ck_production_rows_source"),
     sa.CheckConstraint("depression IN (0, 1)", name="ck_production_rows_depression"),
@@ -144,4 +146,69 @@ row_counts = sa.Table(
     sa.Column("state", sa.String(16), primary_key=True),
     sa.Column("slot", sa.SmallInteger(), primary_key=True),
     sa.Column("n", sa.BigInteger(), nullable=False),
+)
+
+#: Roles an account can hold (see :mod:`mindpulse.accounts`).
+ROLES = ("viewer", "counsellor", "admin")
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("password_changed_at", UTCDateTime(), nullable=True),
+    sa.Column("disabled_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint("role IN ('viewer', 'counsellor', 'admin')", name="ck_accounts_role"),
+    sqlite_autoincrement=True,
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", name="fk_api_tokens_account"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+#: Append-only: triggers of migration 0004 refuse UPDATE and DELETE.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("remote", sa.String(64), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(250), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("details", sa.Text(), nullable=True),
+    sa.CheckConstraint("outcome IN ('ok', 'refused')", name="ck_audit_events_outcome"),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_audit_events_at", audit_events.c.at)
+sa.Index("ix_audit_events_actor", audit_events.c.actor, audit_events.c.at)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", name="fk_idempotency_keys_account"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.SmallInteger(), nullable=False),
+    sa.Column("response", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),
+    sqlite_autoincrement=True,
 )
