@@ -20,7 +20,7 @@ APP_PATH = Path(__file__).resolve().parent / "app.py"
 WARMUP_PATH = Path(__file__).resolve().parent / "warmup.py"
 #: Sign-in with MindPulse accounts (a Bokeh auth module).
 AUTH_PATH = Path(__file__).resolve().parent / "auth.py"
-#: Where the secret that signs sessions is kept in a home when PANEL_COOKIE_SECRET is not set.
+#: Where the secret that signs sessions is kept (in DATA_DIR) when PANEL_COOKIE_SECRET is not set.
 SESSION_SECRET_FILE = ".dashboard-session-secret"
 
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not env.get("PANEL_COOKIE_SECRET"):  # signs the session cookies: one per home, kept across restarts
         from mindpulse.accounts import session_secret
 
-        env["PANEL_COOKIE_SECRET"] = session_secret(get_settings().home / SESSION_SECRET_FILE)
+        env["PANEL_COOKIE_SECRET"] = session_secret(get_settings().data_dir / SESSION_SECRET_FILE)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APP_PATH.parents[1]), env.get("PYTHONPATH")]))
     os.execve(command[0], command, env)
     return 0  # not reached
