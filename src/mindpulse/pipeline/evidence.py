@@ -75,8 +75,8 @@ def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evide
     frame = _read_store(run).recent_predictions(limit=run.settings.monitoring_sample_cap)
     counts = rows_by_day_and_state(frame)
     if reporting:
-        counted, label, threshold_label = [v for k, v in STATE_NAMES.items() if k != "unlabelled"], \
-            "labelled rows to report on", "min_rows"
+        counted, label, threshold_label = list(STATE_NAMES.values()), "predictions to report on (labelled or not)", \
+            "min_rows"
     else:
         counted, label, threshold_label = [STATE_NAMES["pending"]], "labelled rows waiting for training", "min_rows"
     figure = plots.rows_by_day(counts, counted=counted, counted_label=label, threshold=threshold,
@@ -89,10 +89,13 @@ def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evide
 # --- drift --------------------------------------------------------------------------------------
 
 def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
-    """Every column's drift score with its threshold, and reference vs current for the drifted columns.
+    """Every column's drift score with its threshold, and baseline vs current for the drifted columns.
 
-    ``current``: the rows the report compared (None: the labelled rows waiting for training, as the retrain step compares).
+    ``current``: the rows the report compared (None: the run's frozen recent predictions, as both drift steps compare).
     """
+    from mindpulse.pipeline.drift import baseline_sentence
+    from mindpulse.pipeline.sources import _drift_frames, drift_baseline, monitored_predictions
+
     summary = _read_json(run.dir / "data_drift.json")
     columns = summary.get("columns") or {}
     if not columns:
@@ -101,20 +104,24 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
                            "drifted": col.get("drifted"), "method": col.get("method")}
                           for name, col in columns.items()]).sort_values("score", ascending=False, na_position="last")
     drifted = [name for name, col in columns.items() if col.get("drifted")]
-    figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(drifted)} of {len(columns)} drifted")]
+    features = summary.get("drifted_columns") or []
+    figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(features)} of "
+                                                 f"{summary.get('n_features')} model features drifted")]
+    current = monitored_predictions(run.settings, run.dir)[0] if current is None else current
     if drifted:
-        from mindpulse.pipeline.sources import champion_reference
-
-        reference = champion_reference(run.settings, run.dir)[0]  # what the report compared with
-        current = _read_store(run).production_frame() if current is None else current
+        reference = drift_baseline(run.settings, current, run.dir)[0]  # what the report compared with
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
-            from mindpulse.pipeline.sources import _drift_frames
-
             reference, current = _drift_frames(run.settings, current, run.dir)
         figures.append(plots.distributions(reference, current, drifted))
-    sentence = (f"Drifted share {summary.get('share')} against the dataset threshold {summary.get('threshold')}: "
-                f"**{summary.get('status')}**. Drifted columns: {', '.join(drifted) or 'none'}.")
-    return Evidence(figures, {"Drift by column": table.reset_index(drop=True)}, sentence)
+    lines = [f"**{summary.get('status')}**: {summary.get('reason')}."]
+    prediction, label = summary.get("prediction_drift") or {}, summary.get("label_drift") or {}
+    if prediction.get("score") is not None:
+        lines.append(f"Prediction drift (probability): {prediction['score']:.3f}, trigger at "
+                     f"{summary.get('prediction_threshold')}.")
+    if label.get("score") is not None:
+        lines.append(f"Label drift: {label['score']:.3f} (reported only).")
+    lines.append(baseline_sentence(summary.get("baseline") or {}))
+    return Evidence(figures, {"Drift by column": table.reset_index(drop=True)}, "\n\n".join(lines))
 
 
 # --- quality ------------------------------------------------------------------------------------

@@ -53,59 +53,21 @@ def _production_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def detect_drift(run: Run, *, feature_threshold: float | None = None, prediction_threshold: float | None = None,
                  min_rows: int | None = None) -> StepResult:
-    """The two drift trigger figures of the pending production rows against the reference; HTML report in the run folder.
+    """The drift trigger: the recent logged predictions, labelled or not, against the champion's training data.
+
+    The same measure as the reporting run's drift report (:func:`mindpulse.pipeline.drift.measure_drift`):
 
     * feature drift: the share of the 13 model features whose distribution drifted, against
       ``feature_threshold`` (a retrain when more than 30 % of features drifted, by default);
-    * prediction drift: the drift score of the champion's predicted probability (Wasserstein
-      distance normed by the reference's std), flagged at or above ``prediction_threshold``.
-
-    The report itself also compares the label and the model's outputs, as Evidently's preset
-    does: its dataset status and ``columns_drift_share`` count those columns too.
+    * prediction drift: the drift score of the predicted probability (Wasserstein distance normed
+      by the baseline's std), flagged at or above ``prediction_threshold``;
+    * label drift, on its own line: reported, never a trigger (most recent rows have no label).
     """
-    from mindpulse import monitoring
+    from mindpulse.pipeline.drift import measure_drift
 
-    settings = run.settings
-    feature_threshold = settings.feature_drift_threshold if feature_threshold is None else float(feature_threshold)
-    prediction_threshold = (settings.prediction_drift_threshold if prediction_threshold is None
-                            else float(prediction_threshold))
-    reference, current, described = _drift_inputs(settings, _store(settings).production_frame(), run.dir)
-    html = None
-    if current.empty:  # nothing to show; the decision alone needs no Evidently run
-        decision = monitoring.detect_drift(reference, current, min_rows=min_rows, settings=settings).to_dict()
-    else:  # one Evidently run gives both the HTML and the decision
-        report = monitoring.data_drift_report(reference, current, run.dir, min_rows=min_rows, settings=settings)
-        decision, html = report.summary, _relative(report.html_path, run.dir)
-    measured = decision["status"] != "not_enough_data"
-    from mindpulse.contract import FEATURES
-
-    features_drifted = [c for c in decision.get("drifted_columns") or [] if c in FEATURES]
-    compared_features = [c for c in decision.get("compared_columns") or [] if c in FEATURES]
-    feature_share = decision.get("feature_share") if measured else None
-    score = ((decision.get("columns") or {}).get("probability") or {}).get("score") if measured else None
-    outputs = {
-        "drift_status": decision["status"], "n_rows": decision["n_rows"], "reason": decision["reason"],
-        "feature_drift_share": feature_share, "feature_drift_threshold": feature_threshold,
-        "feature_drifted": None if feature_share is None else feature_share > feature_threshold,
-        "features_drifted": features_drifted, "n_features_drifted": len(features_drifted),
-        "n_features": len(compared_features),
-        "prediction_drift_score": score, "prediction_drift_threshold": prediction_threshold,
-        "prediction_drifted": None if score is None else score >= prediction_threshold,
-        "columns_drift_share": decision["share"], "drifted_columns": list(decision.get("drifted_columns") or []),
-        "report_html": html, "reference": described,
-    }
-    table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "n_rows", "feature_drift_share", "feature_drift_threshold",
-                                                    "n_features_drifted", "n_features", "prediction_drift_score",
-                                                    "prediction_drift_threshold", "prediction_drifted")}])
-    if not measured:
-        message = decision["reason"]
-    else:
-        message = (f"{len(features_drifted)} of {len(compared_features)} features drifted (feature drift share "
-                   f"{feature_share:.2f}, trigger above {feature_threshold:.2f}); prediction drift score "
-                   + ("not available (no champion)" if score is None else
-                      f"{score:.3f} (trigger at {prediction_threshold:.2f}): "
-                      + ("drifted" if score >= prediction_threshold else "not drifted")) + ".")
-    return StepResult(_json_ready(outputs), table, message)
+    measure = measure_drift(run, feature_threshold=feature_threshold, prediction_threshold=prediction_threshold,
+                            min_rows=min_rows)
+    return StepResult(measure.outputs(), measure.table(), measure.message())
 
 
 @dataclass
