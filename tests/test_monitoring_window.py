@@ -127,3 +127,91 @@ def test_baseline_and_current_rows_never_share_a_prediction_id_on_any_path(home:
     small = settings.model_copy(update={"drift_baseline_min_rows": 100_000})
     fallback, about = sources.drift_baseline(small, sources.monitored_predictions(small)[0])
     assert about["source"].startswith("reference data") and not _ids(fallback)
+
+
+def _as_executed(run: pipeline.Run, step: str, outputs: dict) -> None:
+    """The step's notebook as Papermill leaves it: its glued outputs (what decide_retrain reads)."""
+    cells = [{"output_type": "display_data", "metadata": {},
+              "data": {"application/scrapbook.scrap.json+json": {"name": k, "data": v, "encoder": "json", "version": 1}}}
+             for k, v in outputs.items()]
+    document = {"cells": [{"cell_type": "code", "metadata": {}, "source": [], "outputs": cells}], "metadata": {},
+                "nbformat": 4, "nbformat_minor": 5}
+    run.notebook(step).write_text(json.dumps(document))
+
+
+def _retrain_checks(settings: Settings, name: str) -> tuple[pipeline.Run, pipeline.RetrainDecision]:
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, name, settings=settings)
+    _as_executed(run, "check_production_data", pipeline.check_production_data(run).outputs)
+    _as_executed(run, "detect_drift", pipeline.detect_drift(run).outputs)
+    decision = pipeline.decide_retrain(run.dir, min_rows=settings.retrain_min_rows, force=False,
+                                       feature_drift_threshold=settings.feature_drift_threshold,
+                                       prediction_drift_threshold=settings.prediction_drift_threshold,
+                                       min_new_labels=settings.outcome_request_rows)
+    return run, decision
+
+
+def test_drift_without_new_outcomes_asks_for_them_and_their_return_retrains(home: dict, tmp_path_factory) -> None:
+    """The shifted cohort, unlabelled: no copy of the champion is trained; 50 outcomes are asked for, stratified;
+    once they are recorded, drift plus labels retrains."""
+    import shutil
+
+    from mindpulse import runs, synthetic
+
+    original = home["settings"]
+    folder = tmp_path_factory.mktemp("ask-home")  # a copy: this test records outcomes
+    for name in ("data", "artifacts"):
+        shutil.copytree(original.home / name, folder / name)
+    settings = original.model_copy(update={"home": folder, "data_dir": folder / "data", "artifacts_dir": folder / "artifacts",
+                                           "reports_dir": folder / "reports",
+                                           "database_url": f"sqlite:///{folder / 'data' / 'mindpulse.db'}"})
+    registry = ModelRegistry.from_settings(settings)
+    versions = len(registry.versions())
+
+    run, decision = _retrain_checks(settings, "scheduled__drift-no-labels")
+    assert decision.proceed is False and decision.outcomes_needed is True
+    assert any("would only copy the champion" in reason for reason in decision.reasons)
+    request = json.loads((run.dir / "outcome_request.json").read_text())
+    asked = pd.DataFrame(request["predictions"])
+    assert request["rows"] == len(asked) == settings.outcome_request_rows == 50
+    assert set(asked["prediction_id"]) <= set(home["unlabelled_ids"])  # the drifted cohort, never labelled rows
+    assert asked["stratum"].nunique() >= 3  # both issued labels and several risk bands, not only the commonest answer
+    text = pipeline.finish_retrain(run).message  # the notification's text
+    summary = runs.read_summary(run.dir)
+    assert summary["outcome"] == "skipped" and summary["outcome_request"]["prediction_ids"] == sorted(asked["prediction_id"])
+    assert "Outcomes that would tell us most: 50 predictions of the drifted cohort" in text
+    assert len(registry.versions()) == versions  # no copy of the champion registered
+
+    from dashboard.stores.feedback import FeedbackStore
+    from dashboard.views.feedback import FeedbackView
+
+    page = FeedbackView(store=FeedbackStore(settings=settings))  # the Feedback page lists them
+    assert page.asked.visible and sorted(page.asked.value["prediction_id"]) == sorted(asked["prediction_id"])
+    assert "50" in page.asked_note.object and run.run_id in page.asked_note.object
+
+    store = Store.from_settings(settings)
+    cohort = store.recent_predictions(limit=5_000).set_index("prediction_id").loc[asked["prediction_id"]]
+    outcomes = (synthetic.true_probability(cohort.reset_index()) >= 0.5).astype(int)
+    for pid, outcome in zip(asked["prediction_id"], outcomes):
+        store.record_feedback(int(pid), int(outcome))
+    assert FeedbackStore(settings=settings).requested_outcomes().empty  # all recorded: nothing left to ask
+    after, decision = _retrain_checks(settings, "scheduled__drift-with-labels")
+    assert decision.proceed is True and not decision.outcomes_needed
+    assert "drift plus 50 new labelled rows >= 50 (outcome_request_rows)" in decision.reasons
+
+
+def test_a_long_figure_title_is_wrapped_to_the_figure_not_cut() -> None:
+    """The confusion matrix's title ("...of 5581 labelled predi") ran past a 4.4-inch figure's edges."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mindpulse import plots
+
+    figure, axes = plots._figure(4.4, 3.8)
+    axes.imshow([[1, 2], [3, 4]])
+    axes.set_title("Confusion matrix of 5,581 labelled predictions by v0001-20261206T200641Z")
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    before = axes.title.get_window_extent(renderer)
+    assert before.x0 < 0 or before.x1 > figure.bbox.width  # the defect: the title does not fit
+    plots._fit_titles(figure)
+    after = axes.title.get_window_extent(renderer)
+    assert 0 <= after.x0 and after.x1 <= figure.bbox.width
+    assert axes.title.get_text().replace("\n", " ").endswith("predictions by v0001-20261206T200641Z")

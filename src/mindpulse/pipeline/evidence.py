@@ -156,8 +156,11 @@ def performance(run: Run, labelled: pd.DataFrame) -> Evidence:
     summary = _read_json(run.dir / "model_performance.json")
     figures, tables = [], {}
     if summary.get("confusion"):
+        versions = summary.get("model_versions") or {}
+        made_by = next(iter(versions)) if len(versions) == 1 else f"{len(versions)} model versions"
         figures.append(plots.confusion_matrix(summary["confusion"]["matrix"],
-                                              title=f"Confusion matrix of {summary.get('labelled_rows')} labelled predictions"))
+                                              title=f"Confusion matrix of {int(summary.get('labelled_rows') or 0):,} "
+                                                    f"labelled predictions by {made_by}"))
     rows = labelled.dropna(subset=["depression", "probability"])
     if len(rows):
         figures.append(plots.roc_curves({"served model(s)": (rows["depression"].astype(int), rows["probability"])},

@@ -67,7 +67,31 @@ def detect_drift(run: Run, *, feature_threshold: float | None = None, prediction
 
     measure = measure_drift(run, feature_threshold=feature_threshold, prediction_threshold=prediction_threshold,
                             min_rows=min_rows)
-    return StepResult(measure.outputs(), measure.table(), measure.message())
+    outputs, message = measure.outputs(), measure.message()
+    if outputs["drift_status"] == "drift":
+        request = _outcome_request(run, measure.rows)
+        outputs.update(outcome_request=[int(i) for i in request["prediction_id"]], outcome_request_rows=len(request))
+        if len(request):
+            message += (f"\nOutcomes that would tell us most: {len(request)} predictions of the drifted cohort "
+                        f"(stratified), listed in {OUTCOME_REQUEST_NAME} and on the dashboard's Feedback page.")
+    return StepResult(outputs, measure.table(), message)
+
+
+#: The predictions whose outcomes a drifted retrain run asks for, in the run folder.
+OUTCOME_REQUEST_NAME = "outcome_request.json"
+
+
+def _outcome_request(run: Run, current: pd.DataFrame) -> pd.DataFrame:
+    """A stratified sample of the drifted cohort's unlabelled predictions (``outcome_request_rows``), kept in the run folder."""
+    from mindpulse.io import atomic_write_json
+    from mindpulse.monitoring.outcomes import outcome_request
+
+    request = outcome_request(current, run.settings.outcome_request_rows, seed=run.settings.seed)
+    atomic_write_json(run.dir / OUTCOME_REQUEST_NAME, _json_ready({
+        "dag_id": run.dag_id, "run_id": run.run_id, "created_at": _now(), "rows": len(request),
+        "why": "drift fired: the outcomes of these predictions of the drifted cohort would tell us most",
+        "predictions": request.to_dict(orient="records")}))
+    return request
 
 
 @dataclass
@@ -85,30 +109,51 @@ class RetrainDecision:
     prediction_drift_score: float | None = None
     prediction_drift_threshold: float | None = None
     drift_not_measured: str | None = None  # why drift could not be measured (a forced run goes on regardless)
+    #: drift fired without enough new outcomes: the run asks for outcomes instead of retraining on the same data
+    outcomes_needed: bool = False
+    min_new_labels: int = 0
 
 
 def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, feature_drift_share: float | None,
                     feature_drift_threshold: float, force: bool, prediction_drift_score: float | None = None,
                     prediction_drift_threshold: float | None = None,
-                    drift_not_measured: str | None = None) -> RetrainDecision:
-    """The trigger rule: rows >= min_rows OR feature drift share > its threshold OR prediction drift
-    score >= its threshold OR force."""
+                    drift_not_measured: str | None = None, min_new_labels: int = 0) -> RetrainDecision:
+    """The trigger rule: rows >= min_rows OR drift plus labels OR force.
+
+    Drift is feature drift share > its threshold or prediction drift score >= its threshold. It
+    retrains only with at least ``min_new_labels`` new labelled rows (``rows``, the outcomes
+    waiting for a retrain): drift on its own, without new outcomes, would retrain on the same
+    labelled data and only copy the champion; the decision then says so and sets
+    ``outcomes_needed``, and the run asks for outcomes of the drifted cohort instead.
+    """
     drift_measured = drift_status not in (None, "not_enough_data") and feature_drift_share is not None
     met, unmet = [], []
     if force:
         met.append("forced by the run's conf (force=true)")
     (met if rows >= min_rows else unmet).append(
         f"{rows} labelled production rows {'>=' if rows >= min_rows else '<'} min_rows {min_rows}")
+    outcomes_needed = False
     if drift_measured:
         drifted = feature_drift_share > feature_drift_threshold
-        (met if drifted else unmet).append(
+        flagged = (prediction_drift_score is not None and prediction_drift_threshold is not None
+                   and prediction_drift_score >= prediction_drift_threshold)
+        labels = rows >= min_new_labels
+        drift_met = met if labels else unmet
+        (drift_met if drifted else unmet).append(
             f"feature drift share {feature_drift_share:.2f} {'>' if drifted else '<='} "
             f"feature_drift_threshold {feature_drift_threshold:.2f}")
         if prediction_drift_score is not None and prediction_drift_threshold is not None:
-            flagged = prediction_drift_score >= prediction_drift_threshold
-            (met if flagged else unmet).append(
+            (drift_met if flagged else unmet).append(
                 f"prediction drift score {prediction_drift_score:.3f} {'>=' if flagged else '<'} "
                 f"prediction_drift_threshold {prediction_drift_threshold:.2f}")
+        if (drifted or flagged) and min_new_labels:
+            if labels:
+                met.append(f"drift plus {rows} new labelled rows >= {min_new_labels} (outcome_request_rows)")
+            else:
+                outcomes_needed = True
+                unmet.append(f"drift without new outcomes ({rows} new labelled rows < {min_new_labels}): retraining "
+                             "on the same labelled data would only copy the champion, so outcomes of the drifted "
+                             "cohort are asked for instead")
     else:
         unmet.append("drift not measured (not enough production rows)")
     if not force:
@@ -119,7 +164,8 @@ def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, featu
                            feature_drift_threshold=float(feature_drift_threshold),
                            prediction_drift_score=prediction_drift_score if drift_measured else None,
                            prediction_drift_threshold=prediction_drift_threshold,
-                           drift_not_measured=None if drift_measured else drift_not_measured)
+                           drift_not_measured=None if drift_measured else drift_not_measured,
+                           outcomes_needed=outcomes_needed and not proceed, min_new_labels=int(min_new_labels))
 
 
 def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str | None]:
@@ -142,8 +188,15 @@ def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str |
 
 
 def decide_retrain(run_dir: str | Path, *, min_rows: int, feature_drift_threshold: float,
-                   prediction_drift_threshold: float, force: bool) -> RetrainDecision:
-    """The gate: read what the two check notebooks glued, decide, and keep the decision in the run folder."""
+                   prediction_drift_threshold: float, force: bool, min_new_labels: int | None = None) -> RetrainDecision:
+    """The gate: read what the two check notebooks glued, decide, and keep the decision in the run folder.
+
+    ``min_new_labels``: new labelled rows drift needs to retrain (default ``outcome_request_rows``).
+    """
+    if min_new_labels is None:
+        from mindpulse.settings import get_settings
+
+        min_new_labels = get_settings().outcome_request_rows
     run_dir = Path(run_dir)
     with _decision_record(run_dir, "decide_retrain") as record:
         check = _glued(run_dir, "check_production_data", "rows")
@@ -153,7 +206,7 @@ def decide_retrain(run_dir: str | Path, *, min_rows: int, feature_drift_threshol
                                    feature_drift_threshold=feature_drift_threshold,
                                    prediction_drift_score=drift.get("prediction_drift_score"),
                                    prediction_drift_threshold=prediction_drift_threshold,
-                                   force=force, drift_not_measured=not_measured)
+                                   force=force, drift_not_measured=not_measured, min_new_labels=min_new_labels)
         record.update(asdict(decision))
     return decision
 
@@ -470,6 +523,7 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "reports": {"data_drift": drift.get("report_html")},
         "swept_claims": (_read_decision(run.dir, "sweep_stale_claims") or {}).get("swept", []),
         "reference": drift.get("reference"),
+        "outcome_request": _requested_outcomes(run) if (decision or {}).get("outcomes_needed") else None,
         "lineage": trained.get("lineage"),
         "steps": steps,
     }
@@ -499,10 +553,28 @@ def _release_snapshot(run: Run) -> dict[str, Any]:
     return {"id": claimed[0].id, "rows": claimed[0].n_rows, "released": True}
 
 
+def _requested_outcomes(run: Run) -> dict[str, Any] | None:
+    """The outcome request the drift step wrote (ids, rows, file), or None when it wrote none."""
+    import json
+
+    path = run.dir / OUTCOME_REQUEST_NAME
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {"rows": request.get("rows"), "prediction_ids": [p["prediction_id"] for p in request.get("predictions") or []],
+            "file": OUTCOME_REQUEST_NAME}
+
+
 def _retrain_text(summary: dict[str, Any]) -> str:
     lines = [f"Retrain run {summary['run_id']}: {summary['outcome']}."]
     reasons = summary["trigger"].get("reasons") or []
     lines.append(("Triggered: " if summary["trigger"].get("proceed") else "Not triggered: ") + "; ".join(reasons) + ".")
+    request = summary.get("outcome_request")
+    if request and request.get("rows"):
+        lines.append(f"Outcomes that would tell us most: {request['rows']} predictions of the drifted cohort, prediction ids "
+                     + ", ".join(map(str, request["prediction_ids"])) + " (also on the dashboard's Feedback page). Once "
+                     "they are recorded, the next retrain run retrains on them (drift plus labels).")
     if summary["challenger"]:
         lines.append(f"Challenger {summary['challenger']}: {summary['gate_reason']}")
     lines.append(f"Champion before: {summary['model_before']}; after: {summary['model_after']}.")
