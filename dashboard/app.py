@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import panel as pn
+import param
 
 if importlib.util.find_spec("dashboard") is None:
     # `panel serve dashboard/app.py` runs this file as a script: make its package importable
@@ -30,6 +31,41 @@ PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines")
 def reports_url() -> str:
     """Where the reports folder is served, relative to this page (works behind ``--prefix`` too)."""
     return f"{pn.state.rel_path or '.'}/{REPORTS_ROUTE}"
+
+
+class _OpenPage(param.Parameterized):
+    """The open page's name, as the URL's ``?page=`` names it (``?page=Reports``)."""
+
+    page = param.String(default=PAGES[0])
+
+
+def page_index(name: str) -> int | None:
+    """The tab of a page named in the URL: its name (any case), or its position (older links); None if unknown."""
+    text = str(name or "").strip()
+    if text.isdigit():
+        return int(text) if int(text) < len(PAGES) else None
+    lowered = [page.lower() for page in PAGES]
+    return lowered.index(text.lower()) if text.lower() in lowered else None
+
+
+def link_page_to_url(tabs: pn.Tabs, location: Any) -> _OpenPage:
+    """``?page=Reports`` opens the Reports tab, and opening a tab puts its name in the URL."""
+    opened = _OpenPage(page=PAGES[tabs.active])
+    location.sync(opened, {"page": "page"})
+
+    def to_tab(*_: Any) -> None:
+        index = page_index(opened.page)
+        if index is not None and tabs.active != index:
+            tabs.active = index
+
+    def to_url(event: Any) -> None:
+        if opened.page != PAGES[event.new]:
+            opened.page = PAGES[event.new]
+
+    opened.param.watch(to_tab, "page")
+    tabs.param.watch(to_url, "active")
+    to_tab()
+    return opened
 
 
 def build_app(store: DashboardStore | None = None) -> pn.template.FastListTemplate:
@@ -57,7 +93,7 @@ def build_app(store: DashboardStore | None = None) -> pn.template.FastListTempla
 
     tabs.param.watch(refresh_opened, "active")
     if pn.state.location is not None:
-        pn.state.location.sync(tabs, {"active": "page"})
+        link_page_to_url(tabs, pn.state.location)
 
     try:
         serving = store.predictions.champion_version() or "none yet"

@@ -78,3 +78,19 @@ def test_hand_runs_are_left_out_of_the_trends_and_every_figure_names_its_model(t
     frame = trends.trend_frame(tmp_path / "reports")
     assert len(frame) == len(pipeline_runs) and not frame["run_id"].astype(str).str.startswith("interactive").any()
     assert "realized_model_version" in frame.columns and "estimated_model_version" in frame.columns
+
+
+def test_counts_are_whole_numbers_and_the_performance_legend_sits_outside_the_lines(tmp_path: Path) -> None:
+    import holoviews as hv
+
+    from dashboard.views.trends import performance_plot
+
+    write_runs(tmp_path / "reports")
+    frame = trends.trend_frame(tmp_path / "reports")
+    for name in ("labelled_rows", "estimated_rows", "waiting_rows"):
+        assert str(frame[name].dtype) == "Int64", name
+    assert ".0" not in frame[["labelled_rows", "waiting_rows"]].astype(str).to_string()
+    figure = hv.render(performance_plot(frame), backend="bokeh")
+    legends = [item for item in figure.center if type(item).__name__ == "Legend"]
+    assert not legends  # a legend inside the plotting area covers the lines
+    assert any(type(item).__name__ == "Legend" for item in figure.right)

@@ -25,6 +25,7 @@ COLUMNS: tuple[str, ...] = (
     "realized_model_version", "estimated_model_version",
 )
 METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "f1")
+COUNT_COLUMNS: tuple[str, ...] = ("labelled_rows", "estimated_rows", "waiting_rows")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -85,6 +86,8 @@ def trend_frame(root: str | Path) -> pd.DataFrame:
                                                "champion_before", "champion_after", "challenger",
                                                "realized_model_version", "estimated_model_version")]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    for name in COUNT_COLUMNS:  # whole numbers, also beside a run without a count (not 4464.0)
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Float64").round().astype("Int64")
     return frame.sort_values("created_at", kind="mergesort").reset_index(drop=True)
 
 

@@ -79,11 +79,14 @@ def baseline_sentence(baseline: dict[str, Any]) -> str:
     if not baseline:
         return "Baseline: not built."
     left_out = baseline.get("current_rows_left_out") or 0
-    return (f"Baseline: {baseline.get('source')}, {baseline.get('rows'):,} rows"
-            + (f" sampled from {baseline.get('population_rows'):,}" if baseline.get("population_rows", 0) > baseline.get("rows", 0) else "")
+    from mindpulse.figures import format_count
+
+    return (f"Baseline: {baseline.get('source')}, {format_count(baseline.get('rows'))} rows"
+            + (f" sampled from {format_count(baseline.get('population_rows'))}"
+               if (baseline.get("population_rows") or 0) > (baseline.get("rows") or 0) else "")
             + f" (seed {baseline.get('seed')}), sha256 {str(baseline.get('sha256'))[:12]}"
             + (f", champion {baseline['model_version']}" if baseline.get("model_version") else "")
-            + (f"; {left_out:,} current rows the champion trained on were left out of it" if left_out else "")
+            + (f"; {format_count(left_out)} current rows the champion trained on were left out of it" if left_out else "")
             + ".")
 
 

@@ -103,6 +103,8 @@ def headline(estimated: dict[str, Any]) -> dict[str, Any]:
 
 def sentence(estimated_headline: dict[str, Any]) -> str:
     """One line for the notification, each figure with the model version and rows behind it."""
+    from mindpulse.figures import format_count
+
     if not estimated_headline or not estimated_headline.get("rows"):
         return "Estimated performance: no unlabelled predictions to estimate."
     versions = estimated_headline.get("by_model_version") or {
@@ -114,7 +116,7 @@ def sentence(estimated_headline: dict[str, Any]) -> str:
             band = figures.get(name) or {}
             if band.get("estimate") is not None:
                 parts.append(f"{label} {band['estimate']:.3f} [{band['lower']:.3f}, {band['upper']:.3f}]")
-        texts.append(f"{version} on {figures.get('rows'):,} unlabelled predictions: " + ", ".join(parts))
+        texts.append(f"{version} on {format_count(figures.get('rows'))} unlabelled predictions: " + ", ".join(parts))
     text = "Estimated performance (CBPE) of " + "; ".join(texts) + "."
     if estimated_headline.get("flagged"):
         text += " " + str(estimated_headline.get("check"))
