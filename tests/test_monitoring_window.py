@@ -73,6 +73,22 @@ def test_the_reporting_run_reports_on_unlabelled_predictions_and_names_the_model
     errors = estimated["realized_minus_estimated_by_version"]
     assert set(errors) == {first} and errors[first]["rows"] == 1_200
 
+    # The notebook's evidence and the trends name the versions too, and keep the estimate's error per version.
+    from mindpulse import trends
+    from mindpulse.pipeline import evidence
+
+    shown = evidence.performance(run, pipeline.current_data(run))
+    titles = [figure.title for figure in shown.figures]
+    assert f"Estimated performance of 2,000 unlabelled predictions by {home['champion']}" in titles
+    assert f"Estimate vs realized on 1,200 labelled predictions by {first}" in titles
+    assert f"Confusion matrix of 1,200 labelled predictions by {first}" in titles
+    pipeline.data_quality_report(run)
+    pipeline.finish_reporting(run)
+    row = trends.trend_frame(settings.reports_dir).set_index("run_id").loc["manual__window"]
+    assert (row["estimated_model_version"], row["realized_model_version"]) == (home["champion"], first)
+    assert row["estimate_error_model_version"] == first and row["estimate_error_rows"] == 1_200
+    assert row["estimate_error_roc_auc"] == pytest.approx(errors[first]["roc_auc"])
+
 
 def test_too_few_labels_skip_only_the_realized_performance(home: dict) -> None:
     settings = home["settings"].model_copy(update={"performance_min_labelled_rows": 5_000})

@@ -23,9 +23,10 @@ COLUMNS: tuple[str, ...] = (
     "estimated_f1", "estimated_f1_lower", "estimated_f1_upper", "estimate_flagged",
     "waiting_rows", "champion_before", "champion_after", "challenger",
     "realized_model_version", "estimated_model_version",
+    "estimate_error_model_version", "estimate_error_rows", "estimate_error_roc_auc", "estimate_error_accuracy",
 )
 METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "f1")
-COUNT_COLUMNS: tuple[str, ...] = ("labelled_rows", "estimated_rows", "waiting_rows")
+COUNT_COLUMNS: tuple[str, ...] = ("labelled_rows", "estimated_rows", "waiting_rows", "estimate_error_rows")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -60,6 +61,13 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
     row["realized_model_version"] = (next(iter(versions)) if len(versions) == 1 else
                                      ", ".join(f"{v} ({n})" for v, n in versions.items()) or None)
     row["estimated_model_version"] = unlabelled.get("model_version")
+    # The estimate's error once outcomes arrived (realized minus estimated), for the version with the most labelled rows.
+    checks = estimated.get("check_by_model_version") or {}
+    version, check = next(iter(checks.items()), (None, {}))
+    row["estimate_error_model_version"] = version
+    row["estimate_error_rows"] = check.get("rows")
+    for name in ("roc_auc", "accuracy"):
+        row[f"estimate_error_{name}"] = ((check.get("metrics") or {}).get(name) or {}).get("gap")
     for name in METRICS:
         band = (unlabelled.get("metrics") or {}).get(name) or {}
         row[f"estimated_{name}"] = band.get("estimate")
@@ -84,7 +92,8 @@ def trend_frame(root: str | Path) -> pd.DataFrame:
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, errors="coerce", format="ISO8601")
     numeric = [c for c in COLUMNS if c not in ("created_at", "dag_id", "run_id", "outcome", "estimate_flagged",
                                                "champion_before", "champion_after", "challenger",
-                                               "realized_model_version", "estimated_model_version")]
+                                               "realized_model_version", "estimated_model_version",
+                                               "estimate_error_model_version")]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     for name in COUNT_COLUMNS:  # whole numbers, also beside a run without a count (not 4464.0)
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Float64").round().astype("Int64")

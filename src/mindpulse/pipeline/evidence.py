@@ -183,18 +183,27 @@ def performance(run: Run, labelled: pd.DataFrame) -> Evidence:
                     f"{top['grouping']} (lowest: {top['worst_group']}).")
     else:
         sentence = "No per-group gap: fewer than two groups with enough labelled rows."
+    if summary.get("realized_skipped"):
+        sentence = str(summary["realized_skipped"]).capitalize() + "."
     estimated = summary.get("estimated") or {}
-    if estimated.get("unlabelled"):
-        figures.append(plots.estimated_performance(estimated["unlabelled"],
-                                                   title="Estimated performance of the newest unlabelled predictions"))
-        tables["Estimated performance (CBPE), newest unlabelled predictions"] = _estimate_table(estimated["unlabelled"])
-    if estimated.get("check"):
-        check = estimated["check"]
-        figures.append(plots.estimated_performance(estimated["labelled"], {k: v["realized"] for k, v in check["metrics"].items()},
-                                                   title="Estimate vs realized on the labelled predictions"))
-        tables["Estimate vs realized (labelled predictions)"] = pd.DataFrame(
-            [{"metric": k, **v} for k, v in check["metrics"].items()])
-        sentence += " " + check["message"]
+    for version, estimate in (estimated.get("by_model_version") or {}).items():
+        rows_text = f"{int(estimate.get('rows') or 0):,}"
+        figures.append(plots.estimated_performance(
+            estimate, title=f"Estimated performance of {rows_text} unlabelled predictions by {version}"))
+    if estimated.get("by_model_version"):
+        tables["Estimated performance (CBPE) of the unlabelled predictions, per model version"] = pd.concat(
+            [_estimate_table(e).assign(model_version=v) for v, e in estimated["by_model_version"].items()],
+            ignore_index=True)
+    checks = estimated.get("check_by_model_version") or {}
+    for version, check in checks.items():
+        figures.append(plots.estimated_performance(
+            check["estimate"], {k: v["realized"] for k, v in check["metrics"].items()},
+            title=f"Estimate vs realized on {int(check.get('rows') or 0):,} labelled predictions by {version}"))
+        sentence += f" {version}: {check['message']}"
+    if checks:
+        tables["The estimate's error once outcomes arrived (realized minus estimated), per model version"] = pd.DataFrame(
+            [{"model_version": v, "rows": c.get("rows"), "metric": k, **row}
+             for v, c in checks.items() for k, row in c["metrics"].items()])
     return Evidence(figures, tables, sentence)
 
 
