@@ -10,7 +10,6 @@ import pandas as pd
 from mindpulse import runs
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.pipeline.records import (
-    CURRENT_DATA_NAME,
     PREVIEW_NOTE,
     REPORT_STEPS,
     REPORTING_STEPS,

@@ -21,10 +21,9 @@ from mindpulse.pipeline.records import (
     _json_ready,
     _now,
     _read_decision,
-    _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_inputs, _reference, _registry, _store
+from mindpulse.pipeline.sources import _reference, _registry, _store
 
 
 # --- retrain: checks and the gate ---------------------------------------------------------------
