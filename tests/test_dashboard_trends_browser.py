@@ -58,6 +58,8 @@ def test_trends_page_plots_the_runs(page: Page, server: DashboardServer, home: P
     expect(table).to_contain_text("v0003-x")
     expect(table).not_to_contain_text("interactive")  # the hand run is not a trend point
     expect(table).to_contain_text("v0001-x")  # each figure names the model behind it
+    text = " | ".join(table.locator(".tabulator-cell").all_text_contents())
+    assert "1,100" in text and "1,100.0" not in text and "400.0" not in text  # row counts are whole numbers
     assert not errors, errors
 
 
