@@ -11,6 +11,7 @@ everything it started.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -482,6 +483,10 @@ def run(
         supervise(services, home)
     except KeyboardInterrupt:
         typer.echo("\nStopping MindPulse ...")
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        fail(f"{exc.filename or home}: no space left on the device: {_disk_full(home, _free_bytes(home) or 0)}", code=1)
     finally:
         for service in reversed(services):
             service.stop()
