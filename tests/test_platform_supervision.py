@@ -56,6 +56,7 @@ def test_a_killed_scheduler_stops_the_platform_with_its_name_and_the_last_lines_
         while set(platform.airflow_components(standalone.pid)) != set(platform.AIRFLOW_COMPONENTS):
             assert time.monotonic() < deadline, platform.airflow_components(standalone.pid)
             time.sleep(1)
+        time.sleep(5)  # the platform watches them (a user's kill comes later still)
         scheduler = platform.airflow_components(standalone.pid)["scheduler"]
         family[:] = _family(process.pid)
         scheduler.kill()

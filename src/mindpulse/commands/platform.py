@@ -296,7 +296,7 @@ def _is_alive(process: Any) -> bool:
         return False
 
 
-def supervise(services: list["Service"], home: Path, *, interval: float = 2.0, startup_grace: float = 60.0) -> None:
+def supervise(services: list["Service"], home: Path, *, interval: float = 2.0, startup_grace: float = 30.0) -> None:
     """Watch every program of the platform until one dies; then say which, why, and exit non-zero.
 
     Watched: the services started here (``airflow standalone``, the dashboard, JupyterLab) and
@@ -314,7 +314,6 @@ def supervise(services: list["Service"], home: Path, *, interval: float = 2.0, s
     components: dict[str, Any] = {}
     started = time.monotonic()
     while True:
-        time.sleep(interval)
         for name, process in airflow_components(airflow.pid).items():
             components.setdefault(name, process)
         dead = [(name, process.pid, airflow.log, name) for name, process in components.items() if not _is_alive(process)]
@@ -334,6 +333,7 @@ def supervise(services: list["Service"], home: Path, *, interval: float = 2.0, s
                                                                     for line in tail):
                 fail(f"{what} died: {_disk_full(home, free if free is not None else 0)}", code=1)
             fail(f"{what} died{f' (pid {pid})' if pid else ''}; MindPulse stops. See {log}", code=1)
+        time.sleep(interval)
 
 
 # --- the embedded Airflow -----------------------------------------------------------------------
