@@ -431,11 +431,6 @@ class Zygote:
         return f"kernel zygote {dead} exited ({code}): socket removed, started again as {self.process.pid}"
 
 
-def start(folder: str | Path) -> str:
-    """Start a zygote as a child of this process; return its socket path (see :class:`Zygote`)."""
-    return Zygote(folder).start()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fork warm notebook kernels on request (see the module's doc).")
     parser.add_argument("--socket", required=True, help="the Unix socket to listen on")
