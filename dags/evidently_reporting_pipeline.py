@@ -20,11 +20,15 @@ _settings = Settings()
 DOC = """
 ### Evidently reports on production data
 
-1. **check_data_availability**: reference data present and at least `min_rows` production
-   rows; freezes the rows this run reports on in the run folder.
+1. **check_data_availability**: reference data present and at least `min_rows` recent
+   predictions (the last `monitoring_window_days` days, labelled or not); freezes the rows this
+   run reports on in the run folder. Too few labels only skip the realized performance.
 2. **data_quality_report**, **data_drift_report**, **model_performance_report** (in parallel),
-   each an Evidently HTML + JSON in the run folder; skipped when data is missing. The champion's
-   reference rows are frozen in the run folder by the first report that reads them.
+   each an Evidently HTML + JSON in the run folder; skipped when data is missing. Drift is the
+   retrain trigger's own measure, against a sample of the champion's training data that holds
+   none of the current rows (frozen in the run folder by the first report that reads it). The
+   performance report measures the labelled predictions and estimates (CBPE) the unlabelled
+   ones, per model version.
    **clean_up_reports** (always, beside the reports: it never touches a run in progress): keep
    the newest `reports_keep` runs of each outcome that may be deleted.
 3. **send_summary** (always): `run_summary.json` and the notification.
@@ -40,8 +44,10 @@ with pipeline_dag(
     params={
         "min_rows": Param(_settings.drift_min_rows, type="integer", minimum=1,
                           description="Production rows needed to report (fewer make drift figures noise)."),
-        "drift_threshold": Param(_settings.drift_share_threshold, type="number", minimum=0, maximum=1,
-                                 description="Share of the compared columns (features, label, model outputs) that drifted, above which the report says dataset drift."),
+        "feature_drift_threshold": Param(_settings.feature_drift_threshold, type="number", minimum=0, maximum=1,
+                                         description="Share of the 13 model features that drifted, above which the report says drift (the retrain trigger's rule)."),
+        "prediction_drift_threshold": Param(_settings.prediction_drift_threshold, type="number", minimum=0,
+                                            description="Drift score of the predicted probability at or above which the report says drift (the retrain trigger's rule)."),
         "keep": Param(_settings.reports_keep, type="integer", minimum=1, description="Report runs kept."),
     },
 ) as dag:
@@ -60,7 +66,8 @@ with pipeline_dag(
     reports = [
         notebook_task("data_quality_report", "reporting/02_data_quality_report.ipynb"),
         notebook_task("data_drift_report", "reporting/03_data_drift_report.ipynb",
-                      parameters={"drift_threshold": "{{ params.drift_threshold }}"}),
+                      parameters={"feature_drift_threshold": "{{ params.feature_drift_threshold }}",
+                                  "prediction_drift_threshold": "{{ params.prediction_drift_threshold }}"}),
         notebook_task("model_performance_report", "reporting/04_model_performance_report.ipynb"),
     ]
     clean_up_reports = notebook_task(

@@ -25,12 +25,14 @@ DOC = """
    died is archived (the registry holds the model that run trained on it) or released;
    logged and notified.
 1. **check_production_data** and **detect_drift** (in parallel): labelled production rows
-   waiting for a retrain; the feature drift share (of the 13 model features, how many
-   drifted from the reference data) and the prediction drift score (of the champion's
+   waiting for a retrain; on the recent predictions, labelled or not, the feature drift share
+   (of the 13 model features, how many drifted from the champion's training data) and the prediction drift score (of the champion's
    predicted probability), with the Evidently report in the run folder.
-2. **decide_retrain**: goes on when rows ≥ `min_rows`, OR feature drift share >
-   `feature_drift_threshold`, OR prediction drift score ≥ `prediction_drift_threshold`,
-   OR the run's conf says `{"force": true}`; otherwise every later step is skipped and no
+2. **decide_retrain**: goes on when rows ≥ `min_rows`, OR drift (feature drift share >
+   `feature_drift_threshold` or prediction drift score ≥ `prediction_drift_threshold`) with at
+   least `outcome_request_rows` new labelled rows, OR the run's conf says `{"force": true}`.
+   Drift without new outcomes asks for the outcomes of a stratified sample of the drifted
+   cohort (notification, Feedback page) instead of retraining a copy of the champion. Otherwise every later step is skipped and no
    model, data or archive changes. A forced run goes on even when drift could not be
    measured (too few rows, or the drift step failed); the reason is in `run_summary.json`.
 3. **backup_model** and **merge_training_data** (snapshot of the production rows, claimed for

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import panel as pn
+import param
 
 if importlib.util.find_spec("dashboard") is None:
     # `panel serve dashboard/app.py` runs this file as a script: make its package importable
@@ -52,6 +53,41 @@ def signed_out_page() -> pn.template.FastListTemplate:
             alert_type="warning")], design=OfflineFast, font=SYSTEM_FONTS, collapsed_sidebar=True)
 
 
+class _OpenPage(param.Parameterized):
+    """The open page's name, as the URL's ``?page=`` names it (``?page=Reports``)."""
+
+    page = param.String(default=PAGES[0])
+
+
+def page_index(name: str, pages: tuple[str, ...] | list[str] = PAGES) -> int | None:
+    """The tab of a page named in the URL: its name (any case), or its position (older links); None if unknown."""
+    text = str(name or "").strip()
+    if text.isdigit():
+        return int(text) if int(text) < len(pages) else None
+    lowered = [page.lower() for page in pages]
+    return lowered.index(text.lower()) if text.lower() in lowered else None
+
+
+def link_page_to_url(tabs: pn.Tabs, location: Any, pages: tuple[str, ...] | list[str] = PAGES) -> _OpenPage:
+    """``?page=Reports`` opens the Reports tab, and opening a tab puts its name in the URL."""
+    opened = _OpenPage(page=pages[tabs.active])
+    location.sync(opened, {"page": "page"})
+
+    def to_tab(*_: Any) -> None:
+        index = page_index(opened.page, pages)
+        if index is not None and tabs.active != index:
+            tabs.active = index
+
+    def to_url(event: Any) -> None:
+        if opened.page != pages[event.new]:
+            opened.page = pages[event.new]
+
+    opened.param.watch(to_tab, "page")
+    tabs.param.watch(to_url, "active")
+    to_tab()
+    return opened
+
+
 def build_app(store: DashboardStore | None = None, principal: Any = None) -> pn.template.FastListTemplate:
     """The whole dashboard for one browser session, with the pages and buttons ``principal`` may use."""
     pn.extension("tabulator")
@@ -79,7 +115,7 @@ def build_app(store: DashboardStore | None = None, principal: Any = None) -> pn.
 
     tabs.param.watch(refresh_opened, "active")
     if pn.state.location is not None:
-        pn.state.location.sync(tabs, {"active": "page"})
+        link_page_to_url(tabs, pn.state.location, pages)
 
     try:
         serving = store.predictions.champion_version() or "none yet"

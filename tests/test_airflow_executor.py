@@ -1,4 +1,5 @@
-"""The embedded Airflow's executor imports the task processes' modules once, before it forks.
+"""The embedded Airflow's executor imports the task processes' libraries once, before it forks,
+keeps no copy of the project's modules, and starts its kernel zygote again when it dies.
 
 Every real-Airflow test of the DAGs runs on it (tests/airflow_support.py), so a broken executor
 fails those; these check what it adds to Airflow's LocalExecutor.
@@ -32,16 +33,33 @@ def test_every_preloaded_module_imports() -> None:
 
 
 FORK_PROBE = """
-import sys
+import os, signal, sys, time
 from airflow.executors.local_executor import LocalExecutor
 from mindpulse import airflow_executor as e
 
 before = [name for name in e.PRELOADED_MODULES if name in sys.modules]
 inherited = {}
-LocalExecutor.start = lambda self: inherited.update({n: n in sys.modules for n in e.PRELOADED_MODULES})  # forks the workers
-e.PreloadingLocalExecutor(parallelism=1).start()
-assert "papermill" not in before and "mindpulse.pipeline.retrain" not in before, before  # not imported by Airflow itself
+project = []
+def forks(self):  # where LocalExecutor forks its workers
+    inherited.update({n: n in sys.modules for n in e.PRELOADED_MODULES})
+    project.extend(sorted(n for n in sys.modules if n.split(".")[0] == "mindpulse"))
+LocalExecutor.start = forks
+LocalExecutor.sync = lambda self: None
+executor = e.PreloadingLocalExecutor(parallelism=1)
+executor.start()
+assert "papermill" not in before, before  # not imported by Airflow itself
 assert inherited and all(inherited.values()), inherited
+# The workers (and the tasks they fork) import the project's code afresh: no copy of it but this module.
+assert project == ["mindpulse", "mindpulse.airflow_executor"], project
+assert not [n for n in e.PRELOADED_MODULES if n.split(".")[0] == "mindpulse"]
+
+# A zygote that dies is noticed on the next heartbeat, reaped and started again.
+first = executor.zygote.process.pid
+os.kill(first, signal.SIGKILL)
+time.sleep(0.5)
+executor.sync()
+assert executor.zygote.process.pid != first and not os.path.exists(f"/proc/{first}"), first
+executor.zygote.process.kill()
 """
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from celery_support import (
@@ -32,6 +34,19 @@ from celery_support import (
 )
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
+
+
+def _zygotes(worker: int) -> list[psutil.Process]:
+    """The live kernel zygotes under the worker (not the kernels they forked, which keep their command line)."""
+    found = []
+    for proc in _family(worker):
+        try:
+            if (proc.status() != psutil.STATUS_ZOMBIE and "mindpulse.kernel_zygote" in " ".join(proc.cmdline())
+                    and "mindpulse.kernel_zygote" not in " ".join(proc.parent().cmdline())):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
 
 DAG_ID = "ml_retrain_pipeline"
 STEPS = {
@@ -99,6 +114,14 @@ def test_the_retrain_dag_runs_on_celery_workers_against_postgres_and_redis(servi
             task_logs = "".join(path.read_text(errors="replace") for path in (cluster.home / "logs").rglob("*.log"))
             forked = len(re.findall(r"kernel \d+ forked warm by the zygote", task_logs))
             assert forked >= len(NOTEBOOK_STEPS) and "kernel started the usual way" not in task_logs, forked
+            # A zygote that dies is reaped and started again by the worker.
+            zygote = _zygotes(worker.process.pid)[0]
+            zygote.kill()
+            deadline = time.monotonic() + 60
+            while not [proc for proc in _zygotes(worker.process.pid) if proc.pid != zygote.pid]:
+                assert time.monotonic() < deadline, worker.tail()
+                time.sleep(0.5)
+            assert zygote.pid not in [proc.pid for proc in _family(worker.process.pid)]  # reaped
             home, airflow_db = cluster.home, cluster.airflow_database
 
         # A new champion, and the old one kept as its backup.

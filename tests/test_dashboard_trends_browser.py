@@ -15,7 +15,7 @@ from tests.dashboard_support import (  # noqa: F401 (fixtures)
     prepared_template,
     serve_dashboard,
 )
-from tests.trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_runs
+from tests.trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_hand_run, write_runs
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
@@ -26,6 +26,7 @@ def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFacto
     """The prepared home's two report runs, plus three reporting runs with estimates and three retrain runs."""
     home = copy_home(prepared_template, tmp_path_factory.mktemp("trends") / "home")
     write_runs(home.settings.reports_dir)
+    write_hand_run(home.settings.reports_dir)  # a notebook rerun by hand: not a run of the pipeline
     return home
 
 
@@ -55,4 +56,19 @@ def test_trends_page_plots_the_runs(page: Page, server: DashboardServer, home: P
     table = page.locator(".mp-trends-table")
     expect(table.locator(".tabulator-row")).to_have_count(runs)
     expect(table).to_contain_text("v0003-x")
+    expect(table).not_to_contain_text("interactive")  # the hand run is not a trend point
+    expect(table).to_contain_text("v0001-x")  # each figure names the model behind it
+    text = " | ".join(table.locator(".tabulator-cell").all_text_contents())
+    assert "1,100" in text and "1,100.0" not in text and "400.0" not in text  # row counts are whole numbers
     assert not errors, errors
+
+
+def test_a_page_link_opens_that_page(page: Page, server: DashboardServer) -> None:
+    """`?page=Reports` opens the Reports tab (it used to open Predict), and opening a tab names it in the URL."""
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(server.url + "?page=Reports")
+    expect(page.locator(".bk-tab.bk-active").first).to_have_text("Reports")
+    expect(page.get_by_text("Each run of the reporting or retrain pipeline leaves Evidently reports")).to_be_visible()
+    page.locator(".bk-tab", has_text="Trends").click()
+    page.wait_for_url("**page=Trends**")

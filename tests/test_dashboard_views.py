@@ -288,7 +288,7 @@ def test_reports_are_listed_newest_first_and_open_through_static_urls(store: Das
     view = ReportsView(store=store.reports)
     listed = list(view.picker.options.values())
     assert listed == list(prepared.report_runs)[::-1]  # prepared oldest first
-    assert view.table.value["columns_drifted"].notna().all()
+    assert view.table.value["features_drifted"].notna().all()
 
     view.picker.value = listed[0]
     click(view.open_button)

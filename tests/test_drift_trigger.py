@@ -1,17 +1,28 @@
-"""The retrain pipeline's drift step measures its two triggers: the share of the 13 features that
-drifted (more than 30 %) and prediction drift (the champion's predicted probability). Exam-season
-traffic triggers a retrain through prediction drift, undrifted traffic does not, 50 rows are too few."""
+"""The retrain pipeline's drift step measures its two triggers on the recent logged predictions: the
+share of the 13 features that drifted (more than 30 %) and prediction drift (the predicted
+probability). Exam-season traffic triggers a retrain through prediction drift, undrifted traffic
+does not, 50 rows are too few."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from mindpulse import data, pipeline
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
+from mindpulse.predict import Predictor
 from mindpulse.synthetic import generate
 from mindpulse.train import train_and_gate
+
+
+def log_scored(settings: Settings, frame, *, labelled: bool = True) -> list[int]:
+    """Serve ``frame`` with the champion and log the predictions (with their outcomes when ``labelled``)."""
+    scored = Predictor.load(ModelRegistry.from_settings(settings)).predict_frame(frame)
+    if not labelled:
+        scored["depression"] = scored["depression"].astype("Int64").where(False)
+    return Store.from_settings(settings).log_predictions(scored)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +37,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def drift_of(settings: Settings, rows: int, seed: int, **shift) -> dict:
-    """Fresh store holding `rows` labelled production rows; the drift step's glued outputs."""
+    """Fresh store holding `rows` logged, labelled predictions; the drift step's glued outputs."""
     store_path = settings.data_dir / f"store-{rows}-{seed}-{'-'.join(map(str, shift.values()))}.db"
     run_settings = settings.model_copy(update={"database_url": f"sqlite:///{store_path}"})
-    store = Store.from_settings(run_settings)
-    store.add_labelled(generate(rows, seed=seed, id_start=500_000, **shift).canonical())
+    log_scored(run_settings, generate(rows, seed=seed, id_start=500_000, **shift).canonical())
     run = pipeline.open_run("ml_retrain_pipeline", f"drift-{seed}-{rows}", settings=run_settings)
     return pipeline.detect_drift(run).outputs
 
@@ -67,14 +77,14 @@ def test_fifty_rows_are_not_enough_data(home: Settings) -> None:
     assert out.get("feature_drift_share") is None and out.get("prediction_drifted") is None  # None is not glued
 
 
-def test_after_a_drift_retrain_is_promoted_the_same_shifted_traffic_does_not_trigger_again(
-        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Exam season: drift triggers a retrain, it is promoted, and the next day's check stays quiet."""
+def test_after_a_drift_retrain_the_baseline_is_the_new_champions_training_data_without_the_current_rows(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exam season: drift triggers a retrain, it is promoted; the next day's baseline is the new champion's
+    training data, and the rows it trained on that are still current rows are left out of it."""
     settings = Settings(home=tmp_path_factory.mktemp("exam-home"))
     data.generate_reference(settings, rows=6_000, seed=3)
     pipeline.train_first_champion(settings, seed=3, candidates=["logistic_regression"])
-    store = Store.from_settings(settings)
-    store.add_labelled(generate(1_200, seed=11, scenario="exam_season", id_start=500_000).canonical())
+    day_one_ids = log_scored(settings, generate(1_200, seed=11, scenario="exam_season", id_start=500_000).canonical())
 
     day_one = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "scheduled__day-one", settings=settings)
     drift = pipeline.detect_drift(day_one).outputs
@@ -90,10 +100,15 @@ def test_after_a_drift_retrain_is_promoted_the_same_shifted_traffic_does_not_tri
     assert trained["promoted"], trained["reason"]
     pipeline.archive_production_data(day_one, commit=True)
 
-    store.add_labelled(generate(1_200, seed=12, scenario="exam_season", id_start=600_000).canonical())
+    log_scored(settings, generate(1_200, seed=12, scenario="exam_season", id_start=600_000).canonical())
     day_two = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "scheduled__day-two", settings=settings)
     again = pipeline.detect_drift(day_two).outputs
-    assert again["reference"]["model_version"] == trained["version"]
-    assert again["reference"]["snapshots"] == [trained["snapshot_id"]]
-    assert again["drift_status"] == "no_drift", again
-    assert again["feature_drifted"] is False and again["prediction_drifted"] is False, again
+    baseline = again["reference"]
+    assert baseline["model_version"] == trained["version"] and baseline["snapshots"] == [trained["snapshot_id"]]
+    assert again["n_rows"] == 2_400  # both days are within the monitoring window
+    # The champion trained on the reference and most of day one's rows; day one's rows are current rows,
+    # so every one of them is left out of the baseline, which is the reference alone.
+    assert baseline["current_rows_left_out"] == trained["training_rows"] - 6_000 > 0
+    assert baseline["population_rows"] == baseline["rows"] == 6_000
+    frozen = pd.read_parquet(day_two.dir / "reference_data.parquet")
+    assert not set(frozen["prediction_id"].dropna().astype(int)) & set(day_one_ids)

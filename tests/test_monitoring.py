@@ -68,10 +68,15 @@ def features_only(frame: pd.DataFrame) -> pd.DataFrame:
 def test_exam_season_is_drift_when_both_frames_carry_the_model_outputs(reference, exam, cfg):
     decision = monitoring.detect_drift(reference, exam, settings=cfg)
     assert decision.status == "drift" and decision.drifted
-    assert decision.share > cfg.drift_share_threshold == 0.3
-    assert EXAM_COLUMNS | {"depression", "prediction", "probability"} == set(decision.drifted_columns)
-    assert decision.n_features == 16 and decision.n_drifted == 6 and decision.n_rows == 1_500
-    assert "6 of 16" in decision.reason
+    # Counts and shares are over the 13 model features alone; the outputs and the label have their own lines.
+    assert EXAM_COLUMNS == set(decision.drifted_columns)
+    assert decision.n_features == 13 and decision.n_drifted == 3 and decision.n_rows == 1_500
+    assert decision.share == pytest.approx(3 / 13) and not decision.feature_drifted
+    assert decision.prediction_drift["drifted"] and decision.prediction_drift["score"] >= cfg.prediction_drift_threshold
+    assert decision.label_drift["score"] is not None
+    assert "3 of 13 model features" in decision.reason
+    lines = decision.lines()
+    assert [line.split(":")[0] for line in lines] == ["Feature drift", "Prediction drift", "Label drift"]
 
 
 def test_exam_season_moves_exactly_its_three_features(reference, exam, cfg):

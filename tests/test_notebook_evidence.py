@@ -105,7 +105,10 @@ def test_reporting_notebooks_show_figures_and_whole_tables(home: Settings, monke
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert summary["estimated"]["rows"] == 300 and summary["estimated"]["accuracy"]["estimate"] is not None
     printed = "".join("".join(o.get("text", "")) for o in _outputs(run_dir / "send_summary.ipynb"))
-    assert "Estimated performance of the newest 300 unlabelled predictions (CBPE): ROC-AUC " in printed  # the notification
+    version = summary["estimated"]["model_version"]
+    assert version and summary["estimated"]["by_model_version"][version]["rows"] == 300
+    # The notification names the model version behind the estimate, and its rows.
+    assert f"Estimated performance (CBPE) of {version} on 300 unlabelled predictions: ROC-AUC " in printed
 
 
 @pytest.mark.slow

@@ -460,12 +460,12 @@ def test_the_reports_of_one_run_read_one_frozen_reference(home: Settings, monkey
 
     from mindpulse.pipeline import sources
 
-    real = sources._champion_reference
-    built = [real(home)[0].reset_index(drop=True)]
+    real = sources._drift_baseline
     calls: list[int] = []
-    monkeypatch.setattr(sources, "_champion_reference", lambda settings: calls.append(1) or real(settings))
+    monkeypatch.setattr(sources, "_drift_baseline", lambda settings, ids: calls.append(1) or real(settings, ids))
     run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__frozen-reference", settings=home)
     pipeline.check_data_availability(run)
+    built = [real(home, sources._prediction_ids(pipeline.current_data(run)))[0].reset_index(drop=True)]
     quality = pipeline.data_quality_report(run)
     drift = pipeline.data_drift_report(run)
 

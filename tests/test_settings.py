@@ -14,7 +14,7 @@ def test_defaults_live_under_home(tmp_path):
     assert s.reports_dir == tmp_path / "reports"
     assert s.reference_path == tmp_path / "data" / "reference.csv"
     assert s.database_url == f"sqlite:///{tmp_path / 'data' / 'mindpulse.db'}"
-    assert (s.retrain_min_rows, s.drift_share_threshold, s.reports_keep) == (1000, 0.3, 10)
+    assert (s.retrain_min_rows, s.feature_drift_threshold, s.reports_keep) == (1000, 0.3, 10)
 
 
 def test_environment_overrides(settings, monkeypatch, tmp_path):
@@ -29,11 +29,11 @@ def test_environment_overrides(settings, monkeypatch, tmp_path):
 
 
 def test_bad_value_names_the_variable(settings, monkeypatch):
-    monkeypatch.setenv("MINDPULSE_DRIFT_SHARE_THRESHOLD", "lots")
+    monkeypatch.setenv("MINDPULSE_FEATURE_DRIFT_THRESHOLD", "lots")
     get_settings.cache_clear()
     with pytest.raises(ValidationError) as err:
         get_settings()
-    assert "drift_share_threshold" in str(err.value)
+    assert "feature_drift_threshold" in str(err.value)
     assert "lots" in str(err.value)
 
 

@@ -62,3 +62,35 @@ def test_trends_plot_renders_a_png_for_the_notebook(tmp_path: Path) -> None:
     write_runs(tmp_path / "reports")
     figure = plots.trends(trends.trend_frame(tmp_path / "reports"))
     assert figure._repr_png_().startswith(b"\x89PNG")
+
+
+def test_hand_runs_are_left_out_of_the_trends_and_every_figure_names_its_model(tmp_path: Path) -> None:
+    import shutil
+
+    from mindpulse import runs
+
+    write_runs(tmp_path / "reports")
+    pipeline_runs = trends.trend_frame(tmp_path / "reports")
+    folder = tmp_path / "reports" / "evidently_reporting_pipeline"
+    newest = sorted(p for p in folder.iterdir() if p.is_dir())[-1]
+    hand = folder / f"{runs.INTERACTIVE_RUN_ID}2026-12-06T20-00-00"
+    shutil.copytree(newest, hand)  # a notebook rerun by hand, with the same kind of records
+    frame = trends.trend_frame(tmp_path / "reports")
+    assert len(frame) == len(pipeline_runs) and not frame["run_id"].astype(str).str.startswith("interactive").any()
+    assert "realized_model_version" in frame.columns and "estimated_model_version" in frame.columns
+
+
+def test_counts_are_whole_numbers_and_the_performance_legend_sits_outside_the_lines(tmp_path: Path) -> None:
+    import holoviews as hv
+
+    from dashboard.views.trends import performance_plot
+
+    write_runs(tmp_path / "reports")
+    frame = trends.trend_frame(tmp_path / "reports")
+    for name in ("labelled_rows", "estimated_rows", "waiting_rows"):
+        assert str(frame[name].dtype) == "Int64", name
+    assert ".0" not in frame[["labelled_rows", "waiting_rows"]].astype(str).to_string()
+    figure = hv.render(performance_plot(frame), backend="bokeh")
+    legends = [item for item in figure.center if type(item).__name__ == "Legend"]
+    assert not legends  # a legend inside the plotting area covers the lines
+    assert any(type(item).__name__ == "Legend" for item in figure.right)

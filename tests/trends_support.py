@@ -29,12 +29,12 @@ def write_runs(reports_dir: Path, *, seed: int = 3) -> dict[str, Path]:
         run_id = f"scheduled__{created_at}"
         folder = runs.run_dir(reports_dir, REPORTING_DAG_ID, run_id)
         probability = rng.beta(2, 2, 400)
-        estimated = estimation.estimate_performance(probability, threshold=0.5, draws=50)
+        estimated = {**estimation.estimate_performance(probability, threshold=0.5, draws=50), "model_version": "v0001-x"}
         atomic_write_json(folder / "data_drift.json", {"kind": "data_drift", "share": share, "status": "no_drift",
                                                        "rows": 400})
         atomic_write_json(folder / "model_performance.json", {
             "kind": "model_performance", "rows": 400, "labelled_rows": 400, "accuracy": accuracy,
-            "roc_auc": accuracy + 0.08, "f1": accuracy - 0.05,
+            "roc_auc": accuracy + 0.08, "f1": accuracy - 0.05, "model_versions": {"v0001-x": 400},
             "estimated": {"unlabelled": estimated, "check": {"flagged": [], "message": "matches"}}})
         # An HTML page that disagrees with the JSON: the trends must not read it.
         (folder / "model_performance.html").write_text("<html>accuracy 0.111</html>", encoding="utf-8")
@@ -49,3 +49,13 @@ def write_runs(reports_dir: Path, *, seed: int = 3) -> dict[str, Path]:
                                     "model_after": after, "challenger": challenger})
         folders[run_id] = folder
     return folders
+
+
+def write_hand_run(reports_dir: Path) -> Path:
+    """A reporting notebook rerun by hand in JupyterLab: skipped, with a drift share of 0.0 (not a pipeline run)."""
+    run_id = f"{runs.INTERACTIVE_RUN_ID}__2026-11-30T10-00-00"
+    folder = runs.run_dir(reports_dir, REPORTING_DAG_ID, run_id)
+    atomic_write_json(folder / "data_drift.json", {"kind": "data_drift", "share": 0.0, "status": "no_drift", "rows": 40})
+    runs.write_summary(folder, {"dag_id": REPORTING_DAG_ID, "run_id": run_id, "created_at": "2026-11-30T10:00:00+00:00",
+                                "outcome": "skipped", "drift_share": 0.0})
+    return folder

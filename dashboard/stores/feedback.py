@@ -49,6 +49,35 @@ class FeedbackStore(Acting):
         """Labelled rows waiting for the next retrain."""
         return production_store(self.settings).pending_count()
 
+    def requested_outcomes(self):  # noqa: ANN201 - a pandas DataFrame (imported lazily)
+        """The predictions whose outcomes the newest drifted retrain run asked for and that still have none.
+
+        Columns: prediction_id, model_version, probability, created_at, asked_by (the run id). Empty
+        when no retrain run asked, or every asked outcome was recorded.
+        """
+        import json
+
+        import pandas as pd
+
+        from mindpulse.dag_ids import RETRAIN_DAG_ID
+
+        columns = ["prediction_id", "model_version", "probability", "created_at", "asked_by"]
+        newest = None
+        for path in (self.settings.reports_dir / RETRAIN_DAG_ID).glob("*/outcome_request.json"):
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if newest is None or str(request.get("created_at")) > str(newest.get("created_at")):
+                newest = request
+        if not newest or not newest.get("predictions"):
+            return pd.DataFrame(columns=columns)
+        asked = pd.DataFrame(newest["predictions"])
+        recent = production_store(self.settings).recent_predictions(limit=self.settings.monitoring_max_rows)
+        labelled = set(recent.loc[recent["depression"].notna(), "prediction_id"].astype(int))
+        asked = asked.loc[~asked["prediction_id"].astype(int).isin(labelled)].assign(asked_by=newest.get("run_id"))
+        return asked.reindex(columns=columns).reset_index(drop=True)
+
     def record_outcome(self, prediction_id: int | None, depression: int | None, *, correct: bool = False):
         """Store the true outcome of one logged prediction; returns the store's FeedbackResult.
 

@@ -28,7 +28,7 @@ class ReportRun:
     created_at: str
     outcome: str | None
     rows: int | None
-    columns_drift_share: float | None  # drifted share of the compared columns (features, label, model outputs)
+    columns_drift_share: float | None  # share of the 13 model features that drifted
     drift_status: str | None
     accuracy: float | None
     roc_auc: float | None
@@ -38,11 +38,24 @@ class ReportRun:
     reference_model: str | None = None  # the model that scored the reference for the drift comparison
     performance_by_version: dict[str, dict[str, Any]] | None = None  # when the rows mix model versions
     hand_run: bool = False  # a notebook run by hand (interactive__...), not a pipeline run
+    figures_by: str | None = None  # the model version(s) behind accuracy and ROC-AUC
+    estimated: dict[str, Any] | None = None  # CBPE estimate: model_version, rows, roc_auc, accuracy, f1
+    retrain_models: str | None = None  # a retrain run: challenger and champion before -> after
 
     @property
     def models(self) -> str:
-        """'v0002-… (900 rows), v0001-… (300 rows)', or '' when the run does not say."""
-        return ", ".join(f"{version} ({rows} rows)" for version, rows in self.model_versions.items())
+        """'v0002-… (900 rows), v0001-… (300 rows)'; for a retrain run its challenger and champions; '' when the run does not say."""
+        if self.model_versions:
+            return ", ".join(f"{version} ({rows:,} rows)" for version, rows in self.model_versions.items())
+        return self.retrain_models or ""
+
+    @property
+    def estimate(self) -> str:
+        """'ROC-AUC 0.900 by v0002-… on 2,000 unlabelled rows (CBPE)', or ''."""
+        e = self.estimated or {}
+        if e.get("roc_auc") is None:
+            return ""
+        return f"ROC-AUC {e['roc_auc']:.3f} by {e.get('model_version')} on {int(e.get('rows') or 0):,} unlabelled rows (CBPE)"
 
     @property
     def label(self) -> str:
@@ -51,7 +64,7 @@ class ReportRun:
         if self.hand_run:
             parts.insert(0, "hand run")
         if self.columns_drift_share is not None:
-            parts.append(f"columns drifted {self.columns_drift_share:.0%}")
+            parts.append(f"features drifted {self.columns_drift_share:.0%}")
         if self.accuracy is not None:
             parts.append(f"accuracy {self.accuracy:.3f}")
         return " · ".join(parts)
@@ -63,6 +76,15 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return None if math.isnan(number) else number
+
+
+def _retrain_models(summary: Mapping[str, Any]) -> str | None:
+    """'challenger v0002-… · champion v0001-… → v0002-…' for a retrain run's summary; None otherwise."""
+    if "challenger" not in summary:
+        return None
+    before, after = summary.get("model_before"), summary.get("model_after")
+    champion = f"champion {before}" if before == after else f"champion {before} → {after}"
+    return f"challenger {summary['challenger']} · {champion}" if summary.get("challenger") else champion
 
 
 class ReportStore(param.Parameterized):
@@ -112,6 +134,9 @@ class ReportStore(param.Parameterized):
             reference_model=models.get("reference_scored_by"),
             performance_by_version=models.get("performance_by_version"),
             hand_run=bool(entry.get("hand_run")),
+            figures_by=entry.get("figures_by"),
+            estimated=entry.get("estimated"),
+            retrain_models=_retrain_models(entry.get("run_summary") or {}),
         )
 
     def notebook_pages(self, run: ReportRun) -> dict[str, str]:

@@ -58,6 +58,10 @@ class FeedbackView(Viewer):
                                                show_index=False, disabled=True, visible=False,
                                                sizing_mode="stretch_width", max_height=300, layout="fit_data_stretch")
 
+        self.asked_note = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["mp-asked"])
+        self.asked = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, visible=False,
+                                          sizing_mode="stretch_width", max_height=300, layout="fit_data_stretch",
+                                          css_classes=["mp-asked-table"])
         self.pending = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["mp-pending"])
         self.pending_bar = pn.pane.HTML("", width=420, height=30, css_classes=["mp-pending-bar"])
         if self.predictions is not None:
@@ -90,6 +94,9 @@ class FeedbackView(Viewer):
                              "after a counsellor's assessment), record it here: labelled rows are what the "
                              "next retrain learns from.", sizing_mode="stretch_width"),
             pn.Row(one, many, sizing_mode="stretch_width"),
+            pn.pane.Markdown("### Outcomes that would tell us most"),
+            self.asked_note,
+            self.asked,
             pn.pane.Markdown("### Waiting for the next retrain"),
             self.pending,
             self.pending_bar,
@@ -111,6 +118,26 @@ class FeedbackView(Viewer):
             f"**{threshold}** (`MINDPULSE_RETRAIN_MIN_ROWS`)."
         )
         self.pending_bar.object = pending_bar_html(waiting, threshold)
+        self._refresh_asked()
+
+    def _refresh_asked(self) -> None:
+        """The predictions a drifted retrain run asked outcomes for, still without one."""
+        try:
+            asked = self.store.requested_outcomes()
+        except Exception as error:
+            self.asked_note.object = f"Could not read the outcome requests: {message_for(error)}"
+            self.asked.visible = False
+            return
+        if asked.empty:
+            self.asked_note.object = "No outcomes asked for: no retrain run found drift without new outcomes."
+            self.asked.visible = False
+            return
+        self.asked_note.object = (
+            f"Drift was found and no new outcomes exist, so retraining would only copy the champion. Recording "
+            f"the outcomes of these **{len(asked)}** predictions of the drifted cohort (a stratified sample, asked "
+            f"by retrain run `{asked['asked_by'].iloc[0]}`) lets the next retrain learn the change.")
+        self.asked.value = asked.drop(columns=["asked_by"])
+        self.asked.visible = True
 
     def _on_new_prediction(self, event: Any = None) -> None:
         last = self.predictions.last if self.predictions is not None else None

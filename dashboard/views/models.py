@@ -9,6 +9,8 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from mindpulse.figures import format_count
+
 from dashboard.stores.models import QUARANTINE_COLUMNS, VERSION_COLUMNS, ModelStore, version_row
 from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert, without
 
@@ -31,7 +33,7 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
             lines.append(f"holdout ROC-AUC {row['holdout_roc_auc']:.4f}"
                          + (f" · accuracy {accuracy:.4f}" if accuracy is not None else ""))
         if row["train_rows"] is not None:
-            lines.append(f"trained on {row['train_rows']:,} rows ({literal(row['data_source'] or 'unknown source')})")
+            lines.append(f"trained on {format_count(row['train_rows'])} rows ({literal(row['data_source'] or 'unknown source')})")
         lines.append(f"created {literal(row['created_at'])}")
         text = "\n\n".join(lines)
     return pn.pane.Markdown(text, width=420, css_classes=[f"mp-{title.lower()}"],

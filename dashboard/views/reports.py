@@ -15,8 +15,8 @@ from panel.viewable import Viewer
 from dashboard.stores.reports import ReportRun, ReportStore
 from dashboard.views.common import literal, message_for, percent, show_status, status_alert
 
-RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "models", "columns_drifted", "drift_status", "accuracy",
-               "roc_auc"]
+RUN_COLUMNS = ["created_at", "dag_id", "run_id", "outcome", "rows", "models", "features_drifted", "drift_status", "accuracy",
+               "roc_auc", "figures_by", "estimated"]
 VERSION_FIGURES = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
 
@@ -40,9 +40,10 @@ def default_run(runs: list[ReportRun]) -> str | None:
 def _run_table(runs: list[ReportRun]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"created_at": r.created_at, "dag_id": r.dag_id, "run_id": r.run_id, "outcome": r.outcome or "",
-          "rows": r.rows, "models": r.models, "columns_drifted": percent(r.columns_drift_share),
+          "rows": r.rows, "models": r.models, "features_drifted": percent(r.columns_drift_share),
           "drift_status": r.drift_status or "", "accuracy": None if r.accuracy is None else round(r.accuracy, 3),
-          "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3)} for r in runs],
+          "roc_auc": None if r.roc_auc is None else round(r.roc_auc, 3), "figures_by": r.figures_by or "",
+          "estimated": r.estimate} for r in runs],
         columns=RUN_COLUMNS,
     ).astype({"rows": "Int64"})  # whole numbers, not 1200.0 beside a run without a count
 
@@ -156,10 +157,13 @@ class ReportsView(Viewer):
         figures = (f"**{literal(run.dag_id)} / {literal(run.run_id)}** ({literal(run.created_at)}, "
                    f"{literal(run.outcome or 'no outcome')}) · "
                    f"rows {f'{run.rows:,}' if run.rows is not None else '–'}"
-                   f" · columns drifted {percent(run.columns_drift_share)} ({literal(run.drift_status or '–')})"
-                   f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}")
-        if run.model_versions:
-            figures += f"\n\nPredictions by {literal(run.models)}"
+                   f" · features drifted {percent(run.columns_drift_share)} ({literal(run.drift_status or '–')})"
+                   f" · accuracy {'–' if run.accuracy is None else f'{run.accuracy:.3f}'}"
+                   + (f" ({literal(run.figures_by)})" if run.figures_by and run.accuracy is not None else ""))
+        if run.estimate:
+            figures += f"\n\nEstimated: {literal(run.estimate)}"
+        if run.models:
+            figures += f"\n\n{'Predictions by ' if run.model_versions else ''}{literal(run.models)}"
             if run.reference_model:
                 figures += f"; reference scored by {literal(run.reference_model)} (drift compares that model's outputs)"
         tabs = pn.Tabs(*[(title, iframe(url, title)) for title, url in run.reports.items()],

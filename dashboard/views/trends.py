@@ -29,8 +29,8 @@ def drift_plot(frame: pd.DataFrame) -> Any:
     shown = frame.dropna(subset=["drift_share"])
     options = {"x": "created_at", "y": "drift_share", "by": "dag_id", "hover_cols": ["run_id", "outcome"]}
     return (shown.hvplot.line(**options) * shown.hvplot.scatter(**options)).opts(
-        title="Drifted share of columns", xlabel="run", ylabel="drifted share", ylim=(0, 1), legend_position="top_left",
-        **PLOT_OPTIONS)
+        title="Feature drift: share of the 13 model features drifted", xlabel="run", ylabel="drifted share",
+        ylim=(0, 1), legend_position="top_left", **PLOT_OPTIONS)
 
 
 def performance_plot(frame: pd.DataFrame) -> Any:
@@ -42,7 +42,7 @@ def performance_plot(frame: pd.DataFrame) -> Any:
         realized = frame.dropna(subset=[name])
         if len(realized):
             layers.append(realized.hvplot.line(x="created_at", y=name, color=colour, label=f"{name} realized",
-                                               hover_cols=["run_id"]) *
+                                               hover_cols=["run_id", "realized_model_version", "labelled_rows"]) *
                           realized.hvplot.scatter(x="created_at", y=name, color=colour))
         estimated = frame.dropna(subset=[f"estimated_{name}"])
         if len(estimated):
@@ -50,11 +50,13 @@ def performance_plot(frame: pd.DataFrame) -> Any:
                                                 y2=f"estimated_{name}_upper", color=colour, alpha=0.2,
                                                 label=f"{name} estimated band"))
             layers.append(estimated.hvplot.line(x="created_at", y=f"estimated_{name}", color=colour, line_dash="dashed",
-                                                label=f"{name} estimated (CBPE)", hover_cols=["run_id", "estimated_rows"]))
+                                                label=f"{name} estimated (CBPE)",
+                                                hover_cols=["run_id", "estimated_model_version", "estimated_rows"]))
     if not layers:
         return hv.Text(0, 0, "no performance figures yet")
+    # The legend sits outside the plotting area, beside it: inside, it covered the lines it names.
     return hv.Overlay(layers).opts(title="Performance: realized (labels) and estimated without labels (CBPE)",
-                                   xlabel="run", ylabel="value", legend_position="bottom_left", **PLOT_OPTIONS)
+                                   xlabel="run", ylabel="value", legend_position="right", **PLOT_OPTIONS)
 
 
 def waiting_plot(frame: pd.DataFrame) -> Any:

@@ -8,7 +8,9 @@ it starts a kernel zygote (:mod:`mindpulse.kernel_zygote`) beside the worker, as
 Airflow's executor does beside its scheduler. The pool processes, the task processes they fork
 and the notebooks those run inherit the zygote's address, so each notebook's kernel is forked
 warm instead of importing pandas, scikit-learn and Evidently again (a cold kernel costs ~4 s of
-CPU before the notebook's first cell). The zygote follows the worker out when it stops.
+CPU before the notebook's first cell). The zygote follows the worker out when it stops; a zygote
+that dies is reaped and started again by a watcher thread of the worker's main process (as the
+embedded executor does on its heartbeat), and its kernels live on: each dies with its own task.
 
 The scheduler and the API server import this module too (they build the same Celery app); the
 signal is only ever sent in a worker.
@@ -27,11 +29,27 @@ log = logging.getLogger(__name__)
 CELERY_CONFIG: dict[str, Any] = dict(DEFAULT_CELERY_CONFIG)
 
 
+#: Seconds between two looks at the worker's zygote.
+ZYGOTE_WATCH_INTERVAL = 5.0
+
+
 @worker_init.connect
 def start_kernel_zygote(**_: Any) -> None:
-    """Start the worker's kernel zygote (its address goes to the processes the worker forks)."""
+    """Start the worker's kernel zygote (its address goes to the processes the worker forks) and watch it."""
+    import threading
+    import time
+
     from mindpulse import kernel_zygote
     from mindpulse.kernels import socket_folder
 
-    path = kernel_zygote.start(socket_folder())
-    log.info("kernel zygote starting on %s", path)
+    zygote = kernel_zygote.Zygote(socket_folder())
+    log.info("kernel zygote starting on %s", zygote.start())
+
+    def watch() -> None:
+        while not zygote.abandoned:
+            time.sleep(ZYGOTE_WATCH_INTERVAL)
+            news = zygote.check()
+            if news:
+                log.warning(news)
+
+    threading.Thread(target=watch, name="mindpulse-zygote-watch", daemon=True).start()

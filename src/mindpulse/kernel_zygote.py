@@ -10,11 +10,16 @@ child becomes exactly the kernel ``python -m ipykernel_launcher -f <connection f
 have been (same argv, environment, working folder, stdout and stderr), already warm.
 
 Nothing else changes: Papermill drives the kernel over the same IPC sockets and writes the
-same notebook. Where no zygote is running (a notebook run by hand, the Celery workers of the
-compose deployment, a zygote still importing), or it refuses a kernel command it does not
-know, the kernel starts the usual way.
+same notebook. Where no zygote is running (a notebook run by hand, a zygote still importing or
+being restarted), or it refuses a kernel command it does not know, the kernel starts the usual way.
 
-The zygote exits when its parent (the scheduler) does, and removes its socket.
+A forked kernel's life is tied to its task, not to the zygote: it is killed, with whatever it
+started, as soon as the task process that asked for it ends (a pidfd watched by a thread of the
+kernel), and it lives on if the zygote dies. A launched kernel gets the same from ipykernel's
+parent poller (its parent is the task). The zygote preloads only third-party libraries, and a
+forked kernel drops any ``mindpulse`` module it inherited, so the project's code is read from
+disk by every kernel. The zygote exits when its parent (the scheduler) does, and removes its
+socket; its owner starts it again when it dies (:class:`Zygote`).
 """
 
 from __future__ import annotations
@@ -38,33 +43,37 @@ from jupyter_client.provisioning import LocalProvisioner
 log = logging.getLogger(__name__)
 
 ENV_VAR = "MINDPULSE_KERNEL_ZYGOTE"  # the socket of the running zygote, inherited by the task processes
-# Imported by the zygote before it forks kernels: what the pipeline notebooks import.
+# Imported by the zygote before it forks kernels: the third-party libraries the pipeline notebooks
+# and the project's modules import. Never a ``mindpulse`` module: a kernel imports the project's
+# code itself, from disk, so an edit to the package reaches the next step without a restart (a
+# library upgrade needs one: the zygote keeps the versions it imported).
 KERNEL_MODULES = (
     "ipykernel.kernelapp",
     "pandas",
     "sklearn.linear_model",
     "sklearn.ensemble",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.compose",
+    "sklearn.preprocessing",
+    "sklearn.metrics",
+    "sklearn.calibration",
+    "sklearn.impute",
     "xgboost",
     "evidently",
-    "mindpulse.pipeline.retrain",
-    "mindpulse.pipeline.reporting",
-    "mindpulse.pipeline.evidence",
-    "mindpulse.monitoring.reports",
-    "mindpulse.monitoring.drift",
-    "mindpulse.monitoring.performance",
-    "mindpulse.monitoring.estimation",
-    "mindpulse.train",
     # What the steps import as they run: the store (SQLAlchemy, Alembic's migration check), the
-    # registry, the figures (Matplotlib's Figure and Agg canvas), Parquet for the frozen reference,
-    # and the parts of ipykernel loaded when a kernel starts. ~0.35-0.5 s of CPU less per kernel
-    # that opens the store or draws.
+    # registry's lock, the settings and the contract's checks, the figures (Matplotlib's Figure and
+    # Agg canvas), Parquet for the frozen reference, and the parts of ipykernel loaded when a
+    # kernel starts. ~0.35-0.5 s of CPU less per kernel that opens the store or draws.
     "ipykernel.ipkernel",
     "ipykernel.debugger",
     "IPython.core.oinspect",
-    "mindpulse.store",
-    "mindpulse.registry",
-    "mindpulse.registry_pointer",
-    "mindpulse.pipeline.estimation",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "sqlalchemy.dialects.sqlite",
+    "filelock",
+    "pydantic_settings",
+    "pandera.pandas",
     "alembic.command",
     "alembic.config",
     "alembic.runtime.migration",
@@ -74,6 +83,8 @@ KERNEL_MODULES = (
     "pyarrow.parquet",
     "pyarrow.dataset",
 )
+#: The project's own package: never handed to a kernel from the zygote's memory.
+PROJECT_PACKAGE = "mindpulse"
 #: ipykernel's default for ``MPLBACKEND`` (``IPKernelApp.init_gui_pylab``), used when the kernel's
 #: environment names none.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -202,11 +213,50 @@ def _is_this_kernel(argv: list[str], env: dict[str, str]) -> bool:
     return executable is not None and os.path.abspath(executable) == os.path.abspath(sys.executable)
 
 
-def _become_kernel(request: dict[str, Any], fds: list[int]) -> None:
-    """In the forked child: take the caller's place and run the kernel; never returns."""
+def _forget_project_modules() -> None:
+    """Drop the project's modules from this process, so the kernel imports them afresh from disk."""
+    for name in [n for n in sys.modules if n == PROJECT_PACKAGE or n.startswith(PROJECT_PACKAGE + ".")]:
+        del sys.modules[name]
+
+
+#: The zygote's own PYTHONPATH, whose entries its ``sys.path`` holds after the first.
+_STARTED_WITH_PATH = os.environ.get("PYTHONPATH", "")
+
+
+def _set_path(cwd: str, pythonpath: str) -> None:
+    """Make ``sys.path`` what ``python -m`` in ``cwd`` with this PYTHONPATH would have: the folder, then its entries."""
+    inherited = [p for p in _STARTED_WITH_PATH.split(os.pathsep) if p]
+    rest = [p for p in sys.path[1:] if p not in inherited]
+    sys.path[:] = [cwd, *[p for p in pythonpath.split(os.pathsep) if p], *rest]
+
+
+def watch_task(task: int) -> None:
+    """Kill this kernel's process group as soon as the task process behind pidfd ``task`` ends.
+
+    The kernel is the zygote's child, not its task's, so ipykernel's own parent poller cannot
+    see the task die (it disables itself when the parent it is given is not the real one). A
+    kernel that outlived its task would go on with the step: training, registering, promoting
+    for a task attempt Airflow has already failed and retried.
+    """
+    import threading
+
+    def wait() -> None:
+        select.select([task], [], [])
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=wait, name="mindpulse-task-watch", daemon=True).start()
+
+
+def _become_kernel(request: dict[str, Any], fds: list[int], task: int) -> None:
+    """In the forked child: take the caller's place and run the kernel; never returns.
+
+    ``task``: a pidfd of the task process that asked for the kernel; the kernel (and what it
+    started) is killed when that process ends, and lives on when the zygote does.
+    """
     code = 1
     try:
         os.setsid()
+        watch_task(task)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote ignores Ctrl-C; a kernel is interrupted by it
@@ -219,12 +269,15 @@ def _become_kernel(request: dict[str, Any], fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        _set_path(request["cwd"], request["env"].get("PYTHONPATH", ""))
+        _forget_project_modules()
         matplotlib = sys.modules.get("matplotlib")
         if matplotlib is not None:  # it read MPLBACKEND when the zygote imported it: read this kernel's
             matplotlib.rcParams["backend"] = os.environ.get("MPLBACKEND") or INLINE_BACKEND
-        sys.argv = [request["argv"][0], *request["argv"][3:]]
-        if request["env"].get("JPY_PARENT_PID"):  # read by ipykernel when it was imported, in the zygote: pass it on
-            sys.argv.append(f"--IPKernelApp.parent_handle={request['env']['JPY_PARENT_PID']}")
+        # parent_handle=1: no ipykernel parent poller. Given the task's pid it would disable itself
+        # (the zygote is the real parent) and then exit the kernel when the zygote exits, a parent
+        # the kernel does not depend on; watch_task ties the kernel to its task instead.
+        sys.argv = [request["argv"][0], *request["argv"][3:], "--IPKernelApp.parent_handle=1"]
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
@@ -241,6 +294,12 @@ def _become_kernel(request: dict[str, Any], fds: list[int]) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    """The pid of the process on the other end of a Unix socket (the kernel's task)."""
+    pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid
 
 
 def _reap() -> None:
@@ -296,11 +355,15 @@ def serve(path: str, parent: int, modules: tuple[str, ...] = KERNEL_MODULES) -> 
                     if len(fds) != 2 or not _is_this_kernel(request["argv"], request["env"]):
                         _send(conn, {"error": f"not a kernel this zygote starts: {request['argv'][:3]}"})
                         continue
-                    pid = os.fork()
-                    if pid == 0:
-                        listener.close()
-                        conn.close()
-                        _become_kernel(request, fds)
+                    task = os.pidfd_open(_peer_pid(conn))  # before the fork: the task is waiting for the reply
+                    try:
+                        pid = os.fork()
+                        if pid == 0:
+                            listener.close()
+                            conn.close()
+                            _become_kernel(request, fds, task)
+                    finally:
+                        os.close(task)
                     _send(conn, {"pid": pid})
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     try:
@@ -318,18 +381,54 @@ def serve(path: str, parent: int, modules: tuple[str, ...] = KERNEL_MODULES) -> 
             pass
 
 
-def start(folder: str | Path) -> str:
-    """Start a zygote as a child of this process; return its socket path (ready once it exists).
+class Zygote:
+    """A zygote running as this process's child, noticed when it dies and started again.
 
-    ``ENV_VAR`` is set in this process, so the processes it forks afterwards find the zygote.
+    A killed zygote leaves a zombie and its socket behind; kernels then start cold (the usual way)
+    until it is back. :meth:`check`, called on the owner's heartbeat, reaps it, removes the socket
+    and starts a new one on the same path (the processes already forked know that path). One that
+    keeps dying right after its start is given up: kernels start the usual way from then on.
     """
-    import subprocess
 
-    path = str(Path(folder) / f"zygote-{os.getpid()}.sock")
-    subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", path, "--parent", str(os.getpid())],
-                     stdin=subprocess.DEVNULL, close_fds=True)
-    os.environ[ENV_VAR] = path
-    return path
+    #: Deaths within :data:`QUICK_DEATH` seconds of a start, in a row, after which it is given up.
+    GIVE_UP_AFTER = 3
+    QUICK_DEATH = 60.0
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = str(Path(folder) / f"zygote-{os.getpid()}.sock")
+        self.process: Any = None
+        self.started_at = 0.0
+        self.quick_deaths = 0
+        self.abandoned = False
+
+    def start(self) -> str:
+        """Start the zygote; return its socket path (ready once it exists). ``ENV_VAR`` is set in this
+        process, so the processes it forks afterwards find the zygote."""
+        import subprocess
+
+        self.process = subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", self.path,
+                                         "--parent", str(os.getpid())], stdin=subprocess.DEVNULL, close_fds=True)
+        self.started_at = time.monotonic()
+        os.environ[ENV_VAR] = self.path
+        return self.path
+
+    def check(self) -> str | None:
+        """If the zygote has died: reap it, remove its socket, start it again (or give up); say what was done."""
+        if self.process is None or self.abandoned or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self.quick_deaths = self.quick_deaths + 1 if time.monotonic() - self.started_at < self.QUICK_DEATH else 1
+        if self.quick_deaths >= self.GIVE_UP_AFTER:
+            self.abandoned = True
+            return (f"kernel zygote {self.process.pid} exited ({code}), the {self.quick_deaths}th time in a row within "
+                    f"{self.QUICK_DEATH:.0f} s of its start: given up, kernels start the usual way")
+        dead = self.process.pid
+        self.start()
+        return f"kernel zygote {dead} exited ({code}): socket removed, started again as {self.process.pid}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ task's log.
 
 Under the embedded Airflow, kernels are forked warm from its zygote (:mod:`mindpulse.kernel_zygote`)
 instead of started cold; elsewhere, and whenever the zygote cannot, they start the usual way.
+Either way a kernel dies with the process that started it (the task), and it is told that
+process (:mod:`mindpulse.fencing`), so it commits nothing once its task has ended.
 
 Papermill waits for a new kernel with its client's ``wait_for_ready``. jupyter_client's ends by
 reading IOPub until nothing came for 0.2 s, so every notebook step waited at least 0.2 s doing
@@ -35,7 +37,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import DottedObjectName, Type, default
 
-from mindpulse import kernel_zygote
+from mindpulse import fencing, kernel_zygote
 
 
 def socket_folder() -> str:
@@ -124,6 +126,8 @@ class IPCKernelManager(AsyncKernelManager):
         return socket_prefix()
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+        # The kernel commits only while this process (the task) lives: mindpulse.fencing.
+        kw["env"] = {**kw.get("env", os.environ), fencing.ENV_VAR: fencing.token()}
         # Under the embedded Airflow, kernels are forked warm from its zygote (mindpulse.kernel_zygote).
         if self.provisioner is None and kernel_zygote.address():
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))

@@ -57,7 +57,29 @@ def _figure(width: float = 7.0, height: float = 4.0, ncols: int = 1):
     return figure, axes
 
 
+def _fit_titles(figure: Any) -> None:
+    """Wrap each axes title that would run past the figure's edges (a long title is cut otherwise)."""
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = figure.canvas if hasattr(figure.canvas, "get_renderer") else FigureCanvasAgg(figure)
+    renderer = canvas.get_renderer()
+    width = figure.bbox.width
+    for axes in figure.axes:
+        title = axes.title
+        text = title.get_text().replace("\n", " ")
+        chars = len(text)
+        while chars > 10:
+            extent = title.get_window_extent(renderer)
+            if extent.x0 >= 0 and extent.x1 <= width:
+                break
+            chars = int(chars * 0.85)
+            title.set_text(textwrap.fill(text, chars))
+
+
 def _png(figure: Any, title: str) -> Png:
+    _fit_titles(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")  # a Figure without pyplot draws on its own Agg canvas
     return Png(buffer.getvalue(), title)

@@ -50,7 +50,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from mindpulse import gate
+from mindpulse import fencing, gate
 from mindpulse.holdout import HOLDOUT_FRACTION, FixedHoldout, HoldoutError, row_keys, without_rows
 from mindpulse.io import atomic_write_csv, atomic_write_json
 
@@ -428,6 +428,7 @@ class ModelRegistry:
                 if self.holdout_meta_path.is_file():
                     full.setdefault("holdout_sha256", json.loads(self.holdout_meta_path.read_text()).get("sha256"))
                 atomic_write_json(staging / METADATA_FILE, full)
+                fencing.check(f"register {version}")
                 os.rename(staging, self.models_dir / version)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -503,6 +504,7 @@ class ModelRegistry:
             metadata["gate"] = {**asdict(decision), "best_promoted_version": best_version}
             if not promoted:
                 metadata["refusal_reason"] = why
+            fencing.check(f"record the gate's decision on {version}")
             atomic_write_json(challenger.path / METADATA_FILE, metadata)
             _pause(1)
             event = {"at": _iso(decided), "event": ("force_promote" if force else "promote") if promoted else "refuse",
@@ -636,6 +638,11 @@ class _RegistryLock:
         except Timeout as exc:
             raise RegistryError(f"{self.registry._lock.lock_file}: another process has held the registry lock for "
                                 f"{self.registry.lock_timeout:g} s; try again when it has finished") from exc
+        try:  # a pipeline step whose task has ended changes nothing (mindpulse.fencing)
+            fencing.check(f"change the model registry in {self.registry.root}")
+        except BaseException:
+            self.registry._lock.release()
+            raise
 
     def __exit__(self, *exc_info: Any) -> None:
         self.registry._lock.release()

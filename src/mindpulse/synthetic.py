@@ -292,3 +292,23 @@ def _inject_quirks(f: pd.DataFrame, rng: np.random.Generator) -> None:
     f.loc[idx, "job_satisfaction"] = rng.integers(1, 5, size=len(idx)).astype(float)
     # The junk cities of the real file include values such as '3.0'.
     f["city"] = f["city"].astype(object)
+
+
+def school_shift(frame: pd.DataFrame, *, seed: int = 0, label_noise: bool = True) -> pd.DataFrame:
+    """A cohort under pressure: Academic Pressure +2, half of Sleep Duration moved to "Less than 5 hours",
+    Financial Stress +1 (each capped at the scale's top, 5), on a canonical ``frame``.
+
+    The answers change and, with ``label_noise``, the outcomes are drawn again from the
+    generator's true probability of the changed answers (covariate shift: the link from answers
+    to risk stays), so the cohort is what a school would see after such a change.
+    """
+    out = frame.copy()
+    rng = np.random.default_rng(seed)
+    out["academic_pressure"] = (out["academic_pressure"].astype(float) + 2).clip(upper=5)
+    out["financial_stress"] = (out["financial_stress"].astype(float) + 1).clip(upper=5)
+    moved = rng.random(len(out)) < 0.5
+    out.loc[moved, "sleep_duration"] = "Less than 5 hours"
+    if label_noise and "depression" in out.columns:
+        drawn = (rng.random(len(out)) < true_probability(out)).astype(int)
+        out["depression"] = pd.array(drawn, dtype=out["depression"].dtype if str(out["depression"].dtype) == "Int64" else "Int64")
+    return out

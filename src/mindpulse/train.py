@@ -33,6 +33,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from mindpulse import contract as c
+from mindpulse.figures import format_auc
 from mindpulse.evaluation import THRESHOLD_METHOD, choose_threshold, classification_metrics, evaluate, labels_of
 from mindpulse.features import DEFAULT_MIN_FREQUENCY, CompiledFeatures, build_preprocessor, feature_frame
 # Re-exported: pickles written before the model had its own module name mindpulse.train.ScreeningModel.
@@ -220,7 +221,7 @@ def _train_candidates(frame: pd.DataFrame, *, seed: int, folds: int, progress: P
         results[name] = CandidateResult(name, _parameters(make_estimator(name, seed, n_jobs)), mean, std, seconds[name],
                                         oof[name], training)
         note = f", fitted on {sampled[name]:,} sampled rows a fold" if training["sampled"] else ""
-        say(f"  {name:<20} ROC-AUC {mean['roc_auc']:.4f} ± {std['roc_auc']:.4f}  accuracy {mean['accuracy']:.3f}  "
+        say(f"  {name:<20} fold-mean ROC-AUC {format_auc(mean['roc_auc'])} ± {std['roc_auc']:.4f}  accuracy {mean['accuracy']:.3f}  "
             f"F1 {mean['f1']:.3f}  Brier {mean['brier']:.4f}  ({seconds[name]:.1f} s{note})")
 
     best = max(results, key=lambda n: (results[n].metrics["roc_auc"], -CANDIDATES.index(n)))
@@ -229,7 +230,8 @@ def _train_candidates(frame: pd.DataFrame, *, seed: int, folds: int, progress: P
     threshold = choose_threshold(y, calibrated_oof)
     cv_metrics = classification_metrics(y, calibrated_oof, threshold)
     say(f"Best: {best}; calibration {calibration['method']} (Brier {calibration['brier'][calibration['method']]:.4f}); "
-        f"threshold {threshold:.2f} ({THRESHOLD_METHOD})")
+        f"threshold {threshold:.2f} ({THRESHOLD_METHOD}); CV ROC-AUC {format_auc(cv_metrics['roc_auc'])} "
+        "(the selected model, calibrated, out of fold: the CV AUC that 'mindpulse models' lists)")
 
     t0 = time.perf_counter()
     model = build_model(best, frame, y, seed=seed, calibration=calibration["method"], oof=oof,

@@ -22,8 +22,11 @@ COLUMNS: tuple[str, ...] = (
     "estimated_accuracy", "estimated_accuracy_lower", "estimated_accuracy_upper",
     "estimated_f1", "estimated_f1_lower", "estimated_f1_upper", "estimate_flagged",
     "waiting_rows", "champion_before", "champion_after", "challenger",
+    "realized_model_version", "estimated_model_version",
+    "estimate_error_model_version", "estimate_error_rows", "estimate_error_roc_auc", "estimate_error_accuracy",
 )
 METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "f1")
+COUNT_COLUMNS: tuple[str, ...] = ("labelled_rows", "estimated_rows", "waiting_rows", "estimate_error_rows")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -53,6 +56,18 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
     estimated = (performance.get("estimated") or {})
     unlabelled = estimated.get("unlabelled") or {}
     row["estimated_rows"] = unlabelled.get("rows")
+    # Every figure names the model whose predictions it describes.
+    versions = performance.get("model_versions") or {}
+    row["realized_model_version"] = (next(iter(versions)) if len(versions) == 1 else
+                                     ", ".join(f"{v} ({n})" for v, n in versions.items()) or None)
+    row["estimated_model_version"] = unlabelled.get("model_version")
+    # The estimate's error once outcomes arrived (realized minus estimated), for the version with the most labelled rows.
+    checks = estimated.get("check_by_model_version") or {}
+    version, check = next(iter(checks.items()), (None, {}))
+    row["estimate_error_model_version"] = version
+    row["estimate_error_rows"] = check.get("rows")
+    for name in ("roc_auc", "accuracy"):
+        row[f"estimate_error_{name}"] = ((check.get("metrics") or {}).get(name) or {}).get("gap")
     for name in METRICS:
         band = (unlabelled.get("metrics") or {}).get(name) or {}
         row[f"estimated_{name}"] = band.get("estimate")
@@ -64,15 +79,24 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def trend_frame(root: str | Path) -> pd.DataFrame:
-    """One row per run folder under ``root`` (the reports root or one DAG's folder), oldest first."""
-    from mindpulse.monitoring.index import list_report_runs
+    """One row per pipeline run folder under ``root`` (the reports root or one DAG's folder), oldest first.
 
-    rows = [_row(entry) for entry in list_report_runs(root)]
+    Hand runs (a notebook rerun in JupyterLab, ``interactive__…``) are left out: they are not runs
+    of the pipeline, and a preview's figures are not a trend.
+    """
+    from mindpulse.monitoring.index import list_report_runs
+    from mindpulse.runs import is_hand_run
+
+    rows = [_row(entry) for entry in list_report_runs(root) if not is_hand_run(Path(entry["path"]).name)]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, errors="coerce", format="ISO8601")
     numeric = [c for c in COLUMNS if c not in ("created_at", "dag_id", "run_id", "outcome", "estimate_flagged",
-                                               "champion_before", "champion_after", "challenger")]
+                                               "champion_before", "champion_after", "challenger",
+                                               "realized_model_version", "estimated_model_version",
+                                               "estimate_error_model_version")]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    for name in COUNT_COLUMNS:  # whole numbers, also beside a run without a count (not 4464.0)
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Float64").round().astype("Int64")
     return frame.sort_values("created_at", kind="mergesort").reset_index(drop=True)
 
 

@@ -124,7 +124,9 @@ def models() -> None:
 
 
 def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    from mindpulse.figures import format_auc
+
+    return format_auc(value)
 
 
 def promote(

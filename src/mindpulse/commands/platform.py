@@ -11,8 +11,10 @@ everything it started.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -238,6 +240,126 @@ class Service:
         return {"pid": self.pid, "log": str(self.log)}
 
 
+# --- supervision --------------------------------------------------------------------------------
+#: The components ``airflow standalone`` runs, each a child process whose command ends with its name.
+AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+#: Free space the home's disk must keep (Airflow's logs, executed notebooks, Evidently reports, models).
+MIN_FREE_BYTES = 256 * 2**20
+LOG_TAIL_LINES = 15
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def check_free_space(home: Path, *, minimum: int = MIN_FREE_BYTES) -> None:
+    """Refuse to start (one line naming the folder) when the disk holding ``home`` is nearly full."""
+    free = _free_bytes(home)
+    if free is not None and free < minimum:
+        fail(_disk_full(home, free))
+
+
+def _free_bytes(home: Path) -> int | None:
+    import shutil
+
+    try:
+        return shutil.disk_usage(home).free
+    except OSError:
+        return None
+
+
+def _disk_full(home: Path, free: int) -> str:
+    return (f"the disk holding {home} is full ({free / 2**20:.0f} MB free, the platform needs {MIN_FREE_BYTES / 2**20:.0f} MB "
+            "for Airflow's logs, reports and models): free space there, then start it again")
+
+
+def airflow_components(leader: int) -> dict[str, Any]:
+    """The running components of the ``airflow standalone`` whose pid is ``leader`` (name -> ``psutil.Process``)."""
+    import psutil
+
+    found = {}
+    try:
+        children = psutil.Process(leader).children()
+    except psutil.Error:
+        return found
+    for child in children:
+        try:
+            name = _component(child.cmdline())
+            if name and child.status() != psutil.STATUS_ZOMBIE:
+                found[name] = child
+        except psutil.Error:
+            continue
+    return found
+
+
+def _component(cmdline: list[str]) -> str | None:
+    """``airflow <component>``, or the title a component gives itself (``airflow api_server -- host:...``)."""
+    if cmdline[-1:] and cmdline[-1] in AIRFLOW_COMPONENTS:
+        return cmdline[-1]
+    title = " ".join(cmdline)
+    return next((name for name in AIRFLOW_COMPONENTS if title.startswith(f"airflow {name.replace('-', '_')} ")), None)
+
+
+def log_tail(log: Path, component: str | None = None, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of ``log``; with ``component``, those ``airflow standalone`` prefixed with its name."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 512 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return []
+    found = [_ANSI.sub("", line).rstrip() for line in text.splitlines()]
+    if component is not None:
+        found = [line.split("|", 1)[1].strip() for line in found if line.split("|", 1)[0].strip() == component and "|" in line]
+    return found[-lines:]
+
+
+def _is_alive(process: Any) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def supervise(services: list["Service"], home: Path, *, interval: float = 2.0, startup_grace: float = 30.0) -> None:
+    """Watch every program of the platform until one dies; then say which, why, and exit non-zero.
+
+    Watched: the services started here (``airflow standalone``, the dashboard, JupyterLab) and
+    the Airflow components standalone runs (scheduler, dag-processor, triggerer, API server),
+    found among its children (one not seen within ``startup_grace`` seconds died before it could
+    be). standalone itself goes on when one of its components dies (seen:
+    the scheduler and the DAG processor killed by a full disk while the API server answered, and
+    runs read "running" for 23 minutes). A dead component is not restarted: what killed it (a
+    full disk, a bug, the machine's memory) is still there, and a platform that restarts it in a
+    loop hides that. The platform stops, and the caller's ``finally`` stops the rest; starting it
+    again recovers the runs (Airflow's scheduler fails the task attempts it finds orphaned and
+    retries them).
+    """
+    airflow = next(s for s in services if s.airflow_standalone)
+    components: dict[str, Any] = {}
+    started = time.monotonic()
+    while True:
+        for name, process in airflow_components(airflow.pid).items():
+            components.setdefault(name, process)
+        dead = [(name, process.pid, airflow.log, name) for name, process in components.items() if not _is_alive(process)]
+        if time.monotonic() - started > startup_grace:  # one that died before it was first seen
+            dead += [(name, None, airflow.log, name) for name in AIRFLOW_COMPONENTS if name not in components]
+        dead += [(s.name, s.pid, s.log, None) for s in services if not s.running()]
+        if dead:
+            name, pid, log, component = dead[0]
+            what = f"Airflow's {name}" if component else name
+            tail = log_tail(log, component)
+            typer.echo(f"{what} ({f'pid {pid}' if pid else 'never seen running'}) died. "
+                       f"The last lines of its output ({log}):", err=True)
+            for line in tail or ["(nothing)"]:
+                typer.echo(f"  {line}", err=True)
+            free = _free_bytes(home)
+            if (free is not None and free < MIN_FREE_BYTES) or any("No space left on device" in line or "Errno 28" in line
+                                                                    for line in tail):
+                fail(f"{what} died: {_disk_full(home, free if free is not None else 0)}", code=1)
+            fail(f"{what} died{f' (pid {pid})' if pid else ''}; MindPulse stops. See {log}", code=1)
+        time.sleep(interval)
+
+
 # --- the embedded Airflow -----------------------------------------------------------------------
 def airflow_environment(home: Path, airflow_home: Path, *, port: int, parallelism: int, dags_dir: Path | None = None,
                         notebooks_dir: Path | None = None, scheduled: bool = True) -> dict[str, str]:
@@ -334,6 +456,7 @@ def run(
         if port_in_use(port):
             fail(f"--{option}: port {port} is in use on 127.0.0.1; stop what uses it or choose another port")
 
+    check_free_space(home)
     _prepare_data(settings, seed, demo)
 
     env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism, dags_dir=dags_dir,
@@ -382,17 +505,13 @@ def run(
             urls["jupyterlab"] = f"http://127.0.0.1:{jupyter_port}/lab?token={token}"
         _write_state(airflow_home, services, urls)
         _print_banner(settings, airflow_home, urls, triggered, scheduled=schedule)
-        reported: set[str] = set()
-        while True:
-            time.sleep(2)
-            for service in services:
-                if not service.running() and service.name not in reported:
-                    reported.add(service.name)
-                    typer.echo(f"{service.name} stopped (exit {service.process.returncode}); see {service.log}", err=True)
-            if not airflow.running():
-                fail(f"Airflow stopped; see {airflow.log}", code=1)
+        supervise(services, home)
     except KeyboardInterrupt:
         typer.echo("\nStopping MindPulse ...")
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        fail(f"{exc.filename or home}: no space left on the device: {_disk_full(home, _free_bytes(home) or 0)}", code=1)
     finally:
         for service in reversed(services):
             service.stop()

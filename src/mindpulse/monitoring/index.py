@@ -153,6 +153,20 @@ def _describe(folder: Path) -> dict[str, Any]:
     performance = reports.get("model_performance", {}).get("summary", {})
     rows = next((reports[k]["summary"].get("rows") for k in REPORT_KINDS if k in reports
                  and reports[k]["summary"].get("rows") is not None), None)
+    accuracy, roc_auc = performance.get("accuracy"), performance.get("roc_auc")
+    versions = performance.get("model_versions") or ((summary or {}).get("models") or {}).get("current_rows_by_version") or {}
+    figures_by = ", ".join(versions) if versions else None
+    metrics = (summary or {}).get("metrics") or {}
+    if not performance and isinstance(metrics, dict) and metrics.get("holdout_accuracy") is not None:
+        # A retrain run: its figures are the challenger's, on the fixed holdout.
+        accuracy, roc_auc = metrics.get("holdout_accuracy"), metrics.get("holdout_roc_auc")
+        figures_by = f"{summary.get('challenger')} (holdout)"
+    unlabelled = (performance.get("estimated") or {}).get("unlabelled") or {}
+    estimated = None
+    if unlabelled.get("rows"):
+        bands = unlabelled.get("metrics") or {}
+        estimated = {"model_version": unlabelled.get("model_version"), "rows": int(unlabelled["rows"]),
+                     **{name: (bands.get(name) or {}).get("estimate") for name in ("roc_auc", "accuracy", "f1")}}
     return {
         "name": folder.name,
         "path": str(folder),
@@ -165,8 +179,10 @@ def _describe(folder: Path) -> dict[str, Any]:
         "rows": rows,
         "drift_status": drift.get("status"),
         "drift_share": drift.get("share"),
-        "accuracy": performance.get("accuracy"),
-        "roc_auc": performance.get("roc_auc"),
+        "accuracy": accuracy,
+        "roc_auc": roc_auc,
+        "figures_by": figures_by,  # the model version(s) whose predictions the accuracy and ROC-AUC describe
+        "estimated": estimated,  # the CBPE estimate of the unlabelled predictions, with its model and rows
         "reports": {kind: {"json": r["json"], "html": r["html"]} for kind, r in reports.items()},
         "html": html,
         "notebooks": notebooks,

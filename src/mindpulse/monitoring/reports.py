@@ -94,6 +94,7 @@ def data_drift_report(
     out_dir: str | Path,
     *,
     threshold: float | None = None,
+    prediction_threshold: float | None = None,
     min_rows: int | None = None,
     sample_cap: int | None = None,
     seed: int | None = None,
@@ -103,8 +104,9 @@ def data_drift_report(
     settings = settings or get_settings()
     _require_rows(current, "current")
     _require_rows(reference, "reference")
-    result = compute_drift(reference, current, threshold=threshold, min_rows=min_rows, sample_cap=sample_cap,
-                           seed=seed, settings=settings, run_when_short=True)
+    result = compute_drift(reference, current, threshold=threshold, prediction_threshold=prediction_threshold,
+                           min_rows=min_rows, sample_cap=sample_cap, seed=seed, settings=settings,
+                           run_when_short=True)
     if result.snapshot is None:  # nothing could be compared: no page to show
         raise ValueError(result.decision.reason)
     decision = result.decision

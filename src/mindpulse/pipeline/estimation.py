@@ -1,12 +1,13 @@
-"""The reporting run's label-free estimate: CBPE (see :mod:`mindpulse.monitoring.estimation`) for the newest
-unlabelled predictions, and the same estimate checked against the labelled predictions.
+"""The reporting run's label-free estimate: CBPE (see :mod:`mindpulse.monitoring.estimation`) for the run's
+unlabelled predictions, per model version, and the same estimate checked against the labelled predictions.
 
 Outcomes in student screening arrive late and rarely: the newest predictions have none yet. The
 estimate for them uses the probabilities the champion logged when it served them (calibrated by
 training). The labelled predictions of the same run are estimated too, as if their labels were
 not known, and compared with what their labels realized: a gap there says the probabilities no
 longer describe the students (label or concept shift), so the estimate for the newer rows is not
-to be trusted either.
+to be trusted either. Every figure names the model version whose predictions it describes, and
+its row count: rows served by different models describe no single model.
 """
 
 from __future__ import annotations
@@ -17,45 +18,50 @@ from typing import Any
 import pandas as pd
 
 from mindpulse.pipeline.records import Run
-from mindpulse.pipeline.sources import _store
-
-UNLABELLED_DATA_NAME = "unlabelled_data.parquet"
 
 
-def unlabelled_data(run: Run) -> pd.DataFrame:
-    """The newest predictions without an outcome (up to ``monitoring_sample_cap``), frozen in the run folder on first use."""
-    path = run.dir / UNLABELLED_DATA_NAME
-    if path.is_file():
-        return pd.read_parquet(path)
-    recent = _store(run.settings).recent_predictions(limit=run.settings.monitoring_sample_cap)
-    frame = recent[recent["depression"].isna() & recent["probability"].notna() & recent["prediction"].notna()]
-    frame = frame.sort_values("prediction_id").reset_index(drop=True)
-    from mindpulse.io import atomic_path
+def _by_version(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each model version, most rows first."""
+    from mindpulse.monitoring.performance import NO_VERSION, version_counts
 
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return frame
+    if "model_version" not in frame.columns:
+        return {NO_VERSION: frame} if len(frame) else {}
+    versions = frame["model_version"].astype(object).where(frame["model_version"].notna(), NO_VERSION)
+    return {version: frame.loc[versions == version] for version in version_counts(frame)}
 
 
-def estimate_for_run(run: Run, labelled: pd.DataFrame) -> dict[str, Any]:
-    """The estimate for the unlabelled rows, and for the labelled rows beside what their labels realized."""
+def estimate_for_run(run: Run, current: pd.DataFrame) -> dict[str, Any]:
+    """The estimate for the run's unlabelled predictions, per model version; and, per version, the estimate
+    of its labelled predictions beside what their labels realized (the estimate's error, once outcomes arrive).
+
+    ``unlabelled`` and ``check`` repeat the entries of the version with the most rows, named by ``model_version``.
+    """
     from mindpulse.monitoring import estimation as est
 
     seed = run.settings.seed
-    unlabelled = unlabelled_data(run)
+    scored = current.dropna(subset=["probability", "prediction"])
+    unlabelled = scored[scored["depression"].isna()]
+    labelled = scored[scored["depression"].notna()]
     out: dict[str, Any] = {"method": est.METHOD, "unlabelled_rows": len(unlabelled), "unlabelled": None,
-                           "labelled": None, "check": None}
-    if len(unlabelled):
-        out["unlabelled"] = est.estimate_performance(unlabelled["probability"], unlabelled["prediction"], seed=seed)
-        versions = unlabelled["model_version"].fillna("(none)").value_counts()
-        out["unlabelled"]["model_versions"] = {str(k): int(v) for k, v in versions.items()}
-        out["unlabelled"]["first_prediction_at"] = str(unlabelled["created_at"].min())
-        out["unlabelled"]["last_prediction_at"] = str(unlabelled["created_at"].max())
-    rows = labelled.dropna(subset=["depression", "probability", "prediction"])
-    if len(rows):
-        out["labelled"] = est.estimate_performance(rows["probability"], rows["prediction"], seed=seed)
+                           "labelled": None, "check": None, "by_model_version": {}, "check_by_model_version": {}}
+    for version, rows in _by_version(unlabelled).items():
+        estimate = est.estimate_performance(rows["probability"], rows["prediction"], seed=seed)
+        estimate["model_version"] = version
+        if "created_at" in rows.columns:
+            estimate.update(first_prediction_at=str(rows["created_at"].min()), last_prediction_at=str(rows["created_at"].max()))
+        out["by_model_version"][version] = estimate
+    for version, rows in _by_version(labelled).items():
+        estimate = est.estimate_performance(rows["probability"], rows["prediction"], seed=seed)
         realized = est.realized_performance(rows["depression"].astype(int), rows["probability"], rows["prediction"])
-        out["check"] = est.compare_with_realized(out["labelled"], realized)
+        check = est.compare_with_realized(estimate, realized)
+        out["check_by_model_version"][version] = {"model_version": version, "rows": len(rows), "estimate": estimate,
+                                                  **check}
+    if out["by_model_version"]:
+        out["unlabelled"] = next(iter(out["by_model_version"].values()))
+    if out["check_by_model_version"]:
+        first = next(iter(out["check_by_model_version"].values()))
+        out["labelled"] = {**first["estimate"], "model_version": first["model_version"]}
+        out["check"] = {k: first[k] for k in ("metrics", "flagged", "min_gap", "message", "model_version", "rows")}
     return out
 
 
@@ -71,27 +77,47 @@ def attach(run: Run, json_path: Any, estimated: dict[str, Any]) -> dict[str, Any
 
 
 def headline(estimated: dict[str, Any]) -> dict[str, Any]:
-    """The figures the run summary, the notification and the trends keep: estimate and band per metric, and the flags."""
+    """The figures the run summary, the notification and the trends keep: per model version, its rows, the
+    estimate and band per metric; the estimate's error where outcomes arrived; the flags.
+
+    The top-level figures are those of ``model_version`` (the version with the most unlabelled rows).
+    """
     unlabelled = estimated.get("unlabelled") or {}
     check = estimated.get("check") or {}
+    versions = {version: {"rows": figures.get("rows"), **(figures.get("metrics") or {})}
+                for version, figures in (estimated.get("by_model_version") or {}).items()}
+    errors = {version: {"rows": item.get("rows"),
+                        **{name: row.get("gap") for name, row in (item.get("metrics") or {}).items()},
+                        "flagged": item.get("flagged", [])}
+              for version, item in (estimated.get("check_by_model_version") or {}).items()}
     return {
+        "model_version": unlabelled.get("model_version"),
         "rows": unlabelled.get("rows", 0),
         **{name: band for name, band in (unlabelled.get("metrics") or {}).items()},
+        "by_model_version": versions,
+        "realized_minus_estimated_by_version": errors,
         "flagged": check.get("flagged", []),
         "check": check.get("message"),
     }
 
 
 def sentence(estimated_headline: dict[str, Any]) -> str:
-    """One line for the notification."""
+    """One line for the notification, each figure with the model version and rows behind it."""
+    from mindpulse.figures import format_count
+
     if not estimated_headline or not estimated_headline.get("rows"):
         return "Estimated performance: no unlabelled predictions to estimate."
-    parts = []
-    for name, label in (("roc_auc", "ROC-AUC"), ("accuracy", "accuracy"), ("f1", "F1")):
-        band = estimated_headline.get(name) or {}
-        if band.get("estimate") is not None:
-            parts.append(f"{label} {band['estimate']:.3f} [{band['lower']:.3f}, {band['upper']:.3f}]")
-    text = f"Estimated performance of the newest {estimated_headline['rows']} unlabelled predictions (CBPE): " + ", ".join(parts) + "."
+    versions = estimated_headline.get("by_model_version") or {
+        estimated_headline.get("model_version"): estimated_headline}
+    texts = []
+    for version, figures in versions.items():
+        parts = []
+        for name, label in (("roc_auc", "ROC-AUC"), ("accuracy", "accuracy"), ("f1", "F1")):
+            band = figures.get(name) or {}
+            if band.get("estimate") is not None:
+                parts.append(f"{label} {band['estimate']:.3f} [{band['lower']:.3f}, {band['upper']:.3f}]")
+        texts.append(f"{version} on {format_count(figures.get('rows'))} unlabelled predictions: " + ", ".join(parts))
+    text = "Estimated performance (CBPE) of " + "; ".join(texts) + "."
     if estimated_headline.get("flagged"):
         text += " " + str(estimated_headline.get("check"))
     return text

@@ -75,8 +75,8 @@ def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evide
     frame = _read_store(run).recent_predictions(limit=run.settings.monitoring_sample_cap)
     counts = rows_by_day_and_state(frame)
     if reporting:
-        counted, label, threshold_label = [v for k, v in STATE_NAMES.items() if k != "unlabelled"], \
-            "labelled rows to report on", "min_rows"
+        counted, label, threshold_label = list(STATE_NAMES.values()), "predictions to report on (labelled or not)", \
+            "min_rows"
     else:
         counted, label, threshold_label = [STATE_NAMES["pending"]], "labelled rows waiting for training", "min_rows"
     figure = plots.rows_by_day(counts, counted=counted, counted_label=label, threshold=threshold,
@@ -89,10 +89,13 @@ def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evide
 # --- drift --------------------------------------------------------------------------------------
 
 def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
-    """Every column's drift score with its threshold, and reference vs current for the drifted columns.
+    """Every column's drift score with its threshold, and baseline vs current for the drifted columns.
 
-    ``current``: the rows the report compared (None: the labelled rows waiting for training, as the retrain step compares).
+    ``current``: the rows the report compared (None: the run's frozen recent predictions, as both drift steps compare).
     """
+    from mindpulse.pipeline.drift import baseline_sentence
+    from mindpulse.pipeline.sources import _drift_frames, drift_baseline, monitored_predictions
+
     summary = _read_json(run.dir / "data_drift.json")
     columns = summary.get("columns") or {}
     if not columns:
@@ -101,20 +104,24 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
                            "drifted": col.get("drifted"), "method": col.get("method")}
                           for name, col in columns.items()]).sort_values("score", ascending=False, na_position="last")
     drifted = [name for name, col in columns.items() if col.get("drifted")]
-    figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(drifted)} of {len(columns)} drifted")]
+    features = summary.get("drifted_columns") or []
+    figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(features)} of "
+                                                 f"{summary.get('n_features')} model features drifted")]
+    current = monitored_predictions(run.settings, run.dir)[0] if current is None else current
     if drifted:
-        from mindpulse.pipeline.sources import champion_reference
-
-        reference = champion_reference(run.settings, run.dir)[0]  # what the report compared with
-        current = _read_store(run).production_frame() if current is None else current
+        reference = drift_baseline(run.settings, current, run.dir)[0]  # what the report compared with
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
-            from mindpulse.pipeline.sources import _drift_frames
-
             reference, current = _drift_frames(run.settings, current, run.dir)
         figures.append(plots.distributions(reference, current, drifted))
-    sentence = (f"Drifted share {summary.get('share')} against the dataset threshold {summary.get('threshold')}: "
-                f"**{summary.get('status')}**. Drifted columns: {', '.join(drifted) or 'none'}.")
-    return Evidence(figures, {"Drift by column": table.reset_index(drop=True)}, sentence)
+    lines = [f"**{summary.get('status')}**: {summary.get('reason')}."]
+    prediction, label = summary.get("prediction_drift") or {}, summary.get("label_drift") or {}
+    if prediction.get("score") is not None:
+        lines.append(f"Prediction drift (probability): {prediction['score']:.3f}, trigger at "
+                     f"{summary.get('prediction_threshold')}.")
+    if label.get("score") is not None:
+        lines.append(f"Label drift: {label['score']:.3f} (reported only).")
+    lines.append(baseline_sentence(summary.get("baseline") or {}))
+    return Evidence(figures, {"Drift by column": table.reset_index(drop=True)}, "\n\n".join(lines))
 
 
 # --- quality ------------------------------------------------------------------------------------
@@ -149,8 +156,11 @@ def performance(run: Run, labelled: pd.DataFrame) -> Evidence:
     summary = _read_json(run.dir / "model_performance.json")
     figures, tables = [], {}
     if summary.get("confusion"):
+        versions = summary.get("model_versions") or {}
+        made_by = next(iter(versions)) if len(versions) == 1 else f"{len(versions)} model versions"
         figures.append(plots.confusion_matrix(summary["confusion"]["matrix"],
-                                              title=f"Confusion matrix of {summary.get('labelled_rows')} labelled predictions"))
+                                              title=f"Confusion matrix of {int(summary.get('labelled_rows') or 0):,} "
+                                                    f"labelled predictions by {made_by}"))
     rows = labelled.dropna(subset=["depression", "probability"])
     if len(rows):
         figures.append(plots.roc_curves({"served model(s)": (rows["depression"].astype(int), rows["probability"])},
@@ -173,18 +183,27 @@ def performance(run: Run, labelled: pd.DataFrame) -> Evidence:
                     f"{top['grouping']} (lowest: {top['worst_group']}).")
     else:
         sentence = "No per-group gap: fewer than two groups with enough labelled rows."
+    if summary.get("realized_skipped"):
+        sentence = str(summary["realized_skipped"]).capitalize() + "."
     estimated = summary.get("estimated") or {}
-    if estimated.get("unlabelled"):
-        figures.append(plots.estimated_performance(estimated["unlabelled"],
-                                                   title="Estimated performance of the newest unlabelled predictions"))
-        tables["Estimated performance (CBPE), newest unlabelled predictions"] = _estimate_table(estimated["unlabelled"])
-    if estimated.get("check"):
-        check = estimated["check"]
-        figures.append(plots.estimated_performance(estimated["labelled"], {k: v["realized"] for k, v in check["metrics"].items()},
-                                                   title="Estimate vs realized on the labelled predictions"))
-        tables["Estimate vs realized (labelled predictions)"] = pd.DataFrame(
-            [{"metric": k, **v} for k, v in check["metrics"].items()])
-        sentence += " " + check["message"]
+    for version, estimate in (estimated.get("by_model_version") or {}).items():
+        rows_text = f"{int(estimate.get('rows') or 0):,}"
+        figures.append(plots.estimated_performance(
+            estimate, title=f"Estimated performance of {rows_text} unlabelled predictions by {version}"))
+    if estimated.get("by_model_version"):
+        tables["Estimated performance (CBPE) of the unlabelled predictions, per model version"] = pd.concat(
+            [_estimate_table(e).assign(model_version=v) for v, e in estimated["by_model_version"].items()],
+            ignore_index=True)
+    checks = estimated.get("check_by_model_version") or {}
+    for version, check in checks.items():
+        figures.append(plots.estimated_performance(
+            check["estimate"], {k: v["realized"] for k, v in check["metrics"].items()},
+            title=f"Estimate vs realized on {int(check.get('rows') or 0):,} labelled predictions by {version}"))
+        sentence += f" {version}: {check['message']}"
+    if checks:
+        tables["The estimate's error once outcomes arrived (realized minus estimated), per model version"] = pd.DataFrame(
+            [{"model_version": v, "rows": c.get("rows"), "metric": k, **row}
+             for v, c in checks.items() for k, row in c["metrics"].items()])
     return Evidence(figures, tables, sentence)
 
 

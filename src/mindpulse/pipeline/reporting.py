@@ -10,7 +10,6 @@ import pandas as pd
 from mindpulse import runs
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.pipeline.records import (
-    CURRENT_DATA_NAME,
     PREVIEW_NOTE,
     REPORT_STEPS,
     REPORTING_STEPS,
@@ -26,50 +25,50 @@ from mindpulse.pipeline.records import (
     _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import SCORING_KEYS, _drift_inputs, _reference, _store, champion_reference
+from mindpulse.pipeline.sources import _reference, champion_reference, monitored_predictions
 
 
 def current_data(run: Run) -> pd.DataFrame:
-    """The rows this reporting run reports on, frozen in the run folder on first use.
-
-    The labelled rows among the newest ``monitoring_sample_cap`` logged predictions, whether a
-    retrain already used them or not: the reports describe what the model met lately, and the
-    three reports of a run describe the same rows.
-    """
-    path = run.dir / CURRENT_DATA_NAME
-    if path.is_file():
-        return pd.read_parquet(path)
-    recent = _store(run.settings).recent_predictions(limit=run.settings.monitoring_sample_cap)
-    frame = recent[recent["depression"].notna()].sort_values("prediction_id").reset_index(drop=True)
-    from mindpulse.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return frame
+    """The rows this reporting run reports on: the recent logged predictions, labelled or not
+    (:func:`~mindpulse.pipeline.sources.monitored_predictions`), frozen in the run folder on first use."""
+    return monitored_predictions(run.settings, run.dir)[0]
 
 
 def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepResult:
-    """Reference data present and enough labelled production rows to report on; freezes those rows for this run."""
+    """Reference data present and enough recent predictions to report on; freezes those rows for this run.
+
+    A run has enough data when it has ``min_rows`` predictions, labelled or not. Whether enough of
+    them are labelled is a separate fact: too few only skip the realized performance.
+    """
     settings = run.settings
     min_rows = settings.drift_min_rows if min_rows is None else int(min_rows)
+    min_labelled = settings.performance_min_labelled_rows
     reference_rows = len(_reference(settings)) if settings.reference_path.is_file() else 0
-    current = current_data(run)
+    current, described = monitored_predictions(settings, run.dir)
+    labelled = int(current["depression"].notna().sum()) if len(current) else 0
     problems = []
     if not reference_rows:
         problems.append(f"no reference data at {settings.reference_path}")
     if len(current) < min_rows:
-        problems.append(f"{len(current)} labelled production rows < min_rows {min_rows}")
+        problems.append(f"{len(current)} predictions in the last {described['window_days']} days < min_rows {min_rows}")
     available = not problems
     first, last = (current["created_at"].min(), current["created_at"].max()) if len(current) else (None, None)
     versions = version_counts(current)
+    labels = (f"{labelled} of them labelled" + ("" if labelled >= min_labelled else
+              f": not enough labels (fewer than performance_min_labelled_rows {min_labelled}), so realized "
+              "performance is skipped; drift and the estimate still run"))
     outputs = {"available": available, "reference_rows": reference_rows, "current_rows": len(current),
-               "min_rows": min_rows, "first_prediction_at": first, "last_prediction_at": last,
-               "model_versions": versions,
-               "reason": "; ".join(problems) or f"{len(current)} labelled production rows >= min_rows {min_rows}"}
-    table = pd.DataFrame([{k: outputs[k] for k in ("reference_rows", "current_rows", "min_rows",
+               "labelled_rows": labelled, "unlabelled_rows": len(current) - labelled,
+               "enough_labels": labelled >= min_labelled, "min_labelled_rows": min_labelled,
+               "min_rows": min_rows, "window_days": described["window_days"], "max_rows": described["max_rows"],
+               "first_prediction_at": first, "last_prediction_at": last, "model_versions": versions,
+               "labels": labels,
+               "reason": "; ".join(problems) or f"{len(current)} predictions in the last {described['window_days']} "
+                                                 f"days >= min_rows {min_rows}"}
+    table = pd.DataFrame([{k: outputs[k] for k in ("reference_rows", "current_rows", "labelled_rows", "min_rows",
                                                     "first_prediction_at", "last_prediction_at")}])
     table["model_versions"] = describe_versions(versions)
-    message = ("Reports will run: " if available else "No reports: ") + outputs["reason"] + "."
+    message = ("Reports will run: " if available else "No reports: ") + outputs["reason"] + f"; {labels}."
     if versions:
         message += f" Predictions made by {describe_versions(versions)}."
     return StepResult(_json_ready(outputs), table, message)
@@ -98,8 +97,8 @@ def decide_reports(run_dir: str | Path) -> bool:
 
 _HEADLINES = {
     "data_quality": ("rows", "columns", "missing_cells", "duplicated_rows", "new_category_columns"),
-    "data_drift": ("status", "share", "n_drifted", "n_features", "drifted_columns"),
-    "model_performance": ("labelled_rows", "accuracy", "precision", "recall", "f1", "roc_auc"),
+    "data_drift": ("status", "share", "n_drifted", "n_features", "drifted_columns", "n_rows"),
+    "model_performance": ("model_version", "labelled_rows", "accuracy", "precision", "recall", "f1", "roc_auc"),
 }
 
 
@@ -124,41 +123,55 @@ def data_quality_report(run: Run) -> StepResult:
     return _report_result(run, result, described)
 
 
-def data_drift_report(run: Run, *, threshold: float | None = None) -> StepResult:
-    """Evidently data drift of the production rows against the reference."""
-    from mindpulse import monitoring
+def data_drift_report(run: Run, *, threshold: float | None = None,
+                      prediction_threshold: float | None = None) -> StepResult:
+    """Evidently data drift of the recent predictions against the baseline: the decision the retrain trigger makes too."""
+    from mindpulse.pipeline.drift import measure_drift
 
-    from mindpulse.io import atomic_write_json
-
-    reference, current, described = _drift_inputs(run.settings, current_data(run), run.dir)
-    result = monitoring.data_drift_report(reference, current, run.dir,
-                                          threshold=threshold, settings=run.settings)
-    models = {key: described[key] for key in SCORING_KEYS}
-    result.summary.update(models)  # which model's outputs were compared
-    atomic_write_json(result.json_path, _json_ready(result.summary))
-    step = _report_result(run, result, described)
-    step.outputs.update(_json_ready({k: v for k, v in models.items() if v is not None}))
-    step.table["reference_model"] = models["reference_model"]
-    if models["reference_model"]:
-        step.message += (f"; the model's outputs compared are those of {models['reference_model']} "
-                         f"({models['reference_model_reason']}; {models['current_rows_rescored']} current rows rescored by it)")
-    return step
+    measure = measure_drift(run, feature_threshold=threshold, prediction_threshold=prediction_threshold)
+    outputs = {"kind": "data_drift", "html": measure.html, "json": "data_drift.json",
+               "headline": _json_ready({name: measure.summary.get(name) for name in _HEADLINES["data_drift"]}),
+               **measure.outputs()}
+    return StepResult(_json_ready(outputs), measure.table(), measure.message())
 
 
 def model_performance_report(run: Run) -> StepResult:
-    """Evidently classification quality of the predictions that received feedback."""
+    """Realized classification quality of the labelled predictions (when there are enough), and the CBPE
+    estimate of the unlabelled ones; each figure per model version."""
     from mindpulse import monitoring
-
+    from mindpulse.io import atomic_write_json
+    from mindpulse.monitoring.performance import labelled_rows
     from mindpulse.pipeline import estimation
 
     current = current_data(run)
-    result = monitoring.model_performance_report(current, run.dir, settings=run.settings)
     estimated = estimation.estimate_for_run(run, current)
-    estimation.attach(run, result.json_path, estimated)
-    step = _report_result(run, result)
+    labelled, _ = labelled_rows(current)
+    minimum = run.settings.performance_min_labelled_rows
+    if len(labelled) >= minimum:
+        result = monitoring.model_performance_report(current, run.dir, settings=run.settings)
+        estimation.attach(run, result.json_path, estimated)
+        step = _report_result(run, result)
+        step.outputs["headline"]["model_version"] = _one_version(result.summary.get("model_versions") or {})
+        step = _with_versions(step, result.summary)
+    else:
+        skipped = (f"realized performance skipped: {len(labelled)} labelled predictions, fewer than "
+                   f"performance_min_labelled_rows {minimum} (not enough labels)")
+        path = run.dir / "model_performance.json"
+        atomic_write_json(path, _json_ready({"kind": "model_performance", "labelled_rows": len(labelled),
+                                             "realized_skipped": skipped, "estimated": estimated}))
+        headline = {name: None for name in _HEADLINES["model_performance"]}
+        headline["labelled_rows"] = len(labelled)
+        step = StepResult(_json_ready({"kind": "model_performance", "html": None, "json": path.name,
+                                       "headline": headline, "realized_skipped": skipped}),
+                          pd.DataFrame([headline]), skipped[0].upper() + skipped[1:] + ".")
     step.outputs["estimated"] = estimation.headline(estimated)
     step.message += "\n" + estimation.sentence(step.outputs["estimated"])
-    return _with_versions(step, result.summary)
+    return step
+
+
+def _one_version(counts: dict[str, int]) -> str | None:
+    """The model version behind every row; when the rows mix versions, each with its rows (figures per version in ``by_model_version``)."""
+    return next(iter(counts)) if len(counts) == 1 else (describe_versions(counts) if counts else None)
 
 
 def _with_versions(step: StepResult, summary: dict[str, Any]) -> StepResult:
@@ -166,6 +179,7 @@ def _with_versions(step: StepResult, summary: dict[str, Any]) -> StepResult:
     versions, by_version = summary.get("model_versions") or {}, summary.get("by_model_version")
     step.outputs.update(_json_ready({"model_versions": versions, "by_model_version": by_version}))
     step.outputs = {k: v for k, v in step.outputs.items() if v is not None}
+    step.table = step.table.drop(columns=["model_version"], errors="ignore")
     step.table.insert(0, "model_version", "all" if by_version else describe_versions(versions))
     if by_version:
         rows = [{"model_version": version, "labelled_rows": figures["rows"],
@@ -301,8 +315,12 @@ def finish_reporting(run: Run) -> StepResult:
         "dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), "created_at": _now(),
         "outcome": outcome, "failed_steps": failed,
         "trigger": decision or {"proceed": False, "reasons": [availability.get("reason") or "no gate decision in this run folder"]},
-        "rows": availability.get("current_rows"), "drift_share": drift_headline.get("share"),
-        "drift_status": drift_headline.get("status"),
+        "rows": availability.get("current_rows"), "labelled_rows": availability.get("labelled_rows"),
+        "unlabelled_rows": availability.get("unlabelled_rows"), "labels": availability.get("labels"),
+        "drift_share": drift_headline.get("share"), "drift_status": drift_headline.get("status"),
+        "drift": {key: reports["data_drift_report"].get(key) for key in (
+            "feature_drift_share", "n_features_drifted", "n_features", "features_drifted", "prediction_drift_score",
+            "prediction_drifted", "label_drift_score", "label_drifted")} if reports["data_drift_report"] else None,
         "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
         "models": _models_record(availability, reports),
         "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
@@ -315,7 +333,9 @@ def finish_reporting(run: Run) -> StepResult:
     text = "\n".join([
         f"Reporting run {run.run_id}: {outcome}.",
         "; ".join(summary["trigger"].get("reasons") or []) + ".",
-        *(f"{kind}: {html}" for kind, html in summary["reports"].items()),
+        *([summary["labels"][0].upper() + summary["labels"][1:] + "."] if summary.get("labels") else []),
+        *([_baseline_sentence(summary["reference"])] if summary["reference"] else []),
+        *(f"{kind}: {html}" for kind, html in summary["reports"].items() if html),
         *([f"Predictions by {describe_versions(summary['models']['current_rows_by_version'])}; reference scored by "
            f"{summary['models']['reference_scored_by']}."] if summary["models"]["reference_scored_by"] else []),
         *([_estimated_sentence(summary["estimated"])] if summary["estimated"] else []),
@@ -325,6 +345,10 @@ def finish_reporting(run: Run) -> StepResult:
     return _close_run(run, summary, text)
 
 
+def _baseline_sentence(baseline: dict[str, Any]) -> str:
+    from mindpulse.pipeline.drift import baseline_sentence
+
+    return baseline_sentence(baseline)
 
 
 def _estimated_sentence(headline: dict[str, Any]) -> str:

@@ -21,10 +21,9 @@ from mindpulse.pipeline.records import (
     _json_ready,
     _now,
     _read_decision,
-    _relative,
     _step_statuses,
 )
-from mindpulse.pipeline.sources import _drift_inputs, _reference, _registry, _store
+from mindpulse.pipeline.sources import _reference, _registry, _store
 
 
 # --- retrain: checks and the gate ---------------------------------------------------------------
@@ -53,59 +52,45 @@ def _production_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def detect_drift(run: Run, *, feature_threshold: float | None = None, prediction_threshold: float | None = None,
                  min_rows: int | None = None) -> StepResult:
-    """The two drift trigger figures of the pending production rows against the reference; HTML report in the run folder.
+    """The drift trigger: the recent logged predictions, labelled or not, against the champion's training data.
+
+    The same measure as the reporting run's drift report (:func:`mindpulse.pipeline.drift.measure_drift`):
 
     * feature drift: the share of the 13 model features whose distribution drifted, against
       ``feature_threshold`` (a retrain when more than 30 % of features drifted, by default);
-    * prediction drift: the drift score of the champion's predicted probability (Wasserstein
-      distance normed by the reference's std), flagged at or above ``prediction_threshold``.
-
-    The report itself also compares the label and the model's outputs, as Evidently's preset
-    does: its dataset status and ``columns_drift_share`` count those columns too.
+    * prediction drift: the drift score of the predicted probability (Wasserstein distance normed
+      by the baseline's std), flagged at or above ``prediction_threshold``;
+    * label drift, on its own line: reported, never a trigger (most recent rows have no label).
     """
-    from mindpulse import monitoring
+    from mindpulse.pipeline.drift import measure_drift
 
-    settings = run.settings
-    feature_threshold = settings.feature_drift_threshold if feature_threshold is None else float(feature_threshold)
-    prediction_threshold = (settings.prediction_drift_threshold if prediction_threshold is None
-                            else float(prediction_threshold))
-    reference, current, described = _drift_inputs(settings, _store(settings).production_frame(), run.dir)
-    html = None
-    if current.empty:  # nothing to show; the decision alone needs no Evidently run
-        decision = monitoring.detect_drift(reference, current, min_rows=min_rows, settings=settings).to_dict()
-    else:  # one Evidently run gives both the HTML and the decision
-        report = monitoring.data_drift_report(reference, current, run.dir, min_rows=min_rows, settings=settings)
-        decision, html = report.summary, _relative(report.html_path, run.dir)
-    measured = decision["status"] != "not_enough_data"
-    from mindpulse.contract import FEATURES
+    measure = measure_drift(run, feature_threshold=feature_threshold, prediction_threshold=prediction_threshold,
+                            min_rows=min_rows)
+    outputs, message = measure.outputs(), measure.message()
+    if outputs["drift_status"] == "drift":
+        request = _outcome_request(run, measure.rows)
+        outputs.update(outcome_request=[int(i) for i in request["prediction_id"]], outcome_request_rows=len(request))
+        if len(request):
+            message += (f"\nOutcomes that would tell us most: {len(request)} predictions of the drifted cohort "
+                        f"(stratified), listed in {OUTCOME_REQUEST_NAME} and on the dashboard's Feedback page.")
+    return StepResult(outputs, measure.table(), message)
 
-    features_drifted = [c for c in decision.get("drifted_columns") or [] if c in FEATURES]
-    compared_features = [c for c in decision.get("compared_columns") or [] if c in FEATURES]
-    feature_share = decision.get("feature_share") if measured else None
-    score = ((decision.get("columns") or {}).get("probability") or {}).get("score") if measured else None
-    outputs = {
-        "drift_status": decision["status"], "n_rows": decision["n_rows"], "reason": decision["reason"],
-        "feature_drift_share": feature_share, "feature_drift_threshold": feature_threshold,
-        "feature_drifted": None if feature_share is None else feature_share > feature_threshold,
-        "features_drifted": features_drifted, "n_features_drifted": len(features_drifted),
-        "n_features": len(compared_features),
-        "prediction_drift_score": score, "prediction_drift_threshold": prediction_threshold,
-        "prediction_drifted": None if score is None else score >= prediction_threshold,
-        "columns_drift_share": decision["share"], "drifted_columns": list(decision.get("drifted_columns") or []),
-        "report_html": html, "reference": described,
-    }
-    table = pd.DataFrame([{k: outputs[k] for k in ("drift_status", "n_rows", "feature_drift_share", "feature_drift_threshold",
-                                                    "n_features_drifted", "n_features", "prediction_drift_score",
-                                                    "prediction_drift_threshold", "prediction_drifted")}])
-    if not measured:
-        message = decision["reason"]
-    else:
-        message = (f"{len(features_drifted)} of {len(compared_features)} features drifted (feature drift share "
-                   f"{feature_share:.2f}, trigger above {feature_threshold:.2f}); prediction drift score "
-                   + ("not available (no champion)" if score is None else
-                      f"{score:.3f} (trigger at {prediction_threshold:.2f}): "
-                      + ("drifted" if score >= prediction_threshold else "not drifted")) + ".")
-    return StepResult(_json_ready(outputs), table, message)
+
+#: The predictions whose outcomes a drifted retrain run asks for, in the run folder.
+OUTCOME_REQUEST_NAME = "outcome_request.json"
+
+
+def _outcome_request(run: Run, current: pd.DataFrame) -> pd.DataFrame:
+    """A stratified sample of the drifted cohort's unlabelled predictions (``outcome_request_rows``), kept in the run folder."""
+    from mindpulse.io import atomic_write_json
+    from mindpulse.monitoring.outcomes import outcome_request
+
+    request = outcome_request(current, run.settings.outcome_request_rows, seed=run.settings.seed)
+    atomic_write_json(run.dir / OUTCOME_REQUEST_NAME, _json_ready({
+        "dag_id": run.dag_id, "run_id": run.run_id, "created_at": _now(), "rows": len(request),
+        "why": "drift fired: the outcomes of these predictions of the drifted cohort would tell us most",
+        "predictions": request.to_dict(orient="records")}))
+    return request
 
 
 @dataclass
@@ -123,30 +108,51 @@ class RetrainDecision:
     prediction_drift_score: float | None = None
     prediction_drift_threshold: float | None = None
     drift_not_measured: str | None = None  # why drift could not be measured (a forced run goes on regardless)
+    #: drift fired without enough new outcomes: the run asks for outcomes instead of retraining on the same data
+    outcomes_needed: bool = False
+    min_new_labels: int = 0
 
 
 def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, feature_drift_share: float | None,
                     feature_drift_threshold: float, force: bool, prediction_drift_score: float | None = None,
                     prediction_drift_threshold: float | None = None,
-                    drift_not_measured: str | None = None) -> RetrainDecision:
-    """The trigger rule: rows >= min_rows OR feature drift share > its threshold OR prediction drift
-    score >= its threshold OR force."""
+                    drift_not_measured: str | None = None, min_new_labels: int = 0) -> RetrainDecision:
+    """The trigger rule: rows >= min_rows OR drift plus labels OR force.
+
+    Drift is feature drift share > its threshold or prediction drift score >= its threshold. It
+    retrains only with at least ``min_new_labels`` new labelled rows (``rows``, the outcomes
+    waiting for a retrain): drift on its own, without new outcomes, would retrain on the same
+    labelled data and only copy the champion; the decision then says so and sets
+    ``outcomes_needed``, and the run asks for outcomes of the drifted cohort instead.
+    """
     drift_measured = drift_status not in (None, "not_enough_data") and feature_drift_share is not None
     met, unmet = [], []
     if force:
         met.append("forced by the run's conf (force=true)")
     (met if rows >= min_rows else unmet).append(
         f"{rows} labelled production rows {'>=' if rows >= min_rows else '<'} min_rows {min_rows}")
+    outcomes_needed = False
     if drift_measured:
         drifted = feature_drift_share > feature_drift_threshold
-        (met if drifted else unmet).append(
+        flagged = (prediction_drift_score is not None and prediction_drift_threshold is not None
+                   and prediction_drift_score >= prediction_drift_threshold)
+        labels = rows >= min_new_labels
+        drift_met = met if labels else unmet
+        (drift_met if drifted else unmet).append(
             f"feature drift share {feature_drift_share:.2f} {'>' if drifted else '<='} "
             f"feature_drift_threshold {feature_drift_threshold:.2f}")
         if prediction_drift_score is not None and prediction_drift_threshold is not None:
-            flagged = prediction_drift_score >= prediction_drift_threshold
-            (met if flagged else unmet).append(
+            (drift_met if flagged else unmet).append(
                 f"prediction drift score {prediction_drift_score:.3f} {'>=' if flagged else '<'} "
                 f"prediction_drift_threshold {prediction_drift_threshold:.2f}")
+        if (drifted or flagged) and min_new_labels:
+            if labels:
+                met.append(f"drift plus {rows} new labelled rows >= {min_new_labels} (outcome_request_rows)")
+            else:
+                outcomes_needed = True
+                unmet.append(f"drift without new outcomes ({rows} new labelled rows < {min_new_labels}): retraining "
+                             "on the same labelled data would only copy the champion, so outcomes of the drifted "
+                             "cohort are asked for instead")
     else:
         unmet.append("drift not measured (not enough production rows)")
     if not force:
@@ -157,7 +163,8 @@ def retrain_reasons(*, rows: int, min_rows: int, drift_status: str | None, featu
                            feature_drift_threshold=float(feature_drift_threshold),
                            prediction_drift_score=prediction_drift_score if drift_measured else None,
                            prediction_drift_threshold=prediction_drift_threshold,
-                           drift_not_measured=None if drift_measured else drift_not_measured)
+                           drift_not_measured=None if drift_measured else drift_not_measured,
+                           outcomes_needed=outcomes_needed and not proceed, min_new_labels=int(min_new_labels))
 
 
 def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str | None]:
@@ -180,8 +187,15 @@ def _drift_outputs(run_dir: Path, *, force: bool) -> tuple[dict[str, Any], str |
 
 
 def decide_retrain(run_dir: str | Path, *, min_rows: int, feature_drift_threshold: float,
-                   prediction_drift_threshold: float, force: bool) -> RetrainDecision:
-    """The gate: read what the two check notebooks glued, decide, and keep the decision in the run folder."""
+                   prediction_drift_threshold: float, force: bool, min_new_labels: int | None = None) -> RetrainDecision:
+    """The gate: read what the two check notebooks glued, decide, and keep the decision in the run folder.
+
+    ``min_new_labels``: new labelled rows drift needs to retrain (default ``outcome_request_rows``).
+    """
+    if min_new_labels is None:
+        from mindpulse.settings import get_settings
+
+        min_new_labels = get_settings().outcome_request_rows
     run_dir = Path(run_dir)
     with _decision_record(run_dir, "decide_retrain") as record:
         check = _glued(run_dir, "check_production_data", "rows")
@@ -191,7 +205,7 @@ def decide_retrain(run_dir: str | Path, *, min_rows: int, feature_drift_threshol
                                    feature_drift_threshold=feature_drift_threshold,
                                    prediction_drift_score=drift.get("prediction_drift_score"),
                                    prediction_drift_threshold=prediction_drift_threshold,
-                                   force=force, drift_not_measured=not_measured)
+                                   force=force, drift_not_measured=not_measured, min_new_labels=min_new_labels)
         record.update(asdict(decision))
     return decision
 
@@ -588,6 +602,7 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "reports": {"data_drift": drift.get("report_html")},
         "swept_claims": (_read_decision(run.dir, "sweep_stale_claims") or {}).get("swept", []),
         "reference": drift.get("reference"),
+        "outcome_request": _requested_outcomes(run) if (decision or {}).get("outcomes_needed") else None,
         "lineage": trained.get("lineage"),
         "training_set": {k: trained[k] for k in TRAINING_SET_KEYS if k in trained} or None,
         "same_as": trained.get("same_as"),
@@ -626,12 +641,30 @@ def _release_snapshot(run: Run) -> dict[str, Any]:
     return {"id": claimed[0].id, "rows": claimed[0].n_rows, "released": True}
 
 
+def _requested_outcomes(run: Run) -> dict[str, Any] | None:
+    """The outcome request the drift step wrote (ids, rows, file), or None when it wrote none."""
+    import json
+
+    path = run.dir / OUTCOME_REQUEST_NAME
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {"rows": request.get("rows"), "prediction_ids": [p["prediction_id"] for p in request.get("predictions") or []],
+            "file": OUTCOME_REQUEST_NAME}
+
+
 def _retrain_text(summary: dict[str, Any]) -> str:
     lines = [f"Retrain run {summary['run_id']}: {summary['outcome']}."]
     reasons = summary["trigger"].get("reasons") or []
     lines.append(("Triggered: " if summary["trigger"].get("proceed") else "Not triggered: ") + "; ".join(reasons) + ".")
     from mindpulse.gate import in_words
 
+    request = summary.get("outcome_request")
+    if request and request.get("rows"):
+        lines.append(f"Outcomes that would tell us most: {request['rows']} predictions of the drifted cohort, prediction ids "
+                     + ", ".join(map(str, request["prediction_ids"])) + " (also on the dashboard's Feedback page). Once "
+                     "they are recorded, the next retrain run retrains on them (drift plus labels).")
     if summary["challenger"]:
         promoted = summary["model_after"] == summary["challenger"]
         lines.append(f"Challenger {summary['challenger']} {in_words(promoted, summary['gate_reason'] or '')}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -51,46 +52,127 @@ def _frozen(run_dir: Path | None, name: str, make: Callable[[], tuple[pd.DataFra
     return frame, described
 
 
-def champion_reference(settings: Settings, run_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """The drift and quality reference: the champion's training data, and a description for the report summary.
+#: The frozen current rows of a run (``current_data.parquet`` and ``current_data.json``).
+CURRENT_NAME = "current_data"
+#: The frozen drift baseline of a run (``reference_data.parquet`` and ``reference_data.json``).
+BASELINE_NAME = "reference_data"
 
-    With ``run_dir``, the reference is frozen in that run folder on first use (``reference_data``),
-    so every report of the run compares with the same rows, read once.
 
-    The data the champion learned most recently: the trained rows of the newest production
-    snapshots in its lineage, once they hold ``drift_min_rows`` rows; otherwise its whole
-    training data (the reference plus any snapshots). After a lasting shift was retrained on,
-    the shifted traffic is what the champion knows, and it no longer counts as drift. With no
-    champion, or one without a lineage record (registered before lineage existed), the
-    reference data. Monitoring samples it to ``monitoring_sample_cap`` rows when larger.
+def monitored_predictions(settings: Settings, run_dir: Path | None = None, *,
+                          now: datetime | None = None) -> tuple[pd.DataFrame, dict]:
+    """What monitoring looks at: the predictions logged in the last ``monitoring_window_days`` days, at most
+    ``monitoring_max_rows`` of them (the newest), labelled or not; in prediction id order, with a description.
+
+    Both DAGs read their current rows here (the reporting run's reports, the retrain run's drift
+    trigger). With ``run_dir`` the rows are frozen there on first use, so every step of a run
+    describes the same rows.
     """
-    return _frozen(run_dir, "reference_data", lambda: _champion_reference(settings))
+    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now))
 
 
-def _champion_reference(settings: Settings) -> tuple[pd.DataFrame, dict]:
-    from mindpulse import lineage
+def _monitored_predictions(settings: Settings, now: datetime | None) -> tuple[pd.DataFrame, dict]:
+    now = now or datetime.now(timezone.utc)
+    since = now - timedelta(days=settings.monitoring_window_days)
+    recent = _store(settings).recent_predictions(limit=settings.monitoring_max_rows)
+    created = pd.to_datetime(recent["created_at"], utc=True)
+    frame = recent.loc[created >= since].sort_values("prediction_id").reset_index(drop=True)
+    labelled = int(frame["depression"].notna().sum())
+    described = {"window_days": settings.monitoring_window_days, "max_rows": settings.monitoring_max_rows,
+                 "since": since.isoformat(timespec="seconds"), "until": now.isoformat(timespec="seconds"),
+                 "rows": len(frame), "labelled_rows": labelled, "unlabelled_rows": len(frame) - labelled,
+                 "capped": len(recent) >= settings.monitoring_max_rows and len(frame) == len(recent)}
+    return frame, described
 
-    reference = _reference(settings)
+
+def champion_reference(settings: Settings, run_dir: Path | None = None,
+                       current: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """The drift and quality baseline (see :func:`drift_baseline`) of ``current`` (default: :func:`monitored_predictions`)."""
+    if current is None:
+        current = monitored_predictions(settings, run_dir)[0]
+    return drift_baseline(settings, current, run_dir)
+
+
+def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """The rows drift is measured against, and their description (source, rows, sha256) for every summary.
+
+    The champion's training data (the reference data plus the trained rows of every production
+    snapshot in its lineage), without any row of ``current`` (no shared ``prediction_id``: a
+    prediction that was labelled and trained on is not compared with itself), sampled to
+    ``drift_baseline_rows`` rows with the seed. A baseline needs ``drift_baseline_min_rows``
+    rows; with fewer, or with no champion, or a champion without a lineage record, the
+    reference data is the baseline. With ``run_dir``, it is frozen there on first use
+    (``reference_data``), so every step of a run compares with the same rows.
+    """
+    ids = _prediction_ids(current)
+    return _frozen(run_dir, BASELINE_NAME, lambda: _drift_baseline(settings, ids),
+                   valid=lambda about: about.get("current_ids_sha256") == _ids_sha256(ids))
+
+
+def _prediction_ids(frame: pd.DataFrame) -> set[int]:
+    if "prediction_id" not in frame.columns:
+        return set()
+    return {int(v) for v in frame["prediction_id"].dropna()}
+
+
+def _ids_sha256(ids: set[int]) -> str:
+    import hashlib
+
+    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
+
+
+def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataFrame, dict]:
+    from mindpulse.contract import CANONICAL_COLUMNS
+    from mindpulse.data import frame_sha256
+
+    columns = [*CANONICAL_COLUMNS, "prediction_id"]
+    reference = _reference(settings).reindex(columns=columns)
     champion = _registry(settings).champion()
     record = champion.metadata.get("lineage") if champion is not None else None
-    described = {"model_version": champion.version if champion is not None else None,
-                 "sample_cap": settings.monitoring_sample_cap}
-    if not record or not any(s.get("rows") for s in record.get("snapshots") or []):
-        why = ("no champion yet" if champion is None else
-               "the champion's training data" if record else "the champion has no lineage record")
-        return reference, {**described, "source": f"reference data ({why})", "rows": len(reference), "snapshots": []}
+    described: dict = {"model_version": champion.version if champion is not None else None,
+                       "sample_cap": settings.drift_baseline_rows, "min_rows": settings.drift_baseline_min_rows,
+                       "seed": settings.seed, "current_ids_sha256": _ids_sha256(current_ids), "snapshots": []}
+    if champion is None or not record:
+        population, source = reference, ("reference data (no champion yet)" if champion is None else
+                                         "reference data (the champion has no lineage record)")
+        left_out = 0
+    else:
+        training, snapshot_ids = _champion_training_rows(settings, record, columns)
+        overlap = training["prediction_id"].isin(current_ids)
+        population, left_out = training.loc[~overlap].reset_index(drop=True), int(overlap.sum())
+        source, described["snapshots"] = "the champion's training data (reference + trained snapshot rows)", snapshot_ids
+        if not snapshot_ids:
+            source = "the champion's training data (the reference data)"
+        if len(population) < settings.drift_baseline_min_rows:
+            source = (f"reference data (the champion's training data holds {len(population)} rows once the current "
+                      f"rows are left out, fewer than drift_baseline_min_rows {settings.drift_baseline_min_rows})")
+            population, described["snapshots"] = reference, []
+    frame = population
+    if len(frame) > settings.drift_baseline_rows:
+        frame = frame.sample(n=settings.drift_baseline_rows, random_state=settings.seed).sort_index().reset_index(drop=True)
+    described.update(source=source, rows=len(frame), population_rows=len(population), current_rows_left_out=left_out,
+                     sha256=frame_sha256(frame[list(CANONICAL_COLUMNS)].reset_index(drop=True)))
+    return frame, described
+
+
+def _champion_training_rows(settings: Settings, record: dict, columns: list[str]) -> tuple[pd.DataFrame, list[int]]:
+    """The reference plus the trained rows of each snapshot in the lineage ``record``, with their prediction ids."""
+    from mindpulse.holdout import recent_slice
+    from mindpulse.store.production_store import SnapshotError
+
     store = _store(settings)
-    newest, ids = lineage.recent_training_rows(store, record, min_rows=settings.drift_min_rows)
-    if len(newest):
-        return newest, {**described, "source": "the champion's newest training rows (production snapshots)",
-                        "rows": len(newest), "snapshots": ids}
-    parts = [reference]
+    seed = int(record.get("seed") or 0)
+    parts, ids = [_reference(settings).reindex(columns=columns)], []
     for item in record.get("snapshots") or []:
-        if item.get("rows"):
-            parts.append(lineage.snapshot_part(store, store.get_snapshot(item["id"]), seed=int(record.get("seed") or 0)).trained)
-    frame = pd.concat(parts, ignore_index=True)
-    return frame, {**described, "source": "the champion's training data (reference + snapshots)", "rows": len(frame),
-                   "snapshots": [i["id"] for i in record.get("snapshots") or [] if i.get("rows")]}
+        if not item.get("rows"):
+            continue
+        try:
+            rows = store.snapshot_frame(item["id"])
+        except SnapshotError:
+            continue
+        trained, _ = recent_slice(rows, snapshot_id=item["id"], seed=seed)
+        parts.append(trained.reindex(columns=columns))
+        ids.append(item["id"])
+    return pd.concat(parts, ignore_index=True), ids
 
 
 def _drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -137,8 +219,8 @@ def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | Non
     """
     from mindpulse.contract import CANONICAL_COLUMNS
 
-    reference, described = champion_reference(settings, run_dir)
-    reference = reference.reindex(columns=list(CANONICAL_COLUMNS)).reset_index(drop=True)
+    reference, described = drift_baseline(settings, current, run_dir)
+    reference = reference.reindex(columns=[*CANONICAL_COLUMNS, "prediction_id"]).reset_index(drop=True)
     registry = _registry(settings)
     version, reason = reference_model(registry, current)
     described = {**described, "reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
@@ -149,9 +231,11 @@ def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | Non
     predictor = Predictor.load(registry, version)
 
     def scored() -> tuple[pd.DataFrame, dict]:
-        return predictor.predict_frame(reference)[[*reference.columns, "prediction", "probability"]], {"model_version": version}
+        return (predictor.predict_frame(reference)[[*reference.columns, "prediction", "probability"]],
+                {"model_version": version, "baseline_sha256": described.get("sha256")})
 
-    reference, _ = _frozen(run_dir, "reference_scored", scored, valid=lambda about: about.get("model_version") == version)
+    reference, _ = _frozen(run_dir, "reference_scored", scored, valid=lambda about: about.get("model_version") == version
+                           and about.get("baseline_sha256") == described.get("sha256"))
     current = current.copy()
     if {"prediction", "probability"} <= set(current.columns):
         other = current["probability"].isna()

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from mindpulse import contract as c
+from mindpulse import fencing
 from mindpulse.io import atomic_write_csv
 from mindpulse.store import engine as db
 from mindpulse.contract import canonical_record
@@ -263,6 +264,7 @@ class Store:
             if self.backend == "sqlite":
                 connection.execution_options(**{db.SQLITE_BEGIN: "IMMEDIATE"})
             with connection.begin():
+                fencing.check(f"write to the store {self.describe_url()}")  # a pipeline step whose task has ended writes nothing
                 yield connection
 
     @contextmanager
@@ -712,6 +714,7 @@ class Store:
         target = Path(snapshot.export_path) if snapshot.state == ARCHIVED and snapshot.export_path else self.export_path(snapshot, folder)
         if snapshot.state == ARCHIVED and target.is_file():
             return target
+        fencing.check(f"archive snapshot {snapshot.id}")
         atomic_write_csv(target, export_frame(self.snapshot_frame(snapshot.id)))
         with self._write() as connection:
             done = connection.execute(
