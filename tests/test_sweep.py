@@ -101,3 +101,24 @@ def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archiv
     assert summary["snapshot"]["model_version"] == version and summary["snapshot"]["archived_to"]
     assert {s.id: s.state for s in Store.from_settings(settings).snapshots()} == {snapshot: "archived"}
     assert Store.from_settings(settings).pending_count() == 0
+
+
+def test_the_sweep_applies_the_retention_period_to_unanswered_predictions(tmp_path: Path) -> None:
+    from mindpulse.audit import AuditTrail
+
+    settings = Settings(home=tmp_path / "home", prediction_retention_days=30)
+    store = Store.from_settings(settings)
+    students = generate(3, seed=4).canonical().drop(columns=["depression"]).to_dict("records")
+    ids = [store.log_prediction(s, probability=0.2, label=0, model_version="v0001") for s in students]
+    store.record_feedback(ids[0], 1)
+    stamp = (datetime.now(timezone.utc) - timedelta(days=45)).replace(tzinfo=None)
+    with sqlite3.connect(settings.data_dir / "mindpulse.db") as db:  # logged 45 days ago
+        db.execute(f"UPDATE production_rows SET created_at = ? WHERE id IN ({ids[0]}, {ids[1]})", (stamp.isoformat(sep=" "),))
+    run = pipeline.open_run(RETRAIN_DAG_ID, "scheduled__2026-12-01T00:00:00+00:00", settings=settings)
+    result = pipeline.sweep_stale_claims(run)
+    assert result.outputs["expired_predictions"] == 1 and "MINDPULSE_PREDICTION_RETENTION_DAYS" in result.message
+    left = set(store.recent_predictions(10)["prediction_id"].astype(int))
+    assert left == {ids[0], ids[2]}  # the answered one stays, and so does the recent one
+    assert AuditTrail(store).events(action="predictions_expired")[0].actor == f"airflow:{RETRAIN_DAG_ID}"
+    unset = pipeline.sweep_stale_claims(pipeline.open_run(RETRAIN_DAG_ID, "scheduled__y", settings=Settings(home=settings.home)))
+    assert unset.outputs["expired_predictions"] == 0

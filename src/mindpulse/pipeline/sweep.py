@@ -64,7 +64,22 @@ def sweep_stale_claims(run: Run, *, older_than: timedelta | None = None, now: da
     table = pd.DataFrame(swept, columns=["snapshot_id", "run_id", "rows", "claimed_at", "action", "model_version"])
     message = (f"Swept {len(swept)} stale claim(s)." if swept
                else f"No claim older than {older_than}: nothing to sweep.")
-    return StepResult({"swept": swept, "older_than_minutes": older_than.total_seconds() / 60}, table, message)
+    expired = expire_predictions(run, store)
+    if expired:
+        message += (f" Deleted {expired} prediction(s) without an outcome after "
+                    f"{settings.prediction_retention_days} day(s) (MINDPULSE_PREDICTION_RETENTION_DAYS).")
+    return StepResult({"swept": swept, "older_than_minutes": older_than.total_seconds() / 60,
+                       "expired_predictions": expired}, table, message)
+
+
+def expire_predictions(run: Run, store: Any) -> int:
+    """Apply the retention period (``MINDPULSE_PREDICTION_RETENTION_DAYS``, when set) to unanswered predictions."""
+    from mindpulse.store.erasure import delete_stale_predictions
+
+    days = run.settings.prediction_retention_days
+    if not days:
+        return 0
+    return delete_stale_predictions(store, days, actor=f"airflow:{run.dag_id}"[:64], via="pipeline")
 
 
 def _utc(moment: datetime) -> datetime:
