@@ -293,7 +293,7 @@ def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(busy_template, home)
     assert REPO not in home.resolve().parents
     assert sorted(p.name for p in home.iterdir()) == ["artifacts", "data"]  # no code in the home
-    airflow_port, dashboard_port = af.free_port(), af.free_port()
+    airflow_port, dashboard_port, api_port = af.free_port(), af.free_port(), af.free_port()
     log = base / "platform.log"
     with af.WebhookReceiver() as hook:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MINDPULSE_", "AIRFLOW"))}
@@ -302,7 +302,7 @@ def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 [MINDPULSE, "platform", "run", "--airflow-port", str(airflow_port), "--dashboard-port", str(dashboard_port),
-                 "--no-jupyter", "--no-trigger", "--no-schedule", "--parallelism", "2"],
+                 "--api-port", str(api_port), "--no-jupyter", "--no-trigger", "--no-schedule", "--parallelism", "2"],
                 env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             banner = _wait_for_text(log, "MindPulse is running", process, timeout=400)
@@ -311,7 +311,8 @@ def platform(busy_template: Path, tmp_path_factory: pytest.TempPathFactory):
                                       timeout=60)  # a loaded machine answers slowly
             dags = {dag_id: af.wait_for_dag(client, dag_id, timeout=240) for dag_id in (RETRAIN, REPORTING)}
             yield {"client": client, "settings": Settings(home=home), "hook": hook, "process": process, "env": env,
-                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port}
+                   "banner": banner, "dags": dags, "airflow_home": airflow_home, "dashboard_port": dashboard_port,
+                   "api_port": api_port}
         finally:
             if process.poll() is None:
                 stop_process_group(process.pid, first_signal=signal.SIGINT, leader_only=True, grace=60)
@@ -334,6 +335,33 @@ def test_platform_run_serves_airflow_and_the_dashboard_from_the_installed_projec
     assert _http_status(f"http://127.0.0.1:{platform['dashboard_port']}/", timeout=120) == 200
     for dag in platform["dags"].values():
         assert Path(dag["fileloc"]).parent == REPO / "dags"
+
+
+def test_platform_run_makes_an_admin_and_signs_it_in_to_the_dashboard_and_the_api(platform: dict) -> None:
+    """A new home gets a MindPulse admin with a generated password, kept where the banner says, as
+    Airflow's standalone does; the dashboard asks for it and the HTTP API gives a token for it."""
+    import re
+
+    import httpx
+
+    password_file = platform["airflow_home"] / "mindpulse_passwords.json.generated"
+    assert f"user admin, password in {password_file}" in platform["banner"]
+    assert f"HTTP API     http://127.0.0.1:{platform['api_port']}/api/v1" in platform["banner"]
+    assert password_file.stat().st_mode & 0o077 == 0  # the owner's only
+    password = json.loads(password_file.read_text())["admin"]
+    api = f"http://127.0.0.1:{platform['api_port']}"
+    token = httpx.post(f"{api}/api/v1/auth/token", json={"username": "admin", "password": password}, timeout=60)
+    assert token.status_code == 200, token.text
+    me = httpx.get(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=60)
+    assert me.json()["role"] == "admin"
+    with httpx.Client(base_url=f"http://127.0.0.1:{platform['dashboard_port']}", timeout=120) as browser:
+        assert browser.get("/app", follow_redirects=False).status_code == 302  # no session: the sign-in page
+        form = browser.get("/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
+        signed = browser.post("/login", data={"username": "admin", "password": password, "_xsrf": xsrf, "next": "/app"},
+                              follow_redirects=False)
+        assert signed.status_code == 302
+        assert browser.get("/app", follow_redirects=False).status_code == 200
 
 
 def test_the_dashboards_pipelines_page_lists_and_starts_runs_in_the_platforms_airflow(platform: dict) -> None:

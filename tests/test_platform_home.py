@@ -39,7 +39,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def test_platform_run_names_the_setting_when_the_dag_folder_is_missing(tmp_path: Path) -> None:
     env = {**_env(tmp_path / "home"), "MINDPULSE_DAGS_DIR": str(tmp_path / "nowhere")}
-    result = subprocess.run([MINDPULSE, "platform", "run", "--no-jupyter", "--no-dashboard"], env=env, cwd=tmp_path,
+    result = subprocess.run([MINDPULSE, "platform", "run", "--no-jupyter", "--no-dashboard", "--no-api"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == (f"Error: {tmp_path / 'nowhere'}: no such folder (the Airflow DAG files); "
@@ -65,7 +65,7 @@ def _start_then_stop(home: Path, *args: str) -> str:
     log = home.parent / f"platform-{time.monotonic_ns()}.log"
     env = {**_env(home), "MINDPULSE_AIRFLOW_API_URL": f"http://127.0.0.1:{af.free_port()}"}
     with open(log, "wb") as out:
-        process = subprocess.Popen([MINDPULSE, "platform", "run", "--no-jupyter", "--no-dashboard", "--no-trigger",
+        process = subprocess.Popen([MINDPULSE, "platform", "run", "--no-jupyter", "--no-dashboard", "--no-api", "--no-trigger",
                                     "--no-schedule", "--parallelism", "1", *args],
                                    env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -121,7 +121,7 @@ def test_a_demo_home_restarted_does_not_get_its_traffic_twice(demo_template: Pat
 
 def test_platform_run_no_demo_on_an_empty_home_refuses_and_says_to_ingest(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    result = subprocess.run([MINDPULSE, "platform", "run", "--no-demo", "--no-jupyter", "--no-dashboard",
+    result = subprocess.run([MINDPULSE, "platform", "run", "--no-demo", "--no-jupyter", "--no-dashboard", "--no-api",
                              "--airflow-port", str(af.free_port())],
                             env=_env(home), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -140,7 +140,7 @@ def test_a_home_with_a_users_rows_but_no_reference_gets_no_synthetic_reference(t
     stored = subprocess.run([MINDPULSE, "feedback", "--row", json.dumps(row, default=str)], env=_env(home),
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert stored.returncode == 0, stored.stderr
-    for command in (["platform", "run", "--no-jupyter", "--no-dashboard", "--airflow-port", str(af.free_port())],
+    for command in (["platform", "run", "--no-jupyter", "--no-dashboard", "--no-api", "--airflow-port", str(af.free_port())],
                     ["platform", "prepare"]):
         result = subprocess.run([MINDPULSE, *command], env=_env(home), cwd=tmp_path, capture_output=True, text=True,
                                 timeout=120)

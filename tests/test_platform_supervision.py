@@ -42,7 +42,7 @@ def test_a_killed_scheduler_stops_the_platform_with_its_name_and_the_last_lines_
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MINDPULSE_", "AIRFLOW"))}
     env.update({"MINDPULSE_HOME": str(home), "PYTHONUNBUFFERED": "1"})
     with open(log, "wb") as out:
-        process = subprocess.Popen([MINDPULSE, "platform", "run", "--airflow-port", str(af.free_port()), "--no-dashboard",
+        process = subprocess.Popen([MINDPULSE, "platform", "run", "--airflow-port", str(af.free_port()), "--no-dashboard", "--no-api",
                                     "--no-jupyter", "--no-trigger", "--no-schedule", "--parallelism", "1"],
                                    env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     family: list[psutil.Process] = []

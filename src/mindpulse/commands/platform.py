@@ -34,6 +34,11 @@ AIRFLOW_DIR = ".airflow"
 STATE_FILE = "platform.json"
 ADMIN_USER = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+#: The MindPulse admin made for a new home (dashboard and HTTP API), as Airflow's standalone makes its own.
+MINDPULSE_PASSWORD_FILE = "mindpulse_passwords.json.generated"
+MINDPULSE_ADMIN = "admin"
+#: Signs the dashboard's sessions (kept in DATA_DIR, as ``python -m dashboard`` keeps it).
+SESSION_SECRET_FILE = ".dashboard-session-secret"
 
 
 
@@ -417,10 +422,12 @@ def _wait_for(what: str, check: Any, *, timeout: float, services: list[Service])
 def run(
     airflow_port: int = typer.Option(None, help="Port of the Airflow UI and API (default: the port of MINDPULSE_AIRFLOW_API_URL, 8080)."),
     dashboard_port: int = typer.Option(5006, help="Port of the Panel dashboard."),
+    api_port: int = typer.Option(8000, help="Port of the HTTP API (mindpulse api)."),
     jupyter_port: int = typer.Option(8888, help="Port of JupyterLab."),
     parallelism: int = typer.Option(4, min=1, help="Airflow tasks run at once (each notebook task is a kernel)."),
     jupyter: bool = typer.Option(True, "--jupyter/--no-jupyter", help="Start JupyterLab on notebooks/."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Start the dashboard (when dashboard/app.py exists)."),
+    api: bool = typer.Option(True, "--api/--no-api", help="Start the HTTP API (docs at /api/docs)."),
     trigger: bool = typer.Option(True, "--trigger/--no-trigger", help="Unpause and trigger both DAGs once Airflow is up."),
     schedule: bool = typer.Option(True, "--schedule/--no-schedule",
                                   help="Let the scheduler create the DAGs' scheduled runs (the daily retrain, the six-hourly "
@@ -450,6 +457,8 @@ def run(
     wanted = {"airflow-port": airflow_port}
     if dashboard:
         wanted["dashboard-port"] = dashboard_port
+    if api:
+        wanted["api-port"] = api_port
     if jupyter:
         wanted["jupyter-port"] = jupyter_port
     for option, port in wanted.items():
@@ -458,6 +467,7 @@ def run(
 
     check_free_space(home)
     _prepare_data(settings, seed, demo)
+    admin_created = _ensure_admin(settings, airflow_home)
 
     env = airflow_environment(home, airflow_home, port=airflow_port, parallelism=parallelism, dags_dir=dags_dir,
                               notebooks_dir=notebooks_dir, scheduled=schedule)
@@ -489,22 +499,32 @@ def run(
             # The app imports its own package (dashboard.stores, ...): run it from the folder holding dashboard/.
             code_root = app.parent.parent
             dashboard_env = {**app_env, "PYTHONPATH": os.pathsep.join(filter(None, [str(code_root), app_env.get("PYTHONPATH")]))}
+            if not dashboard_env.get("PANEL_COOKIE_SECRET"):  # signs the sign-in sessions
+                from mindpulse.accounts import session_secret
+
+                dashboard_env["PANEL_COOKIE_SECRET"] = session_secret(settings.data_dir / SESSION_SECRET_FILE)
             services.append(Service("dashboard", [str(Path(sys.executable).parent / "panel"), "serve", str(app),
                                                   "--address", "127.0.0.1", "--port", str(dashboard_port),
                                                   "--allow-websocket-origin", f"127.0.0.1:{dashboard_port}",
                                                   "--allow-websocket-origin", f"localhost:{dashboard_port}",
-                                                  "--static-dirs", f"reports={settings.reports_dir}"],
+                                                  "--static-dirs", f"reports={settings.reports_dir}",
+                                                  # Sign-in with MindPulse accounts (dashboard/auth.py), XSRF-checked.
+                                                  "--auth-module", str(app.parent / "auth.py"), "--enable-xsrf-cookies"],
                                     env=dashboard_env, cwd=code_root, log=logs / "dashboard.log").start())
             urls["dashboard"] = f"http://127.0.0.1:{dashboard_port}"
         elif dashboard:
             typer.echo(f"No dashboard: {app} does not exist.")
+        if api:
+            services.append(Service("api", [str(Path(sys.executable).parent / "mindpulse"), "api", "--host", "127.0.0.1",
+                                            "--port", str(api_port)], env=app_env, cwd=home, log=logs / "api.log").start())
+            urls["api"] = f"http://127.0.0.1:{api_port}"
         if jupyter:
             token = secrets.token_urlsafe(24)
             services.append(Service("jupyterlab", jupyterlab_command(jupyter_port, settings.notebooks_dir, token),
                                     env=app_env, cwd=home, log=logs / "jupyterlab.log").start())
             urls["jupyterlab"] = f"http://127.0.0.1:{jupyter_port}/lab?token={token}"
         _write_state(airflow_home, services, urls)
-        _print_banner(settings, airflow_home, urls, triggered, scheduled=schedule)
+        _print_banner(settings, airflow_home, urls, triggered, scheduled=schedule, admin_created=admin_created)
         supervise(services, home)
     except KeyboardInterrupt:
         typer.echo("\nStopping MindPulse ...")
@@ -588,15 +608,33 @@ def _write_state(airflow_home: Path, services: list[Service], urls: dict[str, st
     })
 
 
+def _ensure_admin(settings: Any, airflow_home: Path) -> bool:
+    """A MindPulse admin for the dashboard and the API: made with a generated password (written to
+    ``MINDPULSE_PASSWORD_FILE``) when the home has no active admin. True when made now."""
+    from mindpulse.accounts import Accounts
+    from mindpulse.store import Store
+
+    with Store.from_settings(settings) as store:
+        _, created = Accounts(store).ensure_admin(airflow_home / MINDPULSE_PASSWORD_FILE, MINDPULSE_ADMIN)
+    return created
+
+
 def _print_banner(settings: Any, airflow_home: Path, urls: dict[str, str], triggered: dict[str, str], *,
-                  scheduled: bool = True) -> None:
+                  scheduled: bool = True, admin_created: bool = False) -> None:
     lines = [
         "",
         "MindPulse is running (a screening aid, never a diagnosis).",
         f"  Airflow UI   {urls['airflow']}   user {ADMIN_USER}, password in {airflow_home / PASSWORD_FILE}",
     ]
+    password_file = airflow_home / MINDPULSE_PASSWORD_FILE
+    account = (f"user {MINDPULSE_ADMIN}, password in {password_file}" if password_file.is_file()
+               else "accounts: 'mindpulse users'")
+    if admin_created:
+        account += " (new)"
     if "dashboard" in urls:
-        lines.append(f"  Dashboard    {urls['dashboard']}")
+        lines.append(f"  Dashboard    {urls['dashboard']}   {account}")
+    if "api" in urls:
+        lines.append(f"  HTTP API     {urls['api']}/api/v1   docs {urls['api']}/api/docs   (tokens: 'mindpulse tokens create')")
     if "jupyterlab" in urls:
         lines.append(f"  JupyterLab   {urls['jupyterlab']}")
     lines += [
