@@ -55,12 +55,17 @@ def test_a_reporting_run_names_the_version_and_rows_behind_each_figure(tmp_path:
 
 def test_the_opened_run_states_the_estimate_with_its_model(tmp_path: Path) -> None:
     import asyncio
+    import threading
 
     settings = _home(tmp_path)
     view = ReportsView(store=ReportStore(settings=settings))
     folder = str(settings.reports_dir / "evidently_reporting_pipeline" / "scheduled__2026-12-02")
     view._shown = None
-    asyncio.run(view.open(folder))
+    # In a fresh thread: after a browser test on the same worker, Playwright's loop runs in this one.
+    worker = threading.Thread(target=lambda: asyncio.run(view.open(folder)))
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive()
     text = view.detail.objects[0].object
     assert "accuracy 0.830 (v0001-a)" in text
     assert "Estimated: ROC-AUC 0.900 by v0002-b on 2,000 unlabelled rows (CBPE)" in text

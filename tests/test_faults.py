@@ -186,6 +186,11 @@ def test_a_process_killed_mid_step_commits_nothing_after_its_death_and_the_run_r
             assert time.monotonic() < deadline, "the executor did not start the zygote again"
             time.sleep(0.5)
         assert not psutil.pid_exists(zygote.pid) or psutil.Process(zygote.pid).status() != psutil.STATUS_ZOMBIE
+    elif step == "archive_production_data" and tries[step] == 1:
+        # Archiving takes a fraction of a second: on a loaded machine the kill can land after the
+        # step's commit, and the attempt then ends as it would have. Only then may it count once.
+        assert any(s[1] == run_id and s[2] == "archived" for s in at_death["snapshots"]), (
+            "the step finished on its first try although its process died before it archived")
     else:
         assert tries[step] == 2  # the retry did the step
 

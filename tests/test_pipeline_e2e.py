@@ -350,6 +350,7 @@ def test_platform_run_makes_an_admin_and_signs_it_in_to_the_dashboard_and_the_ap
     assert password_file.stat().st_mode & 0o077 == 0  # the owner's only
     password = json.loads(password_file.read_text())["admin"]
     api = f"http://127.0.0.1:{platform['api_port']}"
+    assert _http_status(f"{api}/healthz", timeout=120) == 200  # the banner comes as the API starts
     token = httpx.post(f"{api}/api/v1/auth/token", json={"username": "admin", "password": password}, timeout=60)
     assert token.status_code == 200, token.text
     me = httpx.get(f"{api}/api/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=60)
