@@ -156,7 +156,9 @@ def test_the_commands_are_airflow_3s(rendered):
     assert dashboard[:3] == ["panel", "serve", "dashboard/app.py"]
     assert dashboard[dashboard.index("--static-dirs") + 1] == "reports=/opt/mindpulse/reports"
     assert dashboard[dashboard.index("--plugins") + 1] == "dashboard.http_policy"  # Host allow-list, headers
-    assert services["dashboard"]["environment"]["PANEL_BASIC_AUTH"] == PLACEHOLDER
+    assert dashboard[dashboard.index("--auth-module") + 1] == "dashboard/auth.py"  # MindPulse accounts
+    assert "--enable-xsrf-cookies" in dashboard and "PANEL_BASIC_AUTH" not in services["dashboard"]["environment"]
+    assert services["dashboard"]["environment"]["PANEL_COOKIE_SECRET"] == PLACEHOLDER
     assert services["jupyterlab"]["command"][:2] == ["jupyter", "lab"]
     assert services["jupyterlab"]["environment"]["JUPYTER_TOKEN"] == PLACEHOLDER
 

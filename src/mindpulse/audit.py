@@ -92,3 +92,18 @@ class AuditTrail:
         return [AuditEvent(id=int(r["id"]), at=r["at"], actor=r["actor"], via=r["via"], remote=r["remote"],
                            action=r["action"], target=r["target"], outcome=r["outcome"],
                            details=json.loads(r["details"] or "{}")) for r in rows]
+
+
+def accounts_behind(store: Any, snapshot_id: int) -> dict[str, dict[str, int]]:
+    """Who logged and who labelled the rows of a snapshot: ``{"logged_by": {account: rows}, "labelled_by": {...}}``
+    (rows submitted by no account, e.g. imported by the CLI before accounts existed, count under ``(none)``)."""
+    from mindpulse.store.schema import production_rows as rows_t
+
+    found: dict[str, dict[str, int]] = {"logged_by": {}, "labelled_by": {}}
+    with store.read_transaction() as connection:
+        for column in found:
+            statement = (sa.select(rows_t.c[column], sa.func.count()).where(rows_t.c.snapshot_id == int(snapshot_id))
+                         .group_by(rows_t.c[column]))
+            for name, n in connection.execute(statement):
+                found[column][name or "(none)"] = int(n)
+    return found

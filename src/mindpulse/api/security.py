@@ -30,12 +30,15 @@ def bearer_token(request: Request) -> str | None:
 class Requires:
     """The dependency of a route that needs ``right``: the caller's :class:`Principal`, or a 401/403 problem."""
 
+
     def __init__(self, right: str):
         if right not in RIGHTS:
             raise ValueError(f"right: got {right!r}, expected one of {', '.join(RIGHTS)}")
         self.right = right
 
-    def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
+        # Run on the event loop, not in a worker thread: the lookup is one indexed read (~0.2 ms),
+        # less than the hop to a thread and back would cost.
         services = request.app.state.services
         token = bearer_token(request)
         if token is None:

@@ -441,6 +441,7 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
     outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, **common}
+    _audit_training(run, snapshot, version, promoted, reason, champion_before)
     message = f"Challenger {version} {gate_rule.in_words(promoted, reason)}"
     if not promoted and champion_after:
         scores = champion_scores_by_snapshot(registry, champion_after, data)
@@ -448,6 +449,18 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         message += "\n" + describe_snapshot_scores(champion_after, scores)
     table = gate_table(registry.get(version).metadata.get("gate") or {})
     return StepResult(_json_ready(outputs), table, message)
+
+
+def _audit_training(run: Run, snapshot: Any, version: str, promoted: bool, reason: str, champion_before: Any) -> None:
+    """The audit trail's record of a retrain: the version, the gate's verdict, and the accounts behind its new rows."""
+    from mindpulse.audit import AuditTrail, accounts_behind
+
+    store = _store(run.settings)
+    details = {"run_id": run.run_id, "promoted": bool(promoted), "reason": str(reason)[:500],
+               "champion_before": champion_before, "snapshot_id": snapshot.id if snapshot is not None else None,
+               "rows": accounts_behind(store, snapshot.id) if snapshot is not None else None}
+    AuditTrail(store).record(f"airflow:{run.dag_id}"[:64], "pipeline", "model_promoted" if promoted else "model_refused",
+                             target=version, details=details)
 
 
 #: A snapshot on which the champion's ROC-AUC is this far below its fixed-holdout ROC-AUC does not fit.
@@ -552,6 +565,10 @@ def archive_production_data(run: Run, *, commit: bool = False) -> StepResult:
                           f"Would archive snapshot {snapshot.id} ({snapshot.n_rows} rows, trained into "
                           f"{trained.version}). " + PREVIEW_NOTE)
     path = store.archive_snapshot(snapshot.id, run.settings.archive_dir)
+    from mindpulse.audit import AuditTrail
+
+    AuditTrail(store).record(f"airflow:{run.dag_id}"[:64], "pipeline", "snapshot_archived", target=f"snapshot {snapshot.id}",
+                             details={"run_id": run.run_id, "rows": snapshot.n_rows, "model_version": trained.version})
     outputs = {"committed": True, "archived": True, "archive_path": str(path), "rows": snapshot.n_rows,
                "snapshot_id": snapshot.id,
                "model_version": trained.version}
