@@ -148,9 +148,11 @@ class Idempotency:
         self.account_id = principal.account.id
         if self.key is not None and not (1 <= len(self.key) <= IDEMPOTENCY_KEY_MAX and self.key.isprintable()):
             raise Problem(400, f"Idempotency-Key: expected 1 to {IDEMPOTENCY_KEY_MAX} printable characters")
-        canonical = json.dumps([request.method, request.url.path, sorted(request.query_params.multi_items()), body],
-                               sort_keys=True, default=str)
-        self.digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+        self.digest = ""
+        if self.key is not None:  # what the key stands for: method, path, query and body
+            canonical = json.dumps([request.method, request.url.path, sorted(request.query_params.multi_items()), body],
+                                   sort_keys=True, default=str)
+            self.digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
     def stored(self, store: Any) -> JSONResponse | None:
         if self.key is None:
