@@ -104,6 +104,11 @@ def test_retrain_gate_promote_and_rollback(home, tmp_path):
     undo = run_cli("rollback", home=path, check=True).stdout
     assert f"Champion is now {newer}" in undo
     assert listed_versions(path) == {first: "backup", newer: "champion"}
+    trail = [json.loads(line) for line in run_cli("audit", "--json", home=path, check=True).stdout.splitlines()]
+    assert [(e["action"], e["target"]) for e in trail] == [("rollback", newer), ("rollback", first),
+                                                          ("model_promoted", newer)]
+    assert trail[-1]["details"]["forced"] is True and trail[-1]["details"]["reason"] == "cli test"
+    assert all(e["via"] == "cli" and e["actor"].startswith("os:") for e in trail)
 
 
 def test_training_again_on_the_same_data_and_settings_registers_no_copy(home):

@@ -128,3 +128,7 @@ def test_quarantine_and_release_a_snapshot_with_one_line_errors(home, tmp_path):
     assert "not quarantined" in one_line_error(run("store", "release", "1", home=home))
     history = json.loads(run("store", "quarantined", "--json", home=home).stdout)
     assert [(q["id"], q["by"], q["released_by"], q["in_force"]) for q in history] == [(1, "ana", "bo", False)]
+    trail = [json.loads(line) for line in run("audit", "--json", home=home).stdout.splitlines()]
+    assert [(e["action"], e["target"]) for e in trail] == [("quarantine_released", "snapshot 1"),
+                                                          ("snapshot_quarantined", "snapshot 1")]
+    assert trail[1]["details"]["reason"] == "labels flipped"

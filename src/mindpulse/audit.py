@@ -107,3 +107,12 @@ def accounts_behind(store: Any, snapshot_id: int) -> dict[str, dict[str, int]]:
             for name, n in connection.execute(statement):
                 found[column][name or "(none)"] = int(n)
     return found
+
+
+def record_cli(action: str, *, target: str | None = None, outcome: str = "ok", **details: Any) -> None:
+    """Record a change made with the CLI (as the operating-system user) in the settings' store."""
+    from mindpulse.settings import get_settings
+    from mindpulse.store import Store
+
+    with Store.from_settings(get_settings()) as store:
+        AuditTrail(store).record(cli_actor(), "cli", action, target=target, outcome=outcome, details=details)

@@ -140,6 +140,10 @@ def promote(
         decision = _registry().promote(version, margin=margin, force=force, reason=reason)
     except _user_errors() as exc:
         fail(str(exc))
+    from mindpulse.audit import record_cli
+
+    record_cli("model_promoted" if decision.promoted else "model_refused", target=version, forced=force,
+               reason=(reason if force else decision.reason), champion_before=decision.champion_before)
     if decision.promoted:
         typer.echo(f"{version} is champion (backup: {decision.champion_before or 'none'}): {decision.reason}")
     else:
@@ -160,6 +164,9 @@ def rollback(
     except _user_errors() as exc:
         fail(str(exc))
     was = before.version if before else "none"
+    from mindpulse.audit import record_cli
+
+    record_cli("rollback", target=now.version, champion_before=was)
     typer.echo(f"Champion is now {now.version} (was {was}, now the backup; 'mindpulse rollback' undoes this)")
 
 

@@ -172,6 +172,10 @@ def quarantine(
     try:
         done = store.quarantine_snapshot(snapshot, reason=reason, by=by or _user())
         rows = store.get_snapshot(done.snapshot_id).n_rows
+        from mindpulse.audit import AuditTrail, cli_actor
+
+        AuditTrail(store).record(cli_actor(), "cli", "snapshot_quarantined", target=f"snapshot {done.snapshot_id}",
+                                 details={"reason": done.reason, "by": done.quarantined_by, "rows": rows})
     except StoreError as exc:
         fail(str(exc))
     finally:
@@ -233,6 +237,10 @@ def release(
             raise typer.Exit(1)
         for snapshot in claimed:
             store.release_snapshot(snapshot.id)
+        from mindpulse.audit import AuditTrail, cli_actor
+
+        AuditTrail(store).record(cli_actor(), "cli", "claim_released", target=f"snapshot {ids}",
+                                 details={"run_id": run_id, "rows": rows})
         typer.echo(f"Snapshot {ids} released: {rows} rows returned to pending.")
     finally:
         store.close()
@@ -244,6 +252,10 @@ def _release_quarantine(snapshot: str, by: str | None) -> None:
     store = _open_store()
     try:
         lifted = store.release_quarantine(snapshot, by=by or _user())
+        from mindpulse.audit import AuditTrail, cli_actor
+
+        AuditTrail(store).record(cli_actor(), "cli", "quarantine_released", target=f"snapshot {lifted.snapshot_id}",
+                                 details={"by": lifted.released_by})
     except StoreError as exc:
         fail(str(exc))
     finally:
