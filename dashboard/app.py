@@ -23,13 +23,14 @@ if importlib.util.find_spec("dashboard") is None:
 from dashboard import REPORTS_ROUTE  # noqa: E402
 from dashboard.offline import SYSTEM_FONTS, OfflineFast, pin_panel_files_to_this_server  # noqa: E402
 from dashboard.stores.session import DashboardStore  # noqa: E402
-from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView  # noqa: E402
+from dashboard.views import (  # noqa: E402
+    AuditView, FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView)
 from dashboard.views.common import DISCLAIMER, code  # noqa: E402
 
-PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines")
+PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines", "Audit")
 #: The right each page needs (mindpulse.accounts): a page the account may not use is not built.
 PAGE_RIGHTS = {"Predict": "predict", "Feedback": "outcomes", "Reports": "read", "Trends": "read", "Models": "read",
-               "Pipelines": "read"}
+               "Pipelines": "read", "Audit": "admin"}
 
 
 def reports_url() -> str:
@@ -99,6 +100,7 @@ def build_app(store: DashboardStore | None = None, principal: Any = None) -> pn.
         "Trends": lambda: TrendsView(store=store.trends),
         "Models": lambda: ModelsView(store=store.models),
         "Pipelines": lambda: PipelinesView(store=store.pipelines),
+        "Audit": lambda: AuditView(store=store.audit),
     }
     pages = [name for name in PAGES if principal is None or principal.may(PAGE_RIGHTS[name])]
     views: dict[str, Any] = {name: makers[name]() for name in pages}

@@ -118,7 +118,7 @@ def test_a_session_ends_when_its_password_changes_or_its_account_is_disabled(ser
 EXPECTED_TABS = {
     "viewer": ["Reports", "Trends", "Models", "Pipelines"],
     "counsellor": ["Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines"],
-    "admin": ["Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines"],
+    "admin": ["Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines", "Audit"],
 }
 
 
@@ -151,6 +151,9 @@ def test_each_role_signs_in_and_sees_only_what_it_may_use(browser: Browser, serv
         retrain = page.get_by_role("button", name="Start retrain")
         if role == "admin":
             expect(retrain).to_be_visible()
+            page.locator(".bk-tab", has_text="Audit").click()  # the trail shows this very sign-in
+            expect(page.get_by_text("Audit trail")).to_be_visible()
+            expect(page.get_by_role("gridcell", name="sign_in").first).to_be_visible()
         else:
             expect(retrain).to_have_count(0)
     finally:
@@ -178,5 +181,7 @@ def test_the_server_refuses_what_a_role_may_not_do_whatever_the_page_sends(home:
         viewer.predictions.predict(viewer.predictions.defaults())
     with pytest.raises(DashboardError, match="may not enter outcomes"):
         viewer.feedback.record_outcome(1, 1)
+    with pytest.raises(DashboardError, match="may not read the audit trail"):
+        counsellor.audit.events()
     refused = AuditTrail(store(home)).events(outcome="refused", limit=10)
     assert {(e.actor, e.action) for e in refused} >= {("counsellor", "roll_the_model_back"), ("viewer", "screen_students")}

@@ -8,6 +8,7 @@ import param
 
 from mindpulse.settings import Settings, get_settings
 
+from dashboard.stores.audit import AuditStore
 from dashboard.stores.feedback import FeedbackStore
 from dashboard.stores.models import ModelStore
 from dashboard.stores.pipelines import PipelineStore
@@ -26,6 +27,7 @@ class DashboardStore(param.Parameterized):
     models = param.ClassSelector(class_=ModelStore)
     pipelines = param.ClassSelector(class_=PipelineStore)
     trends = param.ClassSelector(class_=TrendStore)
+    audit = param.ClassSelector(class_=AuditStore)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, static_url: str = "/reports",
@@ -40,4 +42,5 @@ class DashboardStore(param.Parameterized):
             models=ModelStore(settings=settings, principal=principal),
             pipelines=PipelineStore(settings=settings, principal=principal),
             trends=TrendStore(settings=settings),
+            audit=AuditStore(settings=settings, principal=principal),
         )
