@@ -255,6 +255,13 @@ def test_the_whole_platform_killed_mid_training_commits_nothing_and_the_restarte
                     process.send_signal(signal.SIGKILL)
                 except psutil.NoSuchProcess:
                     pass
+        # The state once the task is seen dead: a commit that passed its check while the task still ran
+        # (the signal not yet delivered) may land in the same instant; nothing may come after this.
+        killed = [p for p in everything if p.pid != kernel.pid]
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in killed):
+            assert time.monotonic() < deadline, "a killed process is still running"
+            time.sleep(0.01)
         at_death = _state(settings)
         deadline = time.monotonic() + 5
         while kernel.is_running() and kernel.status() != psutil.STATUS_ZOMBIE:
@@ -282,3 +289,9 @@ def test_the_whole_platform_killed_mid_training_commits_nothing_and_the_restarte
     finally:
         airflow.stop()
 
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
