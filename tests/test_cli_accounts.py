@@ -63,3 +63,10 @@ def test_refusals_are_one_line_and_change_nothing(tmp_path: Path) -> None:
     listed = json.loads(invoke("users", "list", "--json", home=home, check=True).stdout)
     assert [(u["username"], u["role"], u["state"]) for u in listed] == [("only-admin", "admin", "active"),
                                                                           ("v", "viewer", "active")]
+
+
+def test_an_unusable_database_url_is_one_line_for_every_account_command(tmp_path: Path) -> None:
+    env = {"MINDPULSE_DATABASE_URL": "mysql://nobody@localhost/x"}
+    for args in (("users", "list"), ("tokens", "list"), ("audit",), ("api", "--port", "1"),
+                 ("store", "erase", "--student-id", "3", "--yes")):
+        assert "database_url: got a 'mysql' URL" in one_line_error(invoke(*args, home=tmp_path, env=env)), args

@@ -49,18 +49,7 @@ def platform(demo_template: Path, migrated_airflow: Path, tmp_path_factory: pyte
     """An Airflow with the embedded executor on a copy of the demo home, the retrain DAG unpaused."""
     base = tmp_path_factory.mktemp("faults")
     home = base / "home"
-    shutil.copytree(demo_template, home)
-    airflow_home = base / "airflow"
-    airflow_home.mkdir()
-    shutil.copy(migrated_airflow, airflow_home / "airflow.db")
-    # Other Airflows on this machine may hold the default log server ports.
-    env = af.airflow_env(airflow_home, parallelism=2, extra={
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(af.free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(af.free_port())})
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    env.update({"MINDPULSE_HOME": str(home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": "1", "MINDPULSE_PIPELINE_RETRY_DELAY_SECONDS": str(RETRY_DELAY)})
+    env = _retrain_env(demo_template, migrated_airflow, base, retries=1)
     airflow = af.AirflowProcesses(env, ("standalone",)).start()  # as the platform runs it
     try:
         client = airflow.client()
@@ -70,6 +59,25 @@ def platform(demo_template: Path, migrated_airflow: Path, tmp_path_factory: pyte
         yield {"airflow": airflow, "client": client, "settings": Settings(home=home), "scheduler": scheduler}
     finally:
         airflow.stop()
+
+
+def _retrain_env(demo_template: Path, migrated_airflow: Path, base: Path, *, retries: int,
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of the demo home in ``base/home`` and the environment of an Airflow in ``base/airflow`` that runs
+    its retrain DAG (migrated database copied in, free log-server ports, ``retries`` per pipeline task)."""
+    shutil.copytree(demo_template, base / "home")
+    airflow_home = base / "airflow"
+    airflow_home.mkdir()
+    shutil.copy(migrated_airflow, airflow_home / "airflow.db")
+    # Other Airflows on this machine may hold the default log server ports.
+    env = af.airflow_env(airflow_home, parallelism=2, extra={
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(af.free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(af.free_port()), **(extra or {})})
+    for name in [k for k in env if k.startswith("MINDPULSE_")]:
+        del env[name]
+    env.update({"MINDPULSE_HOME": str(base / "home"), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
+                "MINDPULSE_PIPELINE_RETRIES": str(retries), "MINDPULSE_PIPELINE_RETRY_DELAY_SECONDS": str(RETRY_DELAY)})
+    return env
 
 
 def _kernels(home: Path, scheduler: int) -> list[psutil.Process]:
@@ -214,22 +222,12 @@ def test_the_whole_platform_killed_mid_training_commits_nothing_and_the_restarte
     the kill, and an Airflow started again on the same home finishes the run once (the killed attempt
     is failed by the heartbeat timeout and retried), with no kernel left."""
     home = tmp_path / "home"
-    shutil.copytree(demo_template, home)
-    airflow_home = tmp_path / "airflow"
-    airflow_home.mkdir()
-    shutil.copy(migrated_airflow, airflow_home / "airflow.db")
-    env = af.airflow_env(airflow_home, parallelism=2, extra={
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(af.free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(af.free_port()),
+    # Two retries: standalone starts its scheduler beside its API server, and a retry that starts in
+    # the first seconds after a restart can find the execution API not listening yet (seen once here).
+    env = _retrain_env(demo_template, migrated_airflow, tmp_path, retries=2, extra={
         # A task whose process vanished is failed (then retried) after this long without a heartbeat.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5"})
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    # Two retries: standalone starts its scheduler beside its API server, and a retry that starts in
-    # the first seconds after a restart can find the execution API not listening yet (seen once here).
-    env.update({"MINDPULSE_HOME": str(home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": "2", "MINDPULSE_PIPELINE_RETRY_DELAY_SECONDS": str(RETRY_DELAY)})
     settings = Settings(home=home)
     store = Store.from_settings(settings)
     labelled = store.stats()

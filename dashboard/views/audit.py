@@ -28,8 +28,7 @@ class AuditView(Viewer):
         # Plain-text cells: whatever an account name or a target holds is shown as typed, never as markup.
         self.table = pn.widgets.Tabulator(pd.DataFrame(columns=AUDIT_COLUMNS), show_index=False, disabled=True,
                                           sizing_mode="stretch_width", max_height=520, layout="fit_data_stretch",
-                                          formatters={"details": {"type": "plaintext"}, "target": {"type": "plaintext"},
-                                                      "actor": {"type": "plaintext"}})
+                                          formatters={column: {"type": "plaintext"} for column in AUDIT_COLUMNS})
         self.status = status_alert()
         self._layout = pn.Column(
             pn.pane.Markdown("## Audit trail\nEvery change made through the HTTP API, this dashboard, the CLI and "

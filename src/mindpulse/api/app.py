@@ -177,6 +177,21 @@ class Idempotency:
                                                       response=json.dumps(body, default=str), created_at=utc_now()))
 
 
+async def _write(request: Request, principal: Principal, what: str, limit: int, store: Any, work: Any) -> Any:
+    """A state-changing request: its records read, a stored response replayed for a repeated
+    Idempotency-Key, else ``work(records, single, idempotency, remote)`` done. One record takes about a
+    millisecond and is done on the event loop; a batch runs in a worker thread, so the server keeps
+    answering while it is scored."""
+    body = await _json_body(request)
+    records, single = _records(body, what=what, limit=limit)
+    idempotency = Idempotency(request, principal, body)
+    replay = idempotency.stored(store)
+    if replay is not None:
+        return replay
+    arguments = (records, single, idempotency, remote_address(request))
+    return work(*arguments) if len(records) <= INLINE_RECORDS else await run_in_threadpool(work, *arguments)
+
+
 def _json_safe(value: Any) -> Any:
     import math
 
@@ -270,16 +285,9 @@ def create_app(settings: Any = None) -> FastAPI:
                             {"type": "array", "items": {"type": "object"}}]}}}}})
     async def post_predictions(request: Request, partial: bool = False,
                                principal: Principal = Depends(requires("predict"))) -> Any:
-        body = await _json_body(request)
-        records, single = _records(body, what="record", limit=settings.api_max_batch_rows)
-        idempotency = Idempotency(request, principal, body)
-        replay = idempotency.stored(services.store)
-        if replay is not None:
-            return replay
-        work = (_log_predictions, services, principal, records, single, partial, idempotency, remote_address(request))
-        # One record takes about a millisecond: done on the event loop. A batch runs in a worker thread,
-        # so the server keeps answering while it is scored.
-        return work[0](*work[1:]) if len(records) <= INLINE_RECORDS else await run_in_threadpool(*work)
+        return await _write(request, principal, "record", settings.api_max_batch_rows, services.store,
+                            lambda records, single, idempotency, remote: _log_predictions(
+                                services, principal, records, single, partial, idempotency, remote))
 
     @app.get(f"{API_PREFIX}/predictions/{{prediction_id}}", tags=["screening"], summary="One logged prediction")
     def get_prediction(prediction_id: int, principal: Principal = Depends(requires("predict"))) -> dict[str, Any]:
@@ -299,14 +307,9 @@ def create_app(settings: Any = None) -> FastAPI:
                             {"type": "array", "items": {"type": "object"}}]}}}}})
     async def post_outcomes(request: Request, correct: bool = False, partial: bool = False,
                             principal: Principal = Depends(requires("outcomes"))) -> Any:
-        body = await _json_body(request)
-        records, _ = _records(body, what="outcome", limit=settings.api_max_batch_rows)
-        idempotency = Idempotency(request, principal, body)
-        replay = idempotency.stored(services.store)
-        if replay is not None:
-            return replay
-        work = (_record_outcomes, services, principal, records, correct, partial, idempotency, remote_address(request))
-        return work[0](*work[1:]) if len(records) <= INLINE_RECORDS else await run_in_threadpool(*work)
+        return await _write(request, principal, "outcome", settings.api_max_batch_rows, services.store,
+                            lambda records, _single, idempotency, remote: _record_outcomes(
+                                services, principal, records, correct, partial, idempotency, remote))
 
     @app.get(f"{API_PREFIX}/models", tags=["models"], summary="The champion, its backup and every registered version")
     def get_models(principal: Principal = Depends(requires("read"))) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 
 from mindpulse.commands import fail
+from mindpulse.commands.store import open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -39,10 +40,7 @@ def register(app: typer.Typer) -> None:
 def _services() -> tuple[Any, Any]:
     from mindpulse.accounts import Accounts
     from mindpulse.audit import AuditTrail
-    from mindpulse.settings import get_settings
-    from mindpulse.store import Store
-
-    store = Store.from_settings(get_settings())
+    store = open_store()  # one clear line when the database cannot be opened
     return Accounts(store), AuditTrail(store)
 
 
@@ -273,6 +271,7 @@ def api(
 
     from mindpulse.api.app import create_app
 
+    open_store().close()  # a database that cannot be opened is one clear line, before the server starts
     typer.echo(f"MindPulse API on http://{host}:{port}/api/v1 (docs http://{host}:{port}/api/docs); "
                "a screening aid, never a diagnosis")
     uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)

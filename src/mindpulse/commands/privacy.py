@@ -17,16 +17,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _store_and_settings() -> tuple[Any, Any]:
-    import sqlalchemy as sa
-
+    from mindpulse.commands.store import open_store
     from mindpulse.settings import get_settings
-    from mindpulse.store import Store
 
-    settings = get_settings()
-    try:
-        return Store.from_settings(settings), settings
-    except (ValueError, sa.exc.OperationalError) as exc:
-        fail(f"database {settings.database_url!r} (MINDPULSE_DATABASE_URL): cannot open it: {str(exc).splitlines()[0]}")
+    return open_store(), get_settings()
 
 
 def erase(

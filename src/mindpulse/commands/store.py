@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(store_app, name="store")
 
 
-def _open_store() -> "Store":
+def open_store() -> "Store":
     """The store from the settings, migrated; one clear line when the database cannot be reached."""
     import sqlalchemy as sa
 
@@ -77,7 +77,7 @@ def feedback(
         fail("--outcome: missing, expected 0 or 1 (the true outcome of the prediction)")
     if outcome is not None and prediction_id is None:
         fail("--outcome: goes with --prediction-id ID")
-    store = _open_store()
+    store = open_store()
     try:
         if prediction_id is not None:
             result = store.record_feedback(prediction_id, outcome, correct=correct)
@@ -110,7 +110,7 @@ def _row_frame(text: str) -> Any:
 
 def stats(as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON.")) -> None:
     """Show what the store holds: rows by state, predictions logged, labelled rows pending, archives."""
-    store = _open_store()
+    store = open_store()
     try:
         figures = store.stats()
     finally:
@@ -138,7 +138,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print the figures 
 
 def migrate() -> None:
     """Create or upgrade the store's schema (every command does this too; safe to repeat)."""
-    store = _open_store()
+    store = open_store()
     try:
         typer.echo(f"{store.describe_url()}: schema at revision {store.schema_revision()}")
     finally:
@@ -168,7 +168,7 @@ def quarantine(
     """
     from mindpulse.store import StoreError
 
-    store = _open_store()
+    store = open_store()
     try:
         done = store.quarantine_snapshot(snapshot, reason=reason, by=by or _user())
         rows = store.get_snapshot(done.snapshot_id).n_rows
@@ -187,7 +187,7 @@ def quarantine(
 
 def quarantined(as_json: bool = typer.Option(False, "--json", help="Print them as JSON.")) -> None:
     """List the quarantines: those in force (left out of training) and those released."""
-    store = _open_store()
+    store = open_store()
     try:
         records = store.quarantines()
     finally:
@@ -221,7 +221,7 @@ def release(
     if snapshot is not None:
         _release_quarantine(snapshot, by)
         return
-    store = _open_store()
+    store = open_store()
     try:
         snapshots = [s for s in store.snapshots() if s.run_id == run_id]
         claimed = [s for s in snapshots if s.state == "claimed"]
@@ -249,7 +249,7 @@ def release(
 def _release_quarantine(snapshot: str, by: str | None) -> None:
     from mindpulse.store import StoreError
 
-    store = _open_store()
+    store = open_store()
     try:
         lifted = store.release_quarantine(snapshot, by=by or _user())
         from mindpulse.audit import AuditTrail, cli_actor
