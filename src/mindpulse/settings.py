@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_home() -> Path:
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(default=0.005, ge=0, le=1, description="ROC-AUC a challenger may lose: refused when the 95 % interval of (challenger - champion) on the fixed holdout or the recent slice lies below -margin, or its fixed-holdout ROC-AUC is below the best promoted model's minus this margin.")
     models_keep: int = Field(default=10, ge=2, description="Newest model versions kept; the champion, its backup, the last FORMER_CHAMPIONS_KEEP former champions and versions named by kept run records are kept too.")
     former_champions_keep: int = Field(default=3, ge=1, description="Former champions pruning never deletes (the most recent ones), so a rollback always has somewhere to go.")
+    group_columns: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Canonical columns judged and reported per group besides gender and age band (comma-separated, e.g. 'city,degree').")
+    group_min_size: int = Field(default=200, ge=1, description="A group with fewer holdout rows than this (or without both outcomes) is reported on the model card, never judged by the gate.")
+    group_margin: float = Field(default=0.02, ge=0, le=1, description="ROC-AUC a challenger may lose within one group: refused when the 95 % interval of (challenger - champion) on that group's holdout rows lies below -margin.")
+    promotion_approval: Literal["auto", "required"] = Field(default="auto", description="'auto': a challenger that passes the gate becomes champion. 'required': it waits for an admin's approval (Airflow's Required Actions, or the dashboard's Models page).")
+    approval_timeout_hours: float = Field(default=72, gt=0, description="With PROMOTION_APPROVAL=required, a request not answered within this many hours ends as 'not approved' (a refusal with its reason).")
     training_window_days: int | None = Field(default=None, ge=1, description="Only production snapshots claimed in the last N days join a retrain's training data (the reference always does). Unset: every archived snapshot.")
 
     webhook_url: str | None = Field(default=None, description="Optional URL that receives a JSON POST for each pipeline notification.")
@@ -98,6 +104,13 @@ class Settings(BaseSettings):
     api_token_days: int = Field(default=90, ge=1, description="Days an API token lives when 'mindpulse tokens create' is given no --days.")
     login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins allowed per account and per client address within LOGIN_WINDOW_SECONDS; further attempts are refused (HTTP 429) until the window has passed.")
     login_window_seconds: int = Field(default=300, ge=1, description="The window of LOGIN_MAX_FAILURES, in seconds.")
+
+    @field_validator("group_columns", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("home")
     @classmethod
