@@ -51,15 +51,15 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    home: Path = Field(default_factory=_default_home, description="Project home; the folders below default inside it.")
-    data_dir: Path | None = Field(default=None, description="Reference, raw and archived data. Default: HOME/data.")
+    home: Path = Field(default_factory=_default_home, description="The home: data, artifacts and reports default inside it (any folder, even an empty one). Default: the current folder.")
+    data_dir: Path | None = Field(default=None, description="Reference, raw, rejected and archived data (and the SQLite store). Default: HOME/data.")
     artifacts_dir: Path | None = Field(default=None, description="The model registry. Default: HOME/artifacts.")
     reports_dir: Path | None = Field(default=None, description="Evidently reports and per-run audit records. Default: HOME/reports.")
-    dags_dir: Path | None = Field(default=None, description="The Airflow DAG files. Default: the project's dags/ (the checkout the package is installed from), else HOME/dags.")
+    dags_dir: Path | None = Field(default=None, description="The Airflow DAG files (the DAG folder of make run). Default: the project's dags/ (the checkout the package is installed from), else HOME/dags.")
     notebooks_dir: Path | None = Field(default=None, description="The pipeline's notebooks. Default: the project's notebooks/, else HOME/notebooks.")
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the production data store. Default: SQLite file DATA_DIR/mindpulse.db.",
+        description="SQLAlchemy URL of the production data store; PostgreSQL: postgresql+psycopg://USER@HOST/DB. Default: SQLite file DATA_DIR/mindpulse.db.",
     )
 
     seed: int = Field(default=42, description="Default random seed for generation, splits and models.")
@@ -74,11 +74,11 @@ class Settings(BaseSettings):
     drift_baseline_min_rows: int = Field(default=1_000, ge=1, description="A baseline drawn from the champion's training data needs at least this many rows once the current rows are left out; with fewer, the reference data is the baseline.")
     performance_min_labelled_rows: int = Field(default=50, ge=1, description="Realized performance is measured on at least this many labelled predictions of a run; fewer skip that part alone (drift and the estimate still run).")
     outcome_request_rows: int = Field(default=50, ge=1, description="When drift fires and no new outcomes exist, a retrain run asks for the outcomes of this many predictions of the drifted cohort (a stratified sample).")
-    reports_keep: int = Field(default=10, ge=1, description="Report runs kept; older ones are deleted whole.")
+    reports_keep: int = Field(default=10, ge=1, description="Skipped and reported runs (and hand runs) kept per DAG; older ones are deleted whole. Runs that promoted, refused or failed are always kept.")
     promotion_margin: float = Field(default=0.005, ge=0, le=1, description="ROC-AUC a challenger may lose: refused when the 95 % interval of (challenger - champion) on the fixed holdout or the recent slice lies below -margin, or its fixed-holdout ROC-AUC is below the best promoted model's minus this margin.")
     models_keep: int = Field(default=10, ge=2, description="Newest model versions kept; the champion, its backup, the last FORMER_CHAMPIONS_KEEP former champions and versions named by kept run records are kept too.")
     former_champions_keep: int = Field(default=3, ge=1, description="Former champions pruning never deletes (the most recent ones), so a rollback always has somewhere to go.")
-    group_columns: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Canonical columns judged and reported per group besides gender and age band (comma-separated, e.g. 'city,degree').")
+    group_columns: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Canonical columns judged and reported per group besides gender and age band (comma-separated, e.g. 'city,degree'). Default: none.")
     group_min_size: int = Field(default=200, ge=1, description="A group with fewer holdout rows than this (or without both outcomes) is reported on the model card, never judged by the gate.")
     group_margin: float = Field(default=0.02, ge=0, le=1, description="ROC-AUC a challenger may lose within one group: refused when the 95 % interval of (challenger - champion) on that group's holdout rows lies below -margin.")
     promotion_approval: Literal["auto", "required"] = Field(default="auto", description="'auto': a challenger that passes the gate becomes champion. 'required': it waits for an admin's approval (Airflow's Required Actions, or the dashboard's Models page).")
