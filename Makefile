@@ -17,7 +17,7 @@ run: $(STAMP)
 # each of the suite's few hundred Python processes (Airflow tasks, kernels, CLI calls, servers)
 # compiles the project's own modules again. The caches are __pycache__ folders, ignored by git.
 # Three workers on two cores: the suite waits part of its time on its subprocesses (Airflow,
-# kernels, Chromium), and a third worker fills those waits (README, "The two commands").
+# kernels, Chromium), and a third worker fills those waits (benchmarks/README.md, "The test suite").
 test: $(STAMP)
 	@bash scripts/system-deps.sh
 	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --numprocesses 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
