@@ -33,10 +33,14 @@ def _open(page, name: str) -> None:
     page.locator(".bk-tab", has_text=name).first.click()
 
 
-def _save(page, folder: Path, name: str) -> Path:
-    """A viewport PNG, reduced to 256 colours (the pages are flat: a quarter of the bytes, same look)."""
+def _save(page, folder: Path, name: str, *, top: bool = True) -> Path:
+    """A viewport PNG (from the page's tabs down, unless ``top`` is False), reduced to 256 colours
+    (the pages are flat: a quarter of the bytes, the same look)."""
     from PIL import Image
 
+    if top:
+        page.locator(".bk-tab").first.scroll_into_view_if_needed()
+        _settle(0.3)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path))
     with Image.open(path) as image:
@@ -50,17 +54,26 @@ def save_screenshots(page, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
 
-    page.get_by_role("button", name="Predict", exact=True).click()
-    page.get_by_text(re.compile(r"logged as prediction #\d+")).wait_for()
+    # Three predictions (the Feedback page then has outcomes to accept); the last on typical answers.
+    age = page.get_by_label("Age (years)")
+    typical_age = age.input_value()
+    latest = None
+    for value in ["19", "23", typical_age]:
+        age.fill(value)
+        age.press("Tab")
+        page.get_by_role("button", name="Predict", exact=True).click()
+        logged = (page.get_by_text(re.compile(r"logged as prediction #\d+")) if latest is None
+                  else page.get_by_text(f"logged as prediction #{latest + 1}", exact=False))
+        logged.wait_for()
+        latest = int(re.search(r"prediction #(\d+)", logged.inner_text()).group(1))
     _settle()
     saved.append(_save(page, folder, "predict"))
-    latest = int(re.search(r"prediction #(\d+)", page.locator(".mp-result p", has_text="logged as").inner_text()).group(1))
 
     _open(page, "Feedback")
     page.get_by_role("button", name="Depressed (1)").click()
     page.get_by_role("button", name="Save outcome").click()
     page.get_by_text("Saved: prediction").wait_for()
-    outcomes = f"prediction_id,Depression\n{latest},0\n999999,1\n{latest},maybe\n"
+    outcomes = f"prediction_id,Depression\n{latest - 1},0\n{latest - 2},1\n999999,1\n{latest},maybe\n"
     page.locator("input[type=file]").set_input_files(
         files=[{"name": "outcomes.csv", "mimeType": "text/csv", "buffer": outcomes.encode()}])
     page.get_by_text("is ready: press").wait_for()  # the file reached the server
@@ -83,8 +96,7 @@ def save_screenshots(page, folder: Path) -> list[Path]:
     saved.append(_save(page, folder, "trends"))
 
     _open(page, "Models")
-    page.get_by_role("button", name="Roll back…").click()
-    page.get_by_role("button", name="Confirm rollback").wait_for()
+    page.get_by_role("gridcell", name="champion", exact=True).wait_for()
     _settle()
     saved.append(_save(page, folder, "models"))
 
