@@ -1,10 +1,10 @@
 """Page load, the first prediction and later ones, in real Chromium (click to probability on screen).
 
 Run from the repository root:  ``.venv/bin/python -m benchmarks.bench_dashboard``
-(``--runs N``, ``--home DIR`` to reuse a prepared home, ``--screenshots docs/screenshots``
-to also save a PNG of each page, ``--airflow`` to start a throwaway Airflow for the Pipelines page). It prepares a small home (reference data, two trained
-versions, report runs), starts ``python -m dashboard`` on a free port and drives the page with
-Playwright. The measured time includes Playwright's own round trip and its frame-by-frame
+(``--runs N``, ``--home DIR`` to reuse a prepared home; the README's screenshots are made by
+``scripts/screenshots.py``). It prepares a small home (reference data, two trained versions,
+report runs), starts ``python -m dashboard`` on a free port and drives the page, signed in as
+the admin, with Playwright. The measured time includes Playwright's own round trip and its frame-by-frame
 polling (~16 ms), so it is an upper bound; the machine is shared, so expect noise.
 
 Figures: page load (``goto`` until the Predict button shows, median of 3 fresh pages), the first
@@ -22,8 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +40,16 @@ class Figures:
     later: list[float]  # ms, the following ones
 
 
-def measure(url: str, runs: int, screenshots: Path | None) -> Figures:
+def measure(url: str, runs: int) -> Figures:
     from playwright.sync_api import sync_playwright
 
-    from tests.dashboard_support import chromium_launch_args
+    from tests.dashboard_support import chromium_launch_args, signed_in_context_args
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**chromium_launch_args())
         page_loads = []
         for _ in range(3):
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context = browser.new_context(**signed_in_context_args({"viewport": {"width": 1280, "height": 900}}))
             page = context.new_page()
             page.set_default_timeout(60_000)
             started = time.perf_counter()
@@ -59,7 +57,7 @@ def measure(url: str, runs: int, screenshots: Path | None) -> Figures:
             page.get_by_role("button", name="Predict", exact=True).wait_for()
             page_loads.append((time.perf_counter() - started) * 1000)
             context.close()
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(**signed_in_context_args({"viewport": {"width": 1280, "height": 900}}))
         page.set_default_timeout(30_000)
         page.goto(url)
         button = page.get_by_role("button", name="Predict", exact=True)
@@ -82,88 +80,14 @@ def measure(url: str, runs: int, screenshots: Path | None) -> Figures:
 
         first = one(20)  # the server's first prediction: nothing warmed by an earlier press
         later = [one(18 + i % 30) for i in range(1, runs + 1)]
-        if screenshots is not None:
-            save_screenshots(page, screenshots)
         browser.close()
     return Figures(page_loads, first, later)
-
-
-def save_screenshots(page, folder: Path) -> None:
-    """A PNG of each page in a meaningful state, for the README."""
-    folder.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1280, "height": 1200})
-    time.sleep(0.5)
-    page.screenshot(path=str(folder / "predict.png"))
-
-    latest = int(re.search(r"prediction #(\d+)", page.locator(".mp-result p", has_text="logged as").inner_text()).group(1))
-    page.locator(".bk-tab", has_text="Feedback").click()
-    page.get_by_role("button", name="Depressed (1)").click()
-    page.get_by_role("button", name="Save outcome").click()
-    page.get_by_text("Saved: prediction").wait_for()
-    outcomes = f"prediction_id,Depression\n{latest - 1},0\n{latest - 2},1\n999999,1\n{latest - 3},maybe\n"
-    page.locator("input[type=file]").set_input_files(
-        files=[{"name": "outcomes.csv", "mimeType": "text/csv", "buffer": outcomes.encode()}])
-    page.get_by_text("is ready: press").wait_for()  # the file reached the server
-    page.get_by_role("button", name="Import outcomes").click()
-    page.get_by_text("outcomes accepted").wait_for()
-    time.sleep(0.5)
-    page.screenshot(path=str(folder / "feedback.png"))
-
-    page.locator(".bk-tab", has_text="Reports").click()
-    page.get_by_label("Report run").select_option(index=0)
-    page.get_by_role("button", name="Open", exact=True).click()
-    page.frame_locator("iframe").first.locator("body").wait_for()
-    page.locator(".bk-tab", has_text="Notebook:").first.wait_for()
-    time.sleep(4)  # Evidently draws its charts with its own scripts after load
-    page.screenshot(path=str(folder / "reports.png"))
-
-    page.locator(".bk-tab", has_text="Models").click()
-    page.get_by_role("button", name="Roll back…").click()
-    page.get_by_role("button", name="Confirm rollback").wait_for()
-    time.sleep(0.5)
-    page.screenshot(path=str(folder / "models.png"))
-
-    page.locator(".bk-tab", has_text="Pipelines").click()
-    page.get_by_text(re.compile("Airflow is not reachable|Connected to Airflow")).wait_for()
-    if page.get_by_text("Connected to Airflow").is_visible():
-        page.get_by_role("checkbox").filter(visible=True).first.check()  # Bokeh leaves it unnamed
-        page.get_by_role("button", name="Start retrain").click()
-        page.get_by_text("Started run").wait_for()
-        page.get_by_role("button", name="Start reporting run").click()
-        page.get_by_role("gridcell", name=re.compile("queued|running|success")).nth(1).wait_for()
-    time.sleep(0.5)
-    page.screenshot(path=str(folder / "pipelines.png"))
-
-
-@contextmanager
-def airflow_for(home: Path, airflow_home: Path) -> Iterator[dict[str, str]]:
-    """A throwaway Airflow whose DAGs see ``home``; yields the dashboard's MINDPULSE_AIRFLOW_* variables.
-
-    New DAGs start paused, so the runs the screenshot starts stay queued (no notebook runs).
-    """
-    from tests import airflow_support as af
-
-    env = af.airflow_env(airflow_home, extra={"MINDPULSE_HOME": str(home)})
-    af.migrate(env)
-    airflow = af.AirflowProcesses(env, ("api-server", "scheduler", "dag-processor"))
-    try:
-        airflow.start()
-        with airflow.client() as client:
-            for dag_id in ("ml_retrain_pipeline", "evidently_reporting_pipeline"):
-                af.wait_for_dag(client, dag_id, timeout=240)
-        yield {"MINDPULSE_AIRFLOW_API_URL": airflow.url, "MINDPULSE_AIRFLOW_USERNAME": af.ADMIN_USER,
-               "MINDPULSE_AIRFLOW_PASSWORD": af.admin_password(airflow.home)}
-    finally:
-        airflow.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--home", type=Path, default=None, help="A prepared home to reuse (made if missing).")
-    parser.add_argument("--screenshots", type=Path, default=None, help="Also save a PNG of each page here.")
-    parser.add_argument("--airflow", action="store_true",
-                        help="Start a throwaway Airflow (api-server, scheduler, dag-processor) for the Pipelines page.")
     args = parser.parse_args(argv)
 
     from tests.dashboard_support import prepare_home, serve_dashboard
@@ -174,10 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             prepare_home(home)
             print(f"prepared a home in {time.perf_counter() - started:.1f} s: {home}")
-        with ExitStack() as stack:
-            env = stack.enter_context(airflow_for(home, Path(scratch) / "airflow")) if args.airflow else {}
-            server = stack.enter_context(serve_dashboard(home, env=env))
-            figures = measure(server.url, args.runs, args.screenshots)
+        with serve_dashboard(home) as server:
+            figures = measure(server.url, args.runs)
 
     timings = figures.later
     median = statistics.median(timings)
@@ -190,8 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(median, figures.first)
     print(f"  target <= {TARGET_MS:.0f} ms for first and later: {'met' if worst <= TARGET_MS else 'NOT met'} "
           f"(worst / target = {worst / TARGET_MS:.2f})")
-    if args.screenshots:
-        print(f"screenshots: {', '.join(sorted(p.name for p in args.screenshots.glob('*.png')))} in {args.screenshots}")
     return 0 if worst <= TARGET_MS else 1
 
 
