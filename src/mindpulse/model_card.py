@@ -467,9 +467,12 @@ def _approval(meta: dict[str, Any]) -> Approval | None:
     return Approval(**{k: (None if approval.get(k) is None else str(approval.get(k))) for k in ("status", "by", "comment", "at")})
 
 
-def _out_of_date(card: ModelCard | None, version: Any) -> bool:
-    """Does the card miss, or record another status or approval than the registry's?"""
-    return card is None or card.status != version.status or card.approval != _approval(version.metadata)
+def _out_of_date(card: ModelCard | None, version: Any, settings: Any = None) -> bool:
+    """Does the card miss, or record another status or approval than the registry's (or other group settings)?"""
+    if card is None or card.status != version.status or card.approval != _approval(version.metadata):
+        return True
+    return settings is not None and (card.basis.group_columns != list(settings.group_columns)
+                                     or card.basis.group_min_size != int(settings.group_min_size))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -590,6 +593,9 @@ def refresh_cards(registry: Any, settings: Any = None, *, skip: Iterable[str] = 
 def read_card(registry: Any, version: str, settings: Any = None) -> dict[str, Path]:
     """The paths of ``version``'s card, written first if it is missing or out of date (status, approval)."""
     paths = card_paths(registry, version)
-    if not paths["html"].is_file() or _out_of_date(_previous(paths["json"]), registry.get(version)):
+    from mindpulse.settings import get_settings
+
+    settings = settings or get_settings()
+    if not paths["html"].is_file() or _out_of_date(_previous(paths["json"]), registry.get(version), settings):
         return write_card(registry, version, settings)
     return paths
