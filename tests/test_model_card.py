@@ -385,3 +385,53 @@ def test_the_auc_interval_brackets_the_auc_and_narrows_with_more_rows():
     assert high_l - low_l < (high_s - low_s) / 2
     assert auc_interval(*small, seed=1) == (low_s, high_s) and auc_interval(*small, seed=2) != (low_s, high_s)
     assert auc_interval(np.ones(10, dtype=int), np.linspace(0, 1, 10)) is None
+
+
+# --- the API's card routes --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory):
+    import api_support as api
+
+    home = tmp_path_factory.mktemp("card-api") / "home"
+    tokens = api.prepare_home(demo_template, home)
+    running = api.start_server(home, tokens)
+    yield running
+    running.stop()
+
+
+def test_the_api_serves_a_card_as_json_and_as_an_offline_page_to_readers(api_server):
+    registry = ModelRegistry.from_settings(api_server.settings)
+    champion = registry.champion().version
+    with api_server.client("viewer") as viewer:
+        record = viewer.get(f"/api/v1/models/{champion}/card")
+        assert record.status_code == 200, record.text
+        card = ModelCard.model_validate(record.json())
+        assert card.version == champion and card.status == "champion"
+        assert record.json() == json.loads((registry.get(champion).path / CARD_JSON).read_text())
+        page = viewer.get(f"/api/v1/models/{champion}/card.html")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert _Page(page.text).sections == SECTIONS and _Page(page.text).fetching == []
+        assert "A screening aid, never a diagnosis." in page.text
+        for suffix in ("card", "card.html"):
+            for unknown in ("v0099-20260101T000000Z", "latest"):
+                missing = viewer.get(f"/api/v1/models/{unknown}/{suffix}")
+                assert missing.status_code == 404, missing.text
+                assert missing.headers["content-type"].startswith("application/problem+json")
+                assert unknown in missing.json()["detail"]
+    with api_server.client() as anonymous:
+        assert anonymous.get(f"/api/v1/models/{champion}/card").status_code == 401
+
+
+def test_an_account_without_the_read_right_gets_403_for_a_card(api_server):
+    from mindpulse.accounts import Accounts
+
+    champion = ModelRegistry.from_settings(api_server.settings).champion().version
+    with api_server.store() as store:
+        token, _ = Accounts(store).create_token("admin", "predict only", scopes="predict")
+    with api_server.client(token=token) as client:
+        for suffix in ("card", "card.html"):
+            refused = client.get(f"/api/v1/models/{champion}/{suffix}")
+            assert refused.status_code == 403, refused.text
+            assert "'read'" in refused.json()["detail"]
