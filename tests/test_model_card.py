@@ -301,7 +301,8 @@ def test_an_approval_and_the_gates_group_comparison_are_shown_when_recorded(trai
     assert "worse for &lt;i&gt;older&lt;/i&gt; students" in page
     assert card.comparison.groups == meta["gate"]["groups"] and card.comparison.largest_gap["attribute"] == "gender"
     assert 'id="gate-groups"' in page and "no (too small)" in page and ">refused<" in page
-    assert "0.5200" in page and "-0.4500 – -0.3300" in page
+    assert "0.5200" in page and "-0.3900" in page and "-0.4500 – -0.3300" in page
+    assert "Largest gap recorded by the gate: attribute gender; difference 0.05." in page
 
 
 def test_a_card_for_an_unknown_version_names_it(trained):

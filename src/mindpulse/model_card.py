@@ -491,7 +491,7 @@ def render_html(card: ModelCard) -> str:
     environment = Environment(loader=PackageLoader("mindpulse", "templates"),
                               autoescape=select_autoescape(default=True, default_for_string=True),
                               trim_blocks=True, lstrip_blocks=True)
-    environment.filters.update(auc=_auc, pct=_pct, count=_count, num=_num)
+    environment.filters.update(auc=_auc, signed=_signed, pct=_pct, count=_count, num=_num)
     return environment.get_template("model_card.html.j2").render(card=card, plot=_calibration_plot(card.quality.calibration))
 
 
@@ -499,6 +499,11 @@ def _auc(value: Any) -> str:
     from mindpulse.figures import format_auc
 
     return format_auc(value) or "–"
+
+
+def _signed(value: Any) -> str:
+    """A difference of ROC-AUCs: four decimals with its sign."""
+    return "–" if value is None else f"{float(value):+.4f}"
 
 
 def _pct(value: Any) -> str:
