@@ -436,3 +436,30 @@ def test_an_account_without_the_read_right_gets_403_for_a_card(api_server):
             refused = client.get(f"/api/v1/models/{champion}/{suffix}")
             assert refused.status_code == 403, refused.text
             assert "'read'" in refused.json()["detail"]
+
+
+def test_a_card_written_later_rebuilds_the_training_population_from_the_reference_it_checks(tmp_path):
+    from mindpulse import lineage
+    from mindpulse.data import generate_reference, load_reference
+
+    settings = Settings(home=tmp_path, group_min_size=MIN_SIZE)
+    generate_reference(settings, rows=1500, seed=12)
+    reference = load_reference(settings)
+    registry = ModelRegistry.from_settings(settings)
+    record = {"run": None, "reference": lineage.reference_record(settings, reference), "snapshots": [],
+              "window": None, "seed": None, "recent": {"snapshots": [], "rows": 0}}
+    version = train_and_gate(reference, registry, seed=5, margin=0.005, data_source="reference", candidates=FAST,
+                             folds=3, lineage=record).version
+    written = card_of(registry, version).training_data.population
+    (registry.get(version).path / CARD_JSON).unlink()  # as for a version registered before cards existed
+    write_card(registry, version, settings)
+    rebuilt = card_of(registry, version).training_data
+    assert rebuilt.population == written and rebuilt.population.rows == registry.get(version).metadata["data"]["rows"]
+    assert rebuilt.population_note.endswith("(checked by sha256)")
+
+    settings.reference_path.write_text(settings.reference_path.read_text().replace("Male", "Female", 1))
+    (registry.get(version).path / CARD_JSON).unlink()
+    write_card(registry, version, settings)  # the file changed since: not taken for the training rows
+    changed = card_of(registry, version).training_data
+    assert changed.population is None and changed.population_note.startswith("not recorded")
+    assert "Training population not recorded" in page_of(registry, version)
