@@ -463,3 +463,23 @@ def test_a_card_written_later_rebuilds_the_training_population_from_the_referenc
     changed = card_of(registry, version).training_data
     assert changed.population is None and changed.population_note.startswith("not recorded")
     assert "Training population not recorded" in page_of(registry, version)
+
+
+def test_a_candidate_with_little_metadata_gets_a_card_that_says_what_is_not_recorded(trained, tmp_path):
+    from mindpulse.train import train_candidates
+
+    home, *_ = trained
+    shutil.copytree(home / "artifacts", tmp_path / "artifacts")
+    registry = ModelRegistry(tmp_path / "artifacts")
+    frame = registry.exclude_holdout(generate(800, seed=3).canonical())
+    result = train_candidates(frame, seed=3, folds=3, candidates=FAST)
+    version = registry.register(result.model, {"data": {"rows": len(frame)}}).version
+    write_card(registry, version, settings_for(tmp_path))
+    card, page = card_of(registry, version), page_of(registry, version)
+    assert card.status == "candidate" and not card.comparison.gated
+    assert card.comparison.verdict == "not through the gate yet (a candidate)"
+    assert card.provenance.seed is None and card.quality.cv.roc_auc is None
+    assert card.quality.fixed_holdout.roc_auc == pytest.approx(roc_auc_score(labels_of(registry.holdout()),
+                                                                             result.model.predict_proba(registry.holdout())))
+    assert card.training_data.population is None and "Training population not recorded" in page
+    assert _Page(page).sections == SECTIONS

@@ -355,7 +355,8 @@ def _training_population(registry: Any, version: Any, training: pd.DataFrame | N
     meta = version.metadata
     if training is not None:
         return population(training, extra), "the rows the model was trained on (the fixed holdout left out)"
-    if previous is not None and previous.training_data.population is not None:
+    if (previous is not None and previous.training_data.population is not None
+            and previous.basis.group_columns == extra):
         return previous.training_data.population, previous.training_data.population_note
     lineage = meta.get("lineage") or {}
     reference = (lineage.get("reference") or {}).get("path")
@@ -387,13 +388,15 @@ def build_card(registry: Any, version: str, settings: Any = None, *, training: p
     when its basis is the same)."""
     from mindpulse.data import frame_sha256
     from mindpulse.evaluation import labels_of
+    from mindpulse.lineage import describe
     from mindpulse.settings import get_settings
 
     settings = settings or get_settings()
     target = registry.get(version)
     meta = target.metadata
     extra = list(settings.group_columns)
-    seed = int((meta.get("parameters") or {}).get("seed") or 0)
+    recorded_seed = (meta.get("parameters") or {}).get("seed")
+    seed = int(recorded_seed or 0)  # the bootstrap's seed; the card records the training's, or none
     recent_record = meta.get("recent_holdout") or {}
     basis = Basis(model_sha256=meta.get("model_sha256"), holdout_sha256=meta.get("holdout_sha256"),
                   recent_sha256=recent_record.get("sha256"), group_columns=extra,
@@ -434,8 +437,6 @@ def build_card(registry: Any, version: str, settings: Any = None, *, training: p
     rows, rate = data.get("rows"), _finite(data.get("positive_rate"))
     positives = int(round(rows * rate)) if rows is not None and rate is not None else None
     training_population, note = _training_population(registry, target, training, extra, previous)
-    from mindpulse.lineage import describe
-
     return ModelCard(
         version=target.version, status=target.status, created_at=target.created_at,
         intended_use=INTENDED_USE, not_for=list(NOT_FOR), help=HELP,
@@ -453,7 +454,7 @@ def build_card(registry: Any, version: str, settings: Any = None, *, training: p
         holdout=holdout_part, quality=quality, groups=groups, comparison=_comparison(meta),
         approval=_approval(meta),
         known_limits=list(KNOWN_LIMITS),
-        provenance=Provenance(seed=seed, model=model_info.get("name"), calibration=model_info.get("calibration"),
+        provenance=Provenance(seed=None if recorded_seed is None else int(recorded_seed), model=model_info.get("name"), calibration=model_info.get("calibration"),
                               parameters=(meta.get("parameters") or {}).get("estimator") or {},
                               model_sha256=meta.get("model_sha256"), code=meta.get("code") or {}),
         basis=basis,
