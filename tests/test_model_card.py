@@ -405,7 +405,9 @@ def test_the_api_serves_a_card_as_json_and_as_an_offline_page_to_readers(api_ser
     registry = ModelRegistry.from_settings(api_server.settings)
     champion = registry.champion().version
     with api_server.client("viewer") as viewer:
-        record = viewer.get(f"/api/v1/models/{champion}/card")
+        listed = {v["version"]: v["card"] for v in viewer.get("/api/v1/models").json()["versions"]}
+        assert listed[champion] == f"/api/v1/models/{champion}/card"
+        record = viewer.get(listed[champion])
         assert record.status_code == 200, record.text
         card = ModelCard.model_validate(record.json())
         assert card.version == champion and card.status == "champion"

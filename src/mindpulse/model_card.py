@@ -556,6 +556,8 @@ def write_card(registry: Any, version: str, settings: Any = None, *, training: p
     paths = card_paths(registry, version)
     text = json.dumps(card.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
     page = render_html(card)
+    if not paths["json"].parent.is_dir():  # pruned meanwhile: never recreate a version's folder with a card alone
+        raise FileNotFoundError(f"{paths['json'].parent}: the folder of {version} is gone; no card written")
     for path, content in ((paths["json"], text), (paths["html"], page)):
         try:
             same = path.read_text(encoding="utf-8") == content

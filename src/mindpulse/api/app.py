@@ -322,7 +322,8 @@ def create_app(settings: Any = None) -> FastAPI:
                      "model": (v.metadata.get("model") or {}).get("name"),
                      "rows": (v.metadata.get("data") or {}).get("rows"),
                      "cv_roc_auc": v.metric("cv"), "holdout_roc_auc": v.metric("holdout"),
-                     "refusal_reason": v.metadata.get("refusal_reason")} for v in registry.versions()]
+                     "refusal_reason": v.metadata.get("refusal_reason"),
+                     "card": f"{API_PREFIX}/models/{v.version}/card"} for v in registry.versions()]
         return {"champion": champion.version if champion else None, "backup": backup.version if backup else None,
                 "versions": versions}
 
