@@ -83,7 +83,8 @@ class ModelsView(Viewer):
                         CARD_COLUMN: {"type": "link", "label": "Model card", "target": "_blank"}},
             widths={"note": 320, "data_source": 200},
             titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
-                    "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
+                    "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision",
+                    CARD_COLUMN: "model card"},
         )
         # A Tabulator's plain-text cells show the reason as typed (never as markup).
         self.quarantine_table = pn.widgets.Tabulator(
