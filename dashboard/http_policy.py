@@ -15,7 +15,8 @@ Bokeh's resources and the reports served with ``--static-dirs``):
 - **Reports need a session.** ``/reports/`` answers only a signed-in account (:mod:`dashboard.auth`).
 
 Panel loads a plugin by importing it, and this module's import is what installs the policy
-(on Tornado's classes, in the server process only); it adds no route of its own.
+(on Tornado's classes, in the server process only); its one route serves the model cards
+(:mod:`dashboard.model_cards`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from typing import Any
 import tornado.web
 
 from dashboard import REPORTS_ROUTE
+from dashboard.model_cards import ROUTES as CARD_ROUTES
 
-ROUTES: list[tuple[str, Any, dict[str, Any]]] = []  # the plugin interface: no routes of our own
+ROUTES: list[tuple[str, Any, dict[str, Any]]] = [*CARD_ROUTES]  # the plugin interface: the model cards
 
 HEADERS = {
     "X-Frame-Options": "SAMEORIGIN",

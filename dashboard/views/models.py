@@ -11,13 +11,24 @@ from panel.viewable import Viewer
 
 from mindpulse.figures import format_count
 
+from dashboard.model_cards import card_url
 from dashboard.stores.models import QUARANTINE_COLUMNS, VERSION_COLUMNS, ModelStore, version_row
 from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert, without
 
 
 def table_columns() -> list[str]:
-    """:data:`TABLE_COLUMNS` first, then any other column the store gives."""
-    return [*[c for c in TABLE_COLUMNS if c in VERSION_COLUMNS], *[c for c in VERSION_COLUMNS if c not in TABLE_COLUMNS]]
+    """:data:`TABLE_COLUMNS` first, then any other column the store gives, then the link to each model card."""
+    return [*[c for c in TABLE_COLUMNS if c in VERSION_COLUMNS], *[c for c in VERSION_COLUMNS if c not in TABLE_COLUMNS],
+            CARD_COLUMN]
+
+
+#: The column linking each version's model card (served by the dashboard's server: dashboard.model_cards).
+CARD_COLUMN = "model_card"
+
+
+def cards_base() -> str:
+    """The dashboard's root relative to this page (works behind ``--prefix`` too)."""
+    return pn.state.rel_path or "."
 
 
 def version_card(title: str, version: Any) -> pn.pane.Markdown:
@@ -34,7 +45,7 @@ def version_card(title: str, version: Any) -> pn.pane.Markdown:
                          + (f" · accuracy {accuracy:.4f}" if accuracy is not None else ""))
         if row["train_rows"] is not None:
             lines.append(f"trained on {format_count(row['train_rows'])} rows ({literal(row['data_source'] or 'unknown source')})")
-        lines.append(f"created {literal(row['created_at'])}")
+        lines.append(f"created {literal(row['created_at'])} · [Model card]({card_url(row['version'], cards_base())})")
         text = "\n\n".join(lines)
     return pn.pane.Markdown(text, width=420, css_classes=[f"mp-{title.lower()}"],
                             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "0 12px"})
@@ -68,10 +79,12 @@ class ModelsView(Viewer):
             # Four decimals where the gate's decision depends on them; long texts wrap instead of being cut.
             formatters={"note": {"type": "textarea"}, "data_source": {"type": "textarea"},
                         "holdout_roc_auc": {"type": "money", "precision": 4, "thousand": ""},
-                        "holdout_accuracy": {"type": "money", "precision": 4, "thousand": ""}},
+                        "holdout_accuracy": {"type": "money", "precision": 4, "thousand": ""},
+                        CARD_COLUMN: {"type": "link", "label": "Model card", "target": "_blank"}},
             widths={"note": 320, "data_source": 200},
             titles={"holdout_roc_auc": "holdout ROC-AUC", "holdout_accuracy": "holdout accuracy",
-                    "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision"},
+                    "train_rows": "trained on (rows)", "data_source": "data", "note": "gate decision",
+                    CARD_COLUMN: "model card"},
         )
         # A Tabulator's plain-text cells show the reason as typed (never as markup).
         self.quarantine_table = pn.widgets.Tabulator(
@@ -132,6 +145,7 @@ class ModelsView(Viewer):
             return
         self.cards.objects = [version_card("Champion", champion), version_card("Backup", backup),
                               former_card(self.store.former_champions())]
+        table[CARD_COLUMN] = [card_url(version, cards_base()) for version in table["version"]]
         self.table.value = table[table_columns()]
         try:
             quarantined = self.store.quarantined()

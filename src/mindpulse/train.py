@@ -33,6 +33,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from mindpulse import contract as c
+from mindpulse import model_card
 from mindpulse.figures import format_auc
 from mindpulse.evaluation import THRESHOLD_METHOD, choose_threshold, classification_metrics, evaluate, labels_of
 from mindpulse.features import DEFAULT_MIN_FREQUENCY, CompiledFeatures, build_preprocessor, feature_frame
@@ -472,6 +473,7 @@ def train_and_gate(
     say(f"Registered {version.version}")
     decision = registry.promote(version.version, margin=margin)
     say(f"{'Promoted' if decision.promoted else 'Refused'}. Gate: {decision.reason}")
+    model_card.try_write_card(registry, version.version, training=training, progress=say)
     pruned = registry.prune(protect=protect)
     if pruned:
         say(f"Pruned {len(pruned)} old version(s): {', '.join(pruned)}")

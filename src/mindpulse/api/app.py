@@ -8,6 +8,7 @@
 - ``GET /api/v1/predictions/{id}``: one logged prediction, with its outcome once known.
 - ``POST /api/v1/outcomes``: true outcomes by prediction id (one object or an array), with the
   feedback rule: a second, different outcome is refused unless ``?correct=true``.
+- ``GET /api/v1/models/{version}/card`` (JSON) and ``.../card.html``: a version's model card.
 - ``GET /api/v1/models``, ``GET /api/v1/runs``, ``GET /api/v1/audit``, ``GET /api/v1/me``.
 - ``POST /api/v1/auth/token``: a username and password for a bearer token (rate-limited).
 - ``GET /healthz`` (the process answers) and ``GET /readyz`` (database reachable, champion present).
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mindpulse import __version__
@@ -48,6 +49,8 @@ IDEMPOTENCY_KEY_MAX = 200
 #: Requests with at most this many records are handled on the event loop; larger ones in a worker thread.
 INLINE_RECORDS = 20
 SIGN_IN_TOKEN_HOURS = 12
+#: A model card loads nothing: its style is inline and its figure an inline SVG.
+CARD_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 _PREDICTION_FIELDS = ("probability", "label", "risk_band", "factors", "model_version", "threshold")
 
 
@@ -319,9 +322,20 @@ def create_app(settings: Any = None) -> FastAPI:
                      "model": (v.metadata.get("model") or {}).get("name"),
                      "rows": (v.metadata.get("data") or {}).get("rows"),
                      "cv_roc_auc": v.metric("cv"), "holdout_roc_auc": v.metric("holdout"),
-                     "refusal_reason": v.metadata.get("refusal_reason")} for v in registry.versions()]
+                     "refusal_reason": v.metadata.get("refusal_reason"),
+                     "card": f"{API_PREFIX}/models/{v.version}/card"} for v in registry.versions()]
         return {"champion": champion.version if champion else None, "backup": backup.version if backup else None,
                 "versions": versions}
+
+    @app.get(f"{API_PREFIX}/models/{{version}}/card", tags=["models"], summary="A version's model card (the JSON record)")
+    def get_model_card(version: str, principal: Principal = Depends(requires("read"))) -> Any:
+        return JSONResponse(json.loads(_model_card(services, version)["json"].read_text(encoding="utf-8")))
+
+    @app.get(f"{API_PREFIX}/models/{{version}}/card.html", tags=["models"], response_class=HTMLResponse,
+             summary="A version's model card as one offline HTML page")
+    def get_model_card_html(version: str, principal: Principal = Depends(requires("read"))) -> HTMLResponse:
+        return HTMLResponse(_model_card(services, version)["html"].read_text(encoding="utf-8"),
+                            headers={"Content-Security-Policy": CARD_POLICY})
 
     @app.get(f"{API_PREFIX}/runs", tags=["runs"], summary="The latest pipeline runs and their summaries")
     def get_runs(limit: int = 20, principal: Principal = Depends(requires("read"))) -> dict[str, Any]:
@@ -343,6 +357,25 @@ def create_app(settings: Any = None) -> FastAPI:
         services.close()
 
     return app
+
+
+def _model_card(services: Services, version: str) -> dict[str, Any]:
+    """The paths of ``version``'s model card (written first when missing or out of date); 404 for an unknown version."""
+    from mindpulse.model_card import read_card
+    from mindpulse.registry import RegistryError, version_number
+
+    try:
+        version_number(version)
+        known = [v.version for v in services.registry.versions()]
+    except RegistryError as exc:
+        raise Problem(404 if "expected a registry version" in str(exc) else 503, str(exc)) from None
+    if version not in known:
+        raise Problem(404, f"version: got {version!r}, expected one of the registered versions "
+                           f"({', '.join(known) or 'none yet'})")
+    try:
+        return read_card(services.registry, version, services.settings)
+    except (RegistryError, ValueError) as exc:
+        raise Problem(503, f"the model card of {version} cannot be written: {exc}") from None
 
 
 def _log_predictions(services: Services, principal: Principal, records: list[dict[str, Any]], single: bool,

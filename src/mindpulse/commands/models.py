@@ -15,11 +15,15 @@ from mindpulse.commands import fail
 #: SQLite's write lock (other writers wait for it) for more than a moment.
 LOG_CHUNK_ROWS = 5_000
 
+models_app = typer.Typer(name="models", help="List the registered versions; 'models card VERSION' shows one's model card.")
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
     app.command("train")(train)
-    app.command("models")(models)
+    models_app.callback(invoke_without_command=True)(models)
+    models_app.command("card")(card)
+    app.add_typer(models_app, name="models")
     app.command("promote")(promote)
     app.command("rollback")(rollback)
     app.command("predict")(predict)
@@ -86,8 +90,10 @@ def train(
     typer.echo(outcome.describe())
 
 
-def models() -> None:
+def models(ctx: typer.Context) -> None:
     """List the registered versions with their metrics; '*' marks the champion."""
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         registry = _registry()
         versions = registry.versions()
@@ -121,6 +127,20 @@ def models() -> None:
     problems = registry.check()
     if problems:
         fail(f"{registry.pointer_path}: " + "; ".join(problems) + " (see 'mindpulse rollback --to VERSION')", code=1)
+
+
+def card(
+    version: str = typer.Argument(..., help="The version, e.g. v0003-20261126T071500Z."),
+    html: bool = typer.Option(False, "--html", help="Print the path of the HTML page instead of the JSON record."),
+) -> None:
+    """Print a version's model card (JSON), written first if it is missing or out of date."""
+    from mindpulse.model_card import read_card
+
+    try:
+        paths = read_card(_registry(), version)
+    except _user_errors() as exc:
+        fail(str(exc))
+    typer.echo(str(paths["html"]) if html else paths["json"].read_text(encoding="utf-8").rstrip("\n"))
 
 
 def _fmt(value: float | None) -> str:

@@ -508,6 +508,7 @@ def run(
                                                   "--allow-websocket-origin", f"127.0.0.1:{dashboard_port}",
                                                   "--allow-websocket-origin", f"localhost:{dashboard_port}",
                                                   "--static-dirs", f"reports={settings.reports_dir}",
+                                                  "--plugins", "dashboard.http_policy",  # policy, model cards
                                                   # Sign-in with MindPulse accounts (dashboard/auth.py), XSRF-checked.
                                                   "--auth-module", str(app.parent / "auth.py"), "--enable-xsrf-cookies"],
                                     env=dashboard_env, cwd=code_root, log=logs / "dashboard.log").start())
