@@ -15,7 +15,7 @@ from mindpulse.data import frame_sha256
 from mindpulse.predict import Predictor
 from mindpulse.registry import ModelRegistry
 from mindpulse.synthetic import true_probability
-from mindpulse.train import (CANDIDATES, _choose_calibration, choose_threshold, train_and_gate,
+from mindpulse.train import (CANDIDATES, _choose_calibration, choose_threshold, train_register_and_judge,
                              train_candidates)
 
 pytestmark = pytest.mark.slow  # trains all three candidates
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     registry = ModelRegistry(root)
     frame = synthetic(5000, seed=7).canonical()
     messages: list[str] = []
-    outcome = train_and_gate(frame, registry, seed=42, margin=0.005, data_source="synthetic 5000/7",
+    outcome = train_register_and_judge(frame, registry, seed=42, margin=0.005, data_source="synthetic 5000/7",
                              progress=messages.append)
     return registry, frame, outcome, messages
 
@@ -177,7 +177,7 @@ def test_the_row_cap_fits_slow_candidates_on_a_stratified_sample_and_records_it(
     registry = ModelRegistry(tmp_path / "artifacts")
     frame = synthetic(1500, seed=9).canonical()
     caps = {"logistic_regression": 300, "xgboost": None}
-    outcome = train_and_gate(frame, registry, seed=3, margin=0.005, data_source="synthetic 1500/9",
+    outcome = train_register_and_judge(frame, registry, seed=3, margin=0.005, data_source="synthetic 1500/9",
                              candidates=("logistic_regression", "xgboost"), folds=3, max_rows=caps)
     meta = registry.get(outcome.version).metadata
     rows = meta["data"]["rows"]
