@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mindpulse import fencing, gate
 from mindpulse.io import atomic_write_json
 from mindpulse.registry_files import METADATA_FILE, ModelIntegrityError, RegistryError, iso, now
+from mindpulse.registry_pointer import rolled_back_from
 
 if TYPE_CHECKING:
     from mindpulse.registry import ModelRegistry
@@ -45,6 +46,12 @@ class PromotionDecision:
     best_promoted_auc: float | None = None
     floor: float | None = None
     rule: str = gate.RULE
+    #: Champion and challenger per group of the fixed holdout (:meth:`mindpulse.gate.GroupComparison.to_dict`)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    #: The judged group where the challenger loses most, or None
+    largest_gap: dict[str, Any] | None = None
+    group_margin: float | None = None
+    group_min_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def _settled(registry: "ModelRegistry", version: str, pointer: dict[str, Any], *
         auc = challenger.metric("holdout")
         return PromotionDecision(version, True, f"{version} is already the champion", version, version,
                                  auc, auc, margin, decided_at=iso(now()))
-    rolled = registry._rolled_back_from(version, pointer)
+    rolled = rolled_back_from(version, pointer)
     if rolled is None or force:
         return None
     # A rollback is a decision: no gate undoes it, only an explicit --force (or a rollback to it).
@@ -132,7 +139,9 @@ def _score(registry: "ModelRegistry", version: str, pointer: dict[str, Any], cha
         verdict = gate.Verdict(False, "refused: the champion could not be scored", margin=margin)
     else:
         verdict = gate.judge(champion_scores, challenger_scores, margin=margin,
-                             best_promoted_auc=best_auc if champion_name else None)
+                             best_promoted_auc=best_auc if champion_name else None,
+                             groups=registry.holdout_groups() if champion_name else None,
+                             group_min_size=registry.group_min_size, group_margin=registry.group_margin)
     return _Scored(champion_name, best_version, best_auc, challenger_auc, verdict)
 
 
@@ -144,13 +153,15 @@ def _record(registry: "ModelRegistry", version: str, pointer: dict[str, Any], sc
     if force:
         promoted, why = True, f"forced: {reason.strip()} (the gate would have {why})"
     fixed = verdict.comparison(gate.FIXED)
+    recorded = verdict.to_dict()
     decided = now()
     decision = PromotionDecision(
         version=version, promoted=promoted, reason=why, champion_before=champion_name,
         champion_after=version if promoted else champion_name, challenger_auc=scored.challenger_auc,
         champion_auc=fixed.champion_auc if fixed else None, margin=margin, forced=force,
-        decided_at=iso(decided), comparisons=verdict.to_dict()["comparisons"],
-        best_promoted_auc=verdict.best_promoted_auc, floor=verdict.floor,
+        decided_at=iso(decided), comparisons=recorded["comparisons"],
+        best_promoted_auc=verdict.best_promoted_auc, floor=verdict.floor, groups=recorded["groups"],
+        largest_gap=recorded["largest_gap"], group_margin=verdict.group_margin, group_min_size=verdict.group_min_size,
     )
     challenger = registry.get(version)
     metadata = dict(challenger.metadata)

@@ -40,6 +40,7 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from mindpulse import fencing, gate
 from mindpulse.holdout import HOLDOUT_FRACTION, FixedHoldout, HoldoutError, row_keys, without_rows
 from mindpulse.io import atomic_write_csv, atomic_write_json
 from mindpulse.promotion import PromotionDecision
+from mindpulse.registry_pointer import rolled_back_from, was_champion
 from mindpulse.registry_files import (FORMER_CHAMPIONS_KEEP, LOCK_TIMEOUT_SECONDS, METADATA_FILE, MODEL_FILE,
                                       RECENT_FILE, VERSION_PATTERN, ModelIntegrityError, ModelVersion, RegistryError,
                                       RegistryLock, code_version, file_sha256, iso, now, version_number)
@@ -61,8 +63,13 @@ class ModelRegistry:
     """Model versions on disk under ``root``, with a champion, a backup and a promotion gate."""
 
     def __init__(self, root: Path | str, *, keep: int = 10, margin: float = 0.005,
-                 lock_timeout: float = LOCK_TIMEOUT_SECONDS, former_keep: int = FORMER_CHAMPIONS_KEEP):
+                 lock_timeout: float = LOCK_TIMEOUT_SECONDS, former_keep: int = FORMER_CHAMPIONS_KEEP,
+                 group_columns: Sequence[str] = (), group_min_size: int = gate.GROUP_MIN_SIZE,
+                 group_margin: float = gate.GROUP_MARGIN):
         self.root = Path(root)
+        self.group_columns = tuple(group_columns)
+        self.group_min_size = int(group_min_size)
+        self.group_margin = float(group_margin)
         self.keep = keep
         self.former_keep = former_keep
         self.margin = margin
@@ -72,7 +79,9 @@ class ModelRegistry:
     @classmethod
     def from_settings(cls, settings: Any) -> "ModelRegistry":
         return cls(settings.artifacts_dir, keep=settings.models_keep, margin=settings.promotion_margin,
-                   former_keep=getattr(settings, "former_champions_keep", FORMER_CHAMPIONS_KEEP))
+                   former_keep=getattr(settings, "former_champions_keep", FORMER_CHAMPIONS_KEEP),
+                   group_columns=settings.group_columns, group_min_size=settings.group_min_size,
+                   group_margin=settings.group_margin)
 
     # --- paths --------------------------------------------------------------------------------
     @property
@@ -141,15 +150,12 @@ class ModelRegistry:
     def history(self) -> list[dict[str, Any]]:
         return list(self.pointer().get("history", []))
 
-    def _was_champion(self, version: str, pointer: dict[str, Any]) -> bool:
-        return any(event.get("champion_after") == version for event in pointer.get("history", []))
-
     def _status(self, version: str, metadata: dict[str, Any], pointer: dict[str, Any]) -> str:
         if pointer.get("champion") == version:
             return "champion"
         if pointer.get("backup") == version:
             return "backup"
-        if self._was_champion(version, pointer):
+        if was_champion(version, pointer):
             return "archived"
         if (metadata.get("gate") or {}).get("promoted") is False:
             return "refused"
@@ -233,6 +239,19 @@ class ModelRegistry:
             out[gate.RECENT] = gate.SliceScores(labels_of(recent), model.predict_proba(recent))
         return out
 
+    def holdout_groups(self) -> pd.DataFrame:
+        """Each fixed-holdout row's group per attribute (gender, age band, ``group_columns``), in holdout order."""
+        from mindpulse.groups import group_labels
+
+        holdout = self.holdout()
+        if holdout is None:
+            raise RegistryError(f"{self.holdout_path}: no fixed holdout yet; it is drawn by the first training")
+        try:
+            return group_labels(holdout, self.group_columns)
+        except KeyError as exc:
+            raise RegistryError(f"group_columns: got {list(self.group_columns)}; {exc.args[0]} (set "
+                                "MINDPULSE_GROUP_COLUMNS to canonical columns of the data)") from None
+
     def best_promoted(self) -> tuple[str | None, float | None]:
         """The version with the best fixed-holdout ROC-AUC of all that were ever champion, and that ROC-AUC."""
         return self._best_promoted(self.pointer())
@@ -252,16 +271,7 @@ class ModelRegistry:
 
     def rolled_back_from(self, version: str) -> dict[str, Any] | None:
         """The rollback event that last took ``version`` off champion, or None (it left otherwise, or never was)."""
-        return self._rolled_back_from(version, self.pointer())
-
-    @staticmethod
-    def _rolled_back_from(version: str, pointer: dict[str, Any]) -> dict[str, Any] | None:
-        for event in reversed(pointer.get("history", [])):
-            if event.get("champion_after") == version:
-                return None  # champion again since (a forced promotion or a rollback to it)
-            if event.get("champion_before") == version and event.get("champion_after") != version:
-                return event if event.get("event") == "rollback" else None
-        return None
+        return rolled_back_from(version, self.pointer())
 
     def former_champions(self) -> list[str]:
         """Versions that were champion before the current one, the most recent first (present on disk or not)."""
@@ -269,7 +279,7 @@ class ModelRegistry:
         seen: list[str] = []
         for event in reversed(pointer.get("history", [])):
             for name in (event.get("champion_before"), event.get("champion_after")):
-                if name and name != pointer.get("champion") and name not in seen and self._was_champion(name, pointer):
+                if name and name != pointer.get("champion") and name not in seen and was_champion(name, pointer):
                     seen.append(name)
         return seen
 
@@ -358,7 +368,7 @@ class ModelRegistry:
             target = self.get(to)
             if to == current:
                 raise RegistryError(f"version: {to} is already the champion")
-            if not self._was_champion(to, pointer) and to != pointer.get("backup"):
+            if not was_champion(to, pointer) and to != pointer.get("backup"):
                 raise RegistryError(f"version: {to} has never been champion (status {target.status}); rollback goes "
                                     f"to a former champion; use 'mindpulse promote {to}' to put it through the gate")
             self.load_model(to)  # never roll back onto a changed file

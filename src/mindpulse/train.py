@@ -222,4 +222,15 @@ def gate_metrics(decision: Any) -> dict[str, Any]:
         if item["interval"] is not None:
             out[f"gate_{name}_difference"] = item["difference"]
             out[f"gate_{name}_interval_low"], out[f"gate_{name}_interval_high"] = item["interval"]
+    groups = getattr(decision, "groups", None) or []
+    if groups:
+        out["gate_groups_judged"] = sum(1 for g in groups if g["judged"])
+        out["gate_groups_too_small"] = [f"{g['attribute']}={g['group']}" for g in groups if not g["judged"]]
+        out["gate_groups_refused"] = [f"{g['attribute']}={g['group']}" for g in groups if g["refused"]]
+        out["group_margin"] = getattr(decision, "group_margin", None)
+    gap = getattr(decision, "largest_gap", None)
+    if gap:
+        out["gate_largest_gap_group"] = f"{gap['attribute']}={gap['group']}"
+        out["gate_largest_gap_difference"] = gap["difference"]
+        out["gate_largest_gap_interval_low"], out["gate_largest_gap_interval_high"] = gap["interval"]
     return out
