@@ -244,6 +244,19 @@ def test_a_promotion_refuses_when_the_champion_keeps_changing_while_it_scores(re
     assert "gate" not in registry.get(challenger).metadata and first in rollbacks
 
 
+def test_a_group_column_the_data_does_not_have_stops_the_gate_with_a_clear_error(registry):
+    candidate = add_candidate(registry)
+    strict = ModelRegistry(registry.root, group_columns=["city", "no_such_column"])
+    with pytest.raises(RegistryError) as error:
+        strict.promote(candidate)
+    message = str(error.value)
+    assert "group_columns: got ['city', 'no_such_column']" in message and "MINDPULSE_GROUP_COLUMNS" in message
+    assert "'no_such_column' is not a column of the data" in message
+    assert strict.get(candidate).status == "candidate"  # nothing recorded
+    decision = ModelRegistry(registry.root, group_columns=["city"]).promote(candidate, margin=1.0)
+    assert {g["attribute"] for g in decision.groups} == {"gender", "age_band", "city"}
+
+
 #: A promotion in its own process that stops between its writes (step 1: after the challenger's
 #: metadata, before the champion pointer; step 2: after the pointer, before the statuses), so the
 #: test can kill it there. The pause is patched in here: production code has no test hook.

@@ -32,6 +32,8 @@ group's rows (recall uses its positives only, about half as many, so its interva
 it does not depend on the group's depression rate (0.72 at 18-20 against 0.28 at 36+, so
 groups with different rates are held to the same standard), and it is the whole-population
 rule's own measure, with the same paired bootstrap. Recall per group is on the model card.
+(fairlearn's ``MetricFrame`` would give each group's point ROC-AUC, not the paired interval of
+the difference the rule rests on, so the rule computes its figures itself.)
 
 Why 200 rows and a margin of 0.02 by default: the interval of a group's AUC difference is
 wide (on 257 rows of one age band, the interval of a challenger 0.10 worse there spanned
