@@ -13,7 +13,6 @@ production snapshots, see :mod:`mindpulse.holdout`). The rule, in words (``RULE`
 2. On the fixed holdout, the challenger's ROC-AUC must also be at least the best ROC-AUC any
    promoted model ever had there, minus the margin. Each promotion is then within the margin
    of the best, so a chain of promotions cannot lose more than the margin in total.
-
 3. Every group (gender, age band, and the columns the settings name: :mod:`mindpulse.groups`)
    is protected too: on the fixed-holdout rows of one group, the challenger is refused when the
    95 % paired-bootstrap interval of its ROC-AUC minus the champion's lies wholly below
@@ -31,15 +30,15 @@ for every group while ranking them no worse. ROC-AUC judges the ranking alone, o
 group's rows (recall uses its positives only, about half as many, so its interval is wider),
 it does not depend on the group's depression rate (0.72 at 18-20 against 0.28 at 36+, so
 groups with different rates are held to the same standard), and it is the whole-population
-rule's own measure, with the same paired bootstrap. Recall per group is on the model card.
+rule's own measure, with the same paired bootstrap. The model card describes each group at
+the threshold.
 (fairlearn's ``MetricFrame`` would give each group's point ROC-AUC, not the paired interval of
 the difference the rule rests on, so the rule computes its figures itself.)
 
 Why 200 rows and a margin of 0.02 by default: the interval of a group's AUC difference is
 wide (on 257 rows of one age band, the interval of a challenger 0.10 worse there spanned
-[-0.16, -0.03]), so a group much smaller than 200 rows could be refused only for losses so
-large that the whole-population rule would see them; and about eight groups are judged at
-once, each on a small part of the holdout, so a group gets a wider margin than the whole
+[-0.16, -0.03]), so in a group much smaller than 200 rows only a very large loss could be
+shown, and the figures would mostly be noise; and about eight groups are judged at once, each on a small part of the holdout, so a group gets a wider margin than the whole
 population's 0.005, lest chance alone refuse good challengers.
 """
 
