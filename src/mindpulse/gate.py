@@ -38,7 +38,8 @@ the difference the rule rests on, so the rule computes its figures itself.)
 Why 200 rows and a margin of 0.02 by default: the interval of a group's AUC difference is
 wide (on 257 rows of one age band, the interval of a challenger 0.10 worse there spanned
 [-0.16, -0.03]), so in a group much smaller than 200 rows only a very large loss could be
-shown, and the figures would mostly be noise; and about eight groups are judged at once, each on a small part of the holdout, so a group gets a wider margin than the whole
+shown, and the figures would mostly be noise; and about eight groups are judged at once,
+each on a small part of the holdout, so a group gets a wider margin than the whole
 population's 0.005, lest chance alone refuse good challengers.
 """
 
