@@ -214,3 +214,22 @@ def test_a_bad_row_cap_is_named(cap):
     with pytest.raises(ValueError, match=r"max_rows\['xgboost'\]"):
         train_candidates(synthetic(200, seed=1).canonical(), seed=1, folds=3, candidates=("logistic_regression",),
                          max_rows={"xgboost": cap})
+
+
+def test_thread_counts_come_from_the_settings_and_reach_the_estimators(monkeypatch) -> None:
+    from mindpulse.settings import Settings, get_settings
+    from mindpulse.train import Threads, make_estimator
+
+    assert Threads.from_settings(Settings()) == Threads(forest=2, xgboost=1, blas=1)  # the defaults of before
+    monkeypatch.setenv("MINDPULSE_TRAIN_N_JOBS", "3")
+    monkeypatch.setenv("MINDPULSE_TRAIN_XGBOOST_N_JOBS", "2")
+    get_settings.cache_clear()
+    try:
+        threads = Threads.from_settings()
+    finally:
+        get_settings.cache_clear()
+    assert threads == Threads(forest=3, xgboost=2, blas=1)
+    assert make_estimator("random_forest", 1, threads).n_jobs == 3
+    assert make_estimator("xgboost", 1, threads).get_params()["n_jobs"] == 2
+    with pytest.raises(ValueError, match=r"threads.blas: got 0, expected a whole number of threads >= 1"):
+        Threads(blas=0)

@@ -125,7 +125,8 @@ def train_register_and_judge(
     protect: Sequence[str] = (),
     max_rows: Mapping[str, int | None] | None = None,
 ) -> GateOutcome:
-    """Train on ``frame`` minus the fixed holdout, register the model, and gate its promotion.
+    """Train on ``frame`` minus the fixed holdout, register the model, and gate its promotion (the
+    retrain DAG's step :func:`mindpulse.pipeline.train_and_gate` calls this).
 
     The fixed holdout is drawn from the first frame ever trained on (stratified, seeded) and
     scores every later challenger and champion; ``recent`` (production rows held out of
