@@ -61,7 +61,7 @@ def main() -> int:
     from mindpulse.predict import Predictor, canonical_record
     from mindpulse.registry import ModelRegistry
     from mindpulse.synthetic import generate, true_probability
-    from mindpulse.train import train_and_gate
+    from mindpulse.train import train_register_and_judge
 
     print(f"Machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
           f"scikit-learn {sklearn.__version__}, xgboost {xgboost.__version__}")
@@ -73,7 +73,7 @@ def main() -> int:
         candidates = tuple(name.strip() for name in args.candidates.split(","))
         print(f"\nTraining on {args.rows:,} generated rows ({', '.join(candidates)}; 5-fold CV, seed {args.seed}):")
         start, cpu_start = time.perf_counter(), time.process_time()
-        outcome = train_and_gate(reference, registry, seed=args.seed, margin=0.005, data_source="benchmark",
+        outcome = train_register_and_judge(reference, registry, seed=args.seed, margin=0.005, data_source="benchmark",
                                  progress=lambda m: print(f"  {m}"), candidates=candidates)
         training_seconds = time.perf_counter() - start
         training_cpu = time.process_time() - cpu_start
@@ -117,7 +117,7 @@ def main() -> int:
     print(f"\nChampion: {outcome.metrics['model']} (calibration {outcome.metrics['calibration']}, "
           f"threshold {outcome.metrics['threshold']:.2f}); holdout ROC-AUC {outcome.metrics['holdout_roc_auc']:.4f}, "
           f"oracle {oracle:.4f}, ratio {outcome.metrics['holdout_roc_auc'] / oracle:.4f}")
-    print(f"Training time (train_and_gate, {args.rows:,} rows): {training_seconds:.1f} s wall, "
+    print(f"Training time (train_register_and_judge, {args.rows:,} rows): {training_seconds:.1f} s wall, "
           f"{training_cpu:.1f} s CPU of this process (target about 30 s on 2 cores)")
     print(f"Single prediction (predict_record, real-header dict, contract checks + top-3 factors), {args.calls} calls: "
           f"median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms  [target median <= 5 ms: "

@@ -540,7 +540,7 @@ def prepare_retrain_home(
     from mindpulse.settings import Settings
     from mindpulse.store import Store
     from mindpulse.synthetic import generate
-    from mindpulse.train import train_and_gate
+    from mindpulse.train import train_register_and_judge
 
     env = {
         "MINDPULSE_HOME": str(home),
@@ -551,7 +551,7 @@ def prepare_retrain_home(
     }
     settings = Settings(**{key.removeprefix("MINDPULSE_").lower(): value for key, value in env.items()})
     generate_reference(settings, rows=reference_rows, seed=seed)
-    outcome = train_and_gate(
+    outcome = train_register_and_judge(
         load_reference(settings), ModelRegistry.from_settings(settings), seed=seed,
         margin=settings.promotion_margin, data_source="celery e2e: generated reference",
         candidates=("logistic_regression",), folds=3,

@@ -111,20 +111,20 @@ def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
     from mindpulse.registry import ModelRegistry
     from mindpulse.store import Store
     from mindpulse.synthetic import generate
-    from mindpulse.train import train_and_gate
+    from mindpulse.train import train_register_and_judge
 
     settings = home_settings(home)
     generate_reference(settings, rows=REFERENCE_ROWS, seed=seed)
     reference = load_reference(settings)
     registry = ModelRegistry.from_settings(settings)
-    first = train_and_gate(reference, registry, seed=seed, margin=settings.promotion_margin,
+    first = train_register_and_judge(reference, registry, seed=seed, margin=settings.promotion_margin,
                            data_source="reference data (first champion)", **TRAIN_OPTIONS)
     # A margin of 1 passes any challenger: the second version becomes champion, the first its backup.
-    second = train_and_gate(reference.sample(frac=0.9, random_state=seed), registry, seed=seed + 1, margin=1.0,
+    second = train_register_and_judge(reference.sample(frac=0.9, random_state=seed), registry, seed=seed + 1, margin=1.0,
                             data_source="reference + feedback", **TRAIN_OPTIONS)
     # Shuffled labels make a model no better than chance: the gate refuses it and says why.
     shuffled = reference.assign(depression=reference["depression"].sample(frac=1.0, random_state=seed).to_numpy())
-    refused = train_and_gate(shuffled, registry, seed=seed + 2, margin=settings.promotion_margin,
+    refused = train_register_and_judge(shuffled, registry, seed=seed + 2, margin=settings.promotion_margin,
                              data_source="shuffled labels (demonstrates a refusal)", **TRAIN_OPTIONS)
     assert first.promoted and second.promoted and not refused.promoted, (first, second, refused)
     Store.from_settings(settings).close()

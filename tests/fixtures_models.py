@@ -12,7 +12,7 @@ import pandas as pd
 from cli_support import invoke
 from mindpulse.registry import ModelRegistry
 from mindpulse.synthetic import SyntheticData, generate
-from mindpulse.train import GateOutcome, train_and_gate
+from mindpulse.train import GateOutcome, train_register_and_judge
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 FAST = ("logistic_regression",)
@@ -24,8 +24,8 @@ def synthetic(rows: int, seed: int) -> SyntheticData:
 
 def quick_train(frame: pd.DataFrame, registry: ModelRegistry, *, seed: int = 42, margin: float = 0.005,
                 candidates=FAST, folds: int = 3) -> GateOutcome:
-    """train_and_gate with one fast candidate: the registry's mechanics do not need all three."""
-    return train_and_gate(frame, registry, seed=seed, margin=margin, data_source="test", candidates=candidates,
+    """train_register_and_judge with one fast candidate: the registry's mechanics do not need all three."""
+    return train_register_and_judge(frame, registry, seed=seed, margin=margin, data_source="test", candidates=candidates,
                           folds=folds)
 
 

@@ -14,7 +14,7 @@ from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.predict import Predictor
 from mindpulse.synthetic import generate
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 
 
 def log_scored(settings: Settings, frame, *, labelled: bool = True) -> list[int]:
@@ -30,7 +30,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings(home=tmp_path_factory.mktemp("drift-home"))
     data.generate_reference(settings, rows=6_000, seed=3)
     registry = ModelRegistry.from_settings(settings)
-    train_and_gate(data.load_reference(settings), registry, seed=3, margin=settings.promotion_margin,
+    train_register_and_judge(data.load_reference(settings), registry, seed=3, margin=settings.promotion_margin,
                    data_source="reference", candidates=("logistic_regression",), folds=3)
     assert registry.champion() is not None
     return settings

@@ -12,14 +12,14 @@ from mindpulse import synthetic
 from mindpulse.commands.models import _fmt
 from mindpulse.figures import format_auc, format_count
 from mindpulse.registry import ModelRegistry
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 
 
 def test_training_prints_the_cv_roc_auc_that_the_models_listing_shows(tmp_path: Path) -> None:
     lines: list[str] = []
     registry = ModelRegistry(tmp_path / "artifacts")
     frame = synthetic.generate(1_500, seed=4).canonical()
-    outcome = train_and_gate(frame, registry, seed=4, margin=0.005, data_source="test", progress=lines.append,
+    outcome = train_register_and_judge(frame, registry, seed=4, margin=0.005, data_source="test", progress=lines.append,
                              candidates=("logistic_regression",), folds=3)
     printed = re.search(r"CV ROC-AUC (\d\.\d{4})", "\n".join(lines))
     assert printed, lines

@@ -384,10 +384,10 @@ def test_reporting_steps_write_three_reports_and_prune_old_runs(home: Settings) 
 def _second_champion(settings: Settings) -> str:
     """A second model, made champion by force (as after a promotion), trained on the same reference."""
     from mindpulse.data import load_reference
-    from mindpulse.train import train_and_gate
+    from mindpulse.train import train_register_and_judge
 
     registry = ModelRegistry.from_settings(settings)
-    outcome = train_and_gate(load_reference(settings), registry, seed=8, margin=1.0, data_source="test",
+    outcome = train_register_and_judge(load_reference(settings), registry, seed=8, margin=1.0, data_source="test",
                              candidates=["logistic_regression"], folds=2)
     if not outcome.promoted:
         registry.promote(outcome.version, force=True, reason="a second champion for the test")

@@ -12,7 +12,7 @@ from mindpulse.data import read_canonical
 from mindpulse.io import atomic_write_csv
 from mindpulse.predict import DISCLAIMER, Predictor, canonical_record, risk_band
 from mindpulse.registry import ModelRegistry
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict") / "artifacts"
     registry = ModelRegistry(root)
     frame = synthetic(3000, seed=61).canonical()
-    train_and_gate(frame, registry, seed=42, margin=0.005, data_source="test", folds=3)
+    train_register_and_judge(frame, registry, seed=42, margin=0.005, data_source="test", folds=3)
     return registry, Predictor.load(registry)
 
 

@@ -19,7 +19,7 @@ from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.store.erasure import delete_stale_predictions, erase_student, student_ref
 from mindpulse.store.schema import production_rows
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 from postgres_support import fresh_database
 
 STUDENT = 424242
@@ -66,7 +66,7 @@ def test_erasing_a_student_removes_every_row_rewrites_the_archive_and_names_the_
     lineage = {"run": None, "reference": {"path": None, "sha256": "x", "rows": len(frame)},
                "snapshots": [{"id": snapshot.id, "rows": 2, "sha256": "y"}], "window": None, "seed": 1,
                "recent": {"snapshots": [], "rows": 0}}
-    trained = train_and_gate(frame, registry, seed=1, margin=0.005, data_source="test", candidates=("logistic_regression",),
+    trained = train_register_and_judge(frame, registry, seed=1, margin=0.005, data_source="test", candidates=("logistic_regression",),
                              folds=3, lineage=lineage).version
     total = store.stats()["rows_total"]
 

@@ -11,9 +11,9 @@ import time
 import pytest
 from filelock import FileLock
 
-from fixtures_models import MINDPULSE, build_template, copy_registry, quick_train, synthetic
+from fixtures_models import build_template, copy_registry, quick_train, synthetic
 from mindpulse.predict import Predictor
-from mindpulse.registry import PAUSE_ENV, ModelIntegrityError, ModelRegistry, RegistryError
+from mindpulse.registry import ModelIntegrityError, ModelRegistry, RegistryError
 from mindpulse.train import train_candidates
 
 
@@ -193,13 +193,101 @@ def test_a_waiting_promotion_goes_ahead_when_the_lock_is_released(registry):
     assert result["d"].promoted and registry.champion().version == candidate
 
 
+def test_a_promotion_scores_without_the_lock_and_again_when_the_champion_changed_meanwhile(registry, monkeypatch):
+    first = registry.champion().version
+    challenger, other = add_candidate(registry, seed=3), add_candidate(registry, seed=4)
+    elsewhere = ModelRegistry(registry.root)  # another process's view of the same registry
+    real_scores = registry.scores
+    scored: list[str] = []
+
+    def scores(version, recent=None):
+        with FileLock(str(registry.root / "registry.lock"), timeout=0):  # nobody holds it while models are scored
+            pass
+        if version == first and first not in scored:
+            assert elsewhere.promote(other, force=True, reason="promoted while the challenger was scored").promoted
+        scored.append(version)
+        return real_scores(version, recent)
+
+    monkeypatch.setattr(registry, "scores", scores)
+    decision = registry.promote(challenger, margin=1.0)
+    # The first comparison was against a champion that had been replaced: it was thrown away.
+    assert scored == [challenger, first, other]
+    assert decision.champion_before == other and decision.promoted
+    assert (registry.champion().version, registry.backup().version) == (challenger, other)
+    assert registry.history()[-1]["champion_before"] == other
+    assert registry.get(challenger).metadata["gate"]["champion_before"] == other
+
+
+def test_a_promotion_refuses_when_the_champion_keeps_changing_while_it_scores(registry, monkeypatch):
+    from mindpulse.promotion import MAX_ATTEMPTS
+
+    first = registry.champion().version
+    second = add_candidate(registry, seed=3)
+    assert registry.promote(second, force=True, reason="a backup to roll back to").promoted
+    challenger = add_candidate(registry, seed=4)
+    elsewhere = ModelRegistry(registry.root)
+    real_scores = registry.scores
+    rollbacks = []
+
+    def scores(version, recent=None):
+        if version != challenger:  # each time the champion is scored, another process rolls back
+            rollbacks.append(elsewhere.rollback().version)
+        return real_scores(version, recent)
+
+    monkeypatch.setattr(registry, "scores", scores)
+    with pytest.raises(RegistryError) as error:
+        registry.promote(challenger, margin=1.0)
+    assert len(rollbacks) == MAX_ATTEMPTS
+    message = str(error.value)
+    assert f"version {challenger}: the champion changed each of the {MAX_ATTEMPTS} times" in message
+    assert registry.champion().version == rollbacks[-1] and registry.get(challenger).status == "candidate"
+    assert "gate" not in registry.get(challenger).metadata and first in rollbacks
+
+
+def test_a_group_column_the_data_does_not_have_stops_the_gate_with_a_clear_error(registry):
+    candidate = add_candidate(registry)
+    strict = ModelRegistry(registry.root, group_columns=["city", "no_such_column"])
+    with pytest.raises(RegistryError) as error:
+        strict.promote(candidate)
+    message = str(error.value)
+    assert "group_columns: got ['city', 'no_such_column']" in message and "MINDPULSE_GROUP_COLUMNS" in message
+    assert "'no_such_column' is not a column of the data" in message
+    assert strict.get(candidate).status == "candidate"  # nothing recorded
+    decision = ModelRegistry(registry.root, group_columns=["city"]).promote(candidate, margin=1.0)
+    assert {g["attribute"] for g in decision.groups} == {"gender", "age_band", "city"}
+
+
+#: A promotion in its own process that stops between its writes (step 1: after the challenger's
+#: metadata, before the champion pointer; step 2: after the pointer, before the statuses), so the
+#: test can kill it there. The pause is patched in here: production code has no test hook.
+PAUSED_PROMOTION = """
+import sys, time
+from mindpulse.registry import ModelRegistry
+
+step = int(sys.argv[3])
+real_write_pointer = ModelRegistry._write_pointer
+
+def write_pointer(self, pointer, event):
+    if step == 1:
+        print("paused in promotion at step 1", file=sys.stderr, flush=True)
+        time.sleep(60)
+    real_write_pointer(self, pointer, event)
+    if step == 2:
+        print("paused in promotion at step 2", file=sys.stderr, flush=True)
+        time.sleep(60)
+
+ModelRegistry._write_pointer = write_pointer
+ModelRegistry(sys.argv[1]).promote(sys.argv[2], force=True, reason="kill test")
+"""
+
+
 @pytest.mark.parametrize("step", [1, 2])
 def test_killing_a_promotion_leaves_a_loadable_champion(registry, step):
     before = registry.champion().version
     candidate = add_candidate(registry)
     env = {"PATH": os.environ["PATH"], "MINDPULSE_ARTIFACTS_DIR": str(registry.root),
-           "MINDPULSE_HOME": str(registry.root.parent), PAUSE_ENV: f"60@{step}"}
-    process = subprocess.Popen([MINDPULSE, "promote", candidate, "--force", "--reason", "kill test"],
+           "MINDPULSE_HOME": str(registry.root.parent)}
+    process = subprocess.Popen([sys.executable, "-c", PAUSED_PROMOTION, str(registry.root), candidate, str(step)],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -13,7 +13,7 @@ from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.synthetic import generate
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 
 KEEP = 3
 
@@ -37,9 +37,9 @@ def reports(tmp_path: Path) -> tuple[Settings, set[str], set[str]]:
     frame = generate(800, seed=4).canonical()
     lineage = {"run": {"dag_id": RETRAIN_DAG_ID, "run_id": "scheduled__2026-01-04T00:00:00+00:00"},
                "reference": None, "snapshots": [], "window": None}
-    train_and_gate(frame, registry, seed=1, margin=0.005, data_source="lineage names the run", lineage=lineage,
+    train_register_and_judge(frame, registry, seed=1, margin=0.005, data_source="lineage names the run", lineage=lineage,
                    candidates=["logistic_regression"], folds=3)
-    train_and_gate(frame, registry, seed=2, margin=0.005, candidates=["logistic_regression"], folds=3,
+    train_register_and_judge(frame, registry, seed=2, margin=0.005, candidates=["logistic_regression"], folds=3,
                    data_source=f"{RETRAIN_DAG_ID}/manual__2026-01-05T00:00:00+00:00: reference (800 rows) + snapshot 1")
 
     kept = {

@@ -17,7 +17,7 @@ from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 
 UNTRAINED, TRAINED, RECENT = "manual__2026-11-29T01:00:00+00:00", "manual__2026-11-29T02:00:00+00:00", "manual__now"
 
@@ -39,7 +39,7 @@ def test_stale_claims_are_released_or_archived_from_the_registry_and_notified(tm
         trained = _claim(settings, TRAINED, 40, seed=2, hours_ago=2.5)
         recent = _claim(settings, RECENT, 50, seed=3, hours_ago=0.5)
         # The run that claimed TRAINED registered its model, then died before archiving.
-        version = train_and_gate(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
+        version = train_register_and_judge(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
                                  margin=0.005, data_source="a run that died", candidates=["logistic_regression"], folds=3,
                                  lineage={"run": {"dag_id": RETRAIN_DAG_ID, "run_id": TRAINED}, "reference": None,
                                           "snapshots": [], "window": None}).version
@@ -85,7 +85,7 @@ def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archiv
     settings = Settings(home=tmp_path / "home")
     run_id = "manual__kernel-died"
     snapshot = _claim(settings, run_id, 40, seed=4, hours_ago=0)
-    version = train_and_gate(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
+    version = train_register_and_judge(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
                              margin=0.005, data_source="a kernel that died", candidates=["logistic_regression"], folds=3,
                              lineage={"run": {"dag_id": RETRAIN_DAG_ID, "run_id": run_id}, "reference": None,
                                       "snapshots": [], "window": None}).version

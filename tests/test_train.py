@@ -15,7 +15,7 @@ from mindpulse.data import frame_sha256
 from mindpulse.predict import Predictor
 from mindpulse.registry import ModelRegistry
 from mindpulse.synthetic import true_probability
-from mindpulse.train import (CANDIDATES, _choose_calibration, choose_threshold, train_and_gate,
+from mindpulse.train import (CANDIDATES, _choose_calibration, choose_threshold, train_register_and_judge,
                              train_candidates)
 
 pytestmark = pytest.mark.slow  # trains all three candidates
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     registry = ModelRegistry(root)
     frame = synthetic(5000, seed=7).canonical()
     messages: list[str] = []
-    outcome = train_and_gate(frame, registry, seed=42, margin=0.005, data_source="synthetic 5000/7",
+    outcome = train_register_and_judge(frame, registry, seed=42, margin=0.005, data_source="synthetic 5000/7",
                              progress=messages.append)
     return registry, frame, outcome, messages
 
@@ -177,7 +177,7 @@ def test_the_row_cap_fits_slow_candidates_on_a_stratified_sample_and_records_it(
     registry = ModelRegistry(tmp_path / "artifacts")
     frame = synthetic(1500, seed=9).canonical()
     caps = {"logistic_regression": 300, "xgboost": None}
-    outcome = train_and_gate(frame, registry, seed=3, margin=0.005, data_source="synthetic 1500/9",
+    outcome = train_register_and_judge(frame, registry, seed=3, margin=0.005, data_source="synthetic 1500/9",
                              candidates=("logistic_regression", "xgboost"), folds=3, max_rows=caps)
     meta = registry.get(outcome.version).metadata
     rows = meta["data"]["rows"]
@@ -214,3 +214,22 @@ def test_a_bad_row_cap_is_named(cap):
     with pytest.raises(ValueError, match=r"max_rows\['xgboost'\]"):
         train_candidates(synthetic(200, seed=1).canonical(), seed=1, folds=3, candidates=("logistic_regression",),
                          max_rows={"xgboost": cap})
+
+
+def test_thread_counts_come_from_the_settings_and_reach_the_estimators(monkeypatch) -> None:
+    from mindpulse.settings import Settings, get_settings
+    from mindpulse.train import Threads, make_estimator
+
+    assert Threads.from_settings(Settings()) == Threads(forest=2, xgboost=1, blas=1)  # the defaults of before
+    monkeypatch.setenv("MINDPULSE_TRAIN_N_JOBS", "3")
+    monkeypatch.setenv("MINDPULSE_TRAIN_XGBOOST_N_JOBS", "2")
+    get_settings.cache_clear()
+    try:
+        threads = Threads.from_settings()
+    finally:
+        get_settings.cache_clear()
+    assert threads == Threads(forest=3, xgboost=2, blas=1)
+    assert make_estimator("random_forest", 1, threads).n_jobs == 3
+    assert make_estimator("xgboost", 1, threads).get_params()["n_jobs"] == 2
+    with pytest.raises(ValueError, match=r"threads.blas: got 0, expected a whole number of threads >= 1"):
+        Threads(blas=0)

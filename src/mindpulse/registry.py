@@ -25,8 +25,10 @@ been champion. Pruning keeps the newest ``keep`` versions, the champion, the bac
 ``former_keep`` former champions, and any version a caller names (those its run records refer
 to).
 
-The gate itself is :func:`mindpulse.gate.judge`; the registry scores both models on the same
-rows (the fixed holdout and the challenger's ``recent.csv``) and records the verdict.
+Promotion is :mod:`mindpulse.promotion`: it scores both models on the same rows (the fixed
+holdout and the challenger's ``recent.csv``) without the lock, puts the scores through
+:func:`mindpulse.gate.judge`, and records the verdict only if the champion is still the one it
+scored. The files and the lock are :mod:`mindpulse.registry_files`.
 
 A model file is loaded only after its sha256 matches the one recorded at registration.
 """
@@ -37,153 +39,49 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
-import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from filelock import FileLock, Timeout
 
 from mindpulse import fencing, gate
 from mindpulse.holdout import HOLDOUT_FRACTION, FixedHoldout, HoldoutError, row_keys, without_rows
 from mindpulse.io import atomic_write_csv, atomic_write_json
+from mindpulse.promotion import PromotionDecision
+from mindpulse.registry_pointer import rolled_back_from, was_champion
+from mindpulse.registry_files import (FORMER_CHAMPIONS_KEEP, LOCK_TIMEOUT_SECONDS, METADATA_FILE, MODEL_FILE,
+                                      RECENT_FILE, VERSION_PATTERN, ModelIntegrityError, ModelVersion, RegistryError,
+                                      RegistryLock, code_version, file_sha256, iso, now, version_number)
 
 __all__ = ["FORMER_CHAMPIONS_KEEP", "ModelIntegrityError", "ModelRegistry", "ModelVersion", "PromotionDecision",
            "RegistryError", "file_sha256", "row_keys", "version_number"]
-
-VERSION_PATTERN = re.compile(r"^v(\d{4,})-(\d{8}T\d{6}Z)$")
-MODEL_FILE = "model.pkl"
-METADATA_FILE = "metadata.json"
-RECENT_FILE = "recent.csv"
-FORMER_CHAMPIONS_KEEP = 3
-LOCK_TIMEOUT_SECONDS = 120.0
-#: Seconds to sleep between the writes of a promotion, "SECONDS" or "SECONDS@STEP" (tests kill
-#: the process there).
-PAUSE_ENV = "MINDPULSE_TEST_PAUSE_IN_PROMOTION"
-
-
-class RegistryError(Exception):
-    """A registry operation that cannot be done; the message says why and what to do."""
-
-
-class ModelIntegrityError(RegistryError):
-    """A model file whose sha256 differs from the one recorded when it was registered."""
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered model: its folder, its metadata and its status."""
-
-    version: str
-    path: Path
-    metadata: dict[str, Any]
-    status: str
-
-    @property
-    def model_path(self) -> Path:
-        return self.path / MODEL_FILE
-
-    @property
-    def created_at(self) -> str:
-        return str(self.metadata.get("created_at", ""))
-
-    @property
-    def number(self) -> int:
-        return version_number(self.version)
-
-    def metric(self, section: str, name: str = "roc_auc") -> float | None:
-        """A metric from metadata: section ``holdout`` or ``cv`` (the selected model)."""
-        block = self.metadata.get(section) or {}
-        if section == "cv":
-            block = block.get("selected") or {}
-        value = block.get(name)
-        return None if value is None else float(value)
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """The gate's verdict on one challenger."""
-
-    version: str
-    promoted: bool
-    reason: str
-    champion_before: str | None
-    champion_after: str | None
-    challenger_auc: float | None
-    champion_auc: float | None
-    margin: float
-    forced: bool = False
-    decided_at: str = ""
-    comparisons: list[dict[str, Any]] = field(default_factory=list)
-    best_promoted_auc: float | None = None
-    floor: float | None = None
-    rule: str = gate.RULE
-
-
-def version_number(version: str) -> int:
-    match = VERSION_PATTERN.match(version)
-    if not match:
-        raise RegistryError(f"version: got {version!r}, expected a registry version such as 'v0001-20261126T071500Z'")
-    return int(match.group(1))
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def code_version() -> dict[str, Any]:
-    """The git commit of the package's checkout (when there is one) and the versions that matter."""
-    import sklearn
-    import xgboost
-
-    from mindpulse import __version__
-
-    commit = None
-    try:
-        run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-        if run.returncode == 0:
-            commit = run.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"git_commit": commit, "package_version": __version__, "python": sys.version.split()[0],
-            "scikit_learn": sklearn.__version__, "xgboost": xgboost.__version__, "pandas": pd.__version__}
 
 
 class ModelRegistry:
     """Model versions on disk under ``root``, with a champion, a backup and a promotion gate."""
 
     def __init__(self, root: Path | str, *, keep: int = 10, margin: float = 0.005,
-                 lock_timeout: float = LOCK_TIMEOUT_SECONDS, former_keep: int = FORMER_CHAMPIONS_KEEP):
+                 lock_timeout: float = LOCK_TIMEOUT_SECONDS, former_keep: int = FORMER_CHAMPIONS_KEEP,
+                 group_columns: Sequence[str] = (), group_min_size: int = gate.GROUP_MIN_SIZE,
+                 group_margin: float = gate.GROUP_MARGIN):
         self.root = Path(root)
+        self.group_columns = tuple(group_columns)
+        self.group_min_size = int(group_min_size)
+        self.group_margin = float(group_margin)
         self.keep = keep
         self.former_keep = former_keep
         self.margin = margin
         self.lock_timeout = lock_timeout
-        self._lock = FileLock(str(self.root / "registry.lock"), timeout=lock_timeout)
+        self._lock = RegistryLock(self.root, lock_timeout)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "ModelRegistry":
         return cls(settings.artifacts_dir, keep=settings.models_keep, margin=settings.promotion_margin,
-                   former_keep=getattr(settings, "former_champions_keep", FORMER_CHAMPIONS_KEEP))
+                   former_keep=getattr(settings, "former_champions_keep", FORMER_CHAMPIONS_KEEP),
+                   group_columns=settings.group_columns, group_min_size=settings.group_min_size,
+                   group_margin=settings.group_margin)
 
     # --- paths --------------------------------------------------------------------------------
     @property
@@ -252,15 +150,12 @@ class ModelRegistry:
     def history(self) -> list[dict[str, Any]]:
         return list(self.pointer().get("history", []))
 
-    def _was_champion(self, version: str, pointer: dict[str, Any]) -> bool:
-        return any(event.get("champion_after") == version for event in pointer.get("history", []))
-
     def _status(self, version: str, metadata: dict[str, Any], pointer: dict[str, Any]) -> str:
         if pointer.get("champion") == version:
             return "champion"
         if pointer.get("backup") == version:
             return "backup"
-        if self._was_champion(version, pointer):
+        if was_champion(version, pointer):
             return "archived"
         if (metadata.get("gate") or {}).get("promoted") is False:
             return "refused"
@@ -344,6 +239,19 @@ class ModelRegistry:
             out[gate.RECENT] = gate.SliceScores(labels_of(recent), model.predict_proba(recent))
         return out
 
+    def holdout_groups(self) -> pd.DataFrame:
+        """Each fixed-holdout row's group per attribute (gender, age band, ``group_columns``), in holdout order."""
+        from mindpulse.groups import group_labels
+
+        holdout = self.holdout()
+        if holdout is None:
+            raise RegistryError(f"{self.holdout_path}: no fixed holdout yet; it is drawn by the first training")
+        try:
+            return group_labels(holdout, self.group_columns)
+        except KeyError as exc:
+            raise RegistryError(f"group_columns: got {list(self.group_columns)}; {exc.args[0]} (set "
+                                "MINDPULSE_GROUP_COLUMNS to canonical columns of the data)") from None
+
     def best_promoted(self) -> tuple[str | None, float | None]:
         """The version with the best fixed-holdout ROC-AUC of all that were ever champion, and that ROC-AUC."""
         return self._best_promoted(self.pointer())
@@ -363,16 +271,7 @@ class ModelRegistry:
 
     def rolled_back_from(self, version: str) -> dict[str, Any] | None:
         """The rollback event that last took ``version`` off champion, or None (it left otherwise, or never was)."""
-        return self._rolled_back_from(version, self.pointer())
-
-    @staticmethod
-    def _rolled_back_from(version: str, pointer: dict[str, Any]) -> dict[str, Any] | None:
-        for event in reversed(pointer.get("history", [])):
-            if event.get("champion_after") == version:
-                return None  # champion again since (a forced promotion or a rollback to it)
-            if event.get("champion_before") == version and event.get("champion_after") != version:
-                return event if event.get("event") == "rollback" else None
-        return None
+        return rolled_back_from(version, self.pointer())
 
     def former_champions(self) -> list[str]:
         """Versions that were champion before the current one, the most recent first (present on disk or not)."""
@@ -380,7 +279,7 @@ class ModelRegistry:
         seen: list[str] = []
         for event in reversed(pointer.get("history", [])):
             for name in (event.get("champion_before"), event.get("champion_after")):
-                if name and name != pointer.get("champion") and name not in seen and self._was_champion(name, pointer):
+                if name and name != pointer.get("champion") and name not in seen and was_champion(name, pointer):
                     seen.append(name)
         return seen
 
@@ -400,7 +299,7 @@ class ModelRegistry:
             self._clean_leftovers()
             numbers = [v.number for v in self.versions()]
             number = max(numbers, default=0) + 1
-            created = _now()
+            created = now()
             version = f"v{number:04d}-{created.strftime('%Y%m%dT%H%M%SZ')}"
             staging = self.models_dir / f".staging-{version}"
             staging.mkdir(parents=True, exist_ok=False)
@@ -418,7 +317,7 @@ class ModelRegistry:
                     **metadata,
                     "recent_holdout": recent_record,
                     "version": version,
-                    "created_at": _iso(created),
+                    "created_at": iso(created),
                     "model_file": MODEL_FILE,
                     "model_sha256": file_sha256(staging / MODEL_FILE),
                     "model_bytes": (staging / MODEL_FILE).stat().st_size,
@@ -444,85 +343,14 @@ class ModelRegistry:
         bootstrap interval of the ROC-AUC difference; and it bounds the fixed-holdout ROC-AUC by
         the best promoted model's minus the margin. The first model becomes champion without a
         gate. A refused challenger stays registered with status ``refused`` and the reason.
-        ``force`` bypasses the gate and needs a ``reason``.
+        ``force`` bypasses the gate and needs a ``reason``. Both models are scored without the
+        lock; the pointer moves only if the champion is still the one scored
+        (:mod:`mindpulse.promotion`).
         """
-        margin = self.margin if margin is None else float(margin)
-        if force and not (reason and reason.strip()):
-            raise RegistryError("reason: a forced promotion needs a reason (it is recorded in the registry)")
-        with self._locked():
-            self._clean_leftovers()
-            pointer = self.pointer()
-            challenger = self.get(version)
-            champion_name = pointer.get("champion")
-            if champion_name == version:
-                auc = challenger.metric("holdout")
-                return PromotionDecision(version, True, f"{version} is already the champion", version, version,
-                                         auc, auc, margin, decided_at=_iso(_now()))
-            rolled = self._rolled_back_from(version, pointer)
-            if rolled is not None and not force:
-                # A rollback is a decision: no gate undoes it, only an explicit --force (or a rollback to it).
-                why = (f"refused: {version} was rolled back away from at {rolled.get('at')} (champion {version} -> "
-                       f"{rolled.get('champion_after')}); the gate does not promote it again: return to it with "
-                       f"'mindpulse rollback --to {version}' or 'mindpulse promote {version} --force --reason ...'")
-                decided = _iso(_now())
-                self._write_pointer(pointer, {"at": decided, "event": "refuse", "version": version,
-                                              "champion_before": champion_name, "reason": why,
-                                              "champion_after": champion_name, "backup_after": pointer.get("backup")})
-                return PromotionDecision(version, False, why, champion_name, champion_name, challenger.metric("holdout"),
-                                         None, margin, decided_at=decided)
-            recent = self.recent(version)
-            challenger_scores = self.scores(version, recent)
-            challenger_auc = float(gate.roc_auc(challenger_scores[gate.FIXED].y, challenger_scores[gate.FIXED].p))
-            champion_scores = None
-            if champion_name is not None:
-                try:
-                    champion_scores = self.scores(champion_name, recent)
-                except ModelIntegrityError as exc:
-                    if not force:
-                        raise RegistryError(f"the champion cannot be scored, so the gate cannot compare: {exc}") from exc
-            best_version, best_auc = self._best_promoted(pointer)
-            if champion_name is not None and champion_scores is None:
-                verdict = gate.Verdict(False, "refused: the champion could not be scored", margin=margin)
-            else:
-                verdict = gate.judge(champion_scores, challenger_scores, margin=margin,
-                                     best_promoted_auc=best_auc if champion_name else None)
-            promoted, why = verdict.promoted, verdict.reason
-            if force and not promoted:
-                promoted, why = True, f"forced: {reason.strip()} (the gate would have {why})"
-            elif force:
-                why = f"forced: {reason.strip()} (the gate would have {why})"
-            fixed = verdict.comparison(gate.FIXED)
-            decided = _now()
-            decision = PromotionDecision(
-                version=version, promoted=promoted, reason=why, champion_before=champion_name,
-                champion_after=version if promoted else champion_name, challenger_auc=challenger_auc,
-                champion_auc=fixed.champion_auc if fixed else None, margin=margin, forced=force,
-                decided_at=_iso(decided), comparisons=verdict.to_dict()["comparisons"],
-                best_promoted_auc=verdict.best_promoted_auc, floor=verdict.floor,
-            )
-            metadata = dict(challenger.metadata)
-            metadata["gate"] = {**asdict(decision), "best_promoted_version": best_version}
-            if not promoted:
-                metadata["refusal_reason"] = why
-            fencing.check(f"record the gate's decision on {version}")
-            atomic_write_json(challenger.path / METADATA_FILE, metadata)
-            _pause(1)
-            event = {"at": _iso(decided), "event": ("force_promote" if force else "promote") if promoted else "refuse",
-                     "version": version, "champion_before": champion_name, "reason": why}
-            if promoted:
-                # The one place the backup moves forward: it is the champion this promotion replaces.
-                pointer["backup"] = champion_name if champion_name else pointer.get("backup")
-                pointer["champion"] = version
-                if best_auc is None or challenger_auc > best_auc:
-                    pointer["best_promoted"] = {"version": version, "roc_auc": challenger_auc}
-                elif not pointer.get("best_promoted"):
-                    pointer["best_promoted"] = {"version": best_version, "roc_auc": best_auc}
-            event["champion_after"] = pointer.get("champion")
-            event["backup_after"] = pointer.get("backup")
-            self._write_pointer(pointer, event)
-            _pause(2)
-            self._sync_statuses()
-            return decision
+        from mindpulse.promotion import promote
+
+        return promote(self, version, margin=self.margin if margin is None else float(margin), force=force,
+                       reason=reason)
 
     def rollback(self, to: str | None = None) -> ModelVersion:
         """Make the backup (or version ``to``, a former champion) the champion again.
@@ -540,12 +368,12 @@ class ModelRegistry:
             target = self.get(to)
             if to == current:
                 raise RegistryError(f"version: {to} is already the champion")
-            if not self._was_champion(to, pointer) and to != pointer.get("backup"):
+            if not was_champion(to, pointer) and to != pointer.get("backup"):
                 raise RegistryError(f"version: {to} has never been champion (status {target.status}); rollback goes "
                                     f"to a former champion; use 'mindpulse promote {to}' to put it through the gate")
             self.load_model(to)  # never roll back onto a changed file
             pointer["champion"], pointer["backup"] = to, current
-            self._write_pointer(pointer, {"at": _iso(_now()), "event": "rollback", "version": to,
+            self._write_pointer(pointer, {"at": iso(now()), "event": "rollback", "version": to,
                                           "champion_before": current, "champion_after": to, "backup_after": current,
                                           "reason": "rollback"})
             self._sync_statuses()
@@ -595,8 +423,8 @@ class ModelRegistry:
         return problems
 
     # --- internals ----------------------------------------------------------------------------
-    def _locked(self) -> "_RegistryLock":
-        return _RegistryLock(self)
+    def _locked(self) -> RegistryLock:
+        return self._lock
 
     def _write_pointer(self, pointer: dict[str, Any], event: dict[str, Any]) -> None:
         pointer = dict(pointer)
@@ -623,42 +451,3 @@ class ModelRegistry:
             for leftover in self.root.glob(".*.tmp"):
                 leftover.unlink(missing_ok=True)
         self._sync_statuses()
-
-
-class _RegistryLock:
-    """The registry's file lock, with a clear error when another process keeps it."""
-
-    def __init__(self, registry: ModelRegistry):
-        self.registry = registry
-
-    def __enter__(self) -> None:
-        self.registry.root.mkdir(parents=True, exist_ok=True)
-        try:
-            self.registry._lock.acquire()
-        except Timeout as exc:
-            raise RegistryError(f"{self.registry._lock.lock_file}: another process has held the registry lock for "
-                                f"{self.registry.lock_timeout:g} s; try again when it has finished") from exc
-        try:  # a pipeline step whose task has ended changes nothing (mindpulse.fencing)
-            fencing.check(f"change the model registry in {self.registry.root}")
-        except BaseException:
-            self.registry._lock.release()
-            raise
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.registry._lock.release()
-
-
-def _pause(step: int) -> None:
-    """Sleep between promotion writes when the test hook asks for it (never set in production).
-
-    ``MINDPULSE_TEST_PAUSE_IN_PROMOTION=SECONDS`` pauses at every step; ``SECONDS@STEP`` only
-    at that step (1: after the challenger's metadata, 2: after the champion pointer).
-    """
-    value = os.environ.get(PAUSE_ENV)
-    if not value:
-        return
-    seconds, _, only = value.partition("@")
-    if only and int(only) != step:
-        return
-    print(f"mindpulse: paused in promotion at step {step}", file=sys.stderr, flush=True)
-    time.sleep(float(seconds))

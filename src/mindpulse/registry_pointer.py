@@ -35,6 +35,21 @@ def empty_pointer() -> dict[str, Any]:
     return RegistryPointer().model_dump()
 
 
+def was_champion(version: str, pointer: dict[str, Any]) -> bool:
+    """Whether ``version`` was ever made champion (by a promotion or a rollback)."""
+    return any(event.get("champion_after") == version for event in pointer.get("history", []))
+
+
+def rolled_back_from(version: str, pointer: dict[str, Any]) -> dict[str, Any] | None:
+    """The rollback event that last took ``version`` off champion, or None (it left otherwise, or never was)."""
+    for event in reversed(pointer.get("history", [])):
+        if event.get("champion_after") == version:
+            return None  # champion again since (a forced promotion or a rollback to it)
+        if event.get("champion_before") == version and event.get("champion_after") != version:
+            return event if event.get("event") == "rollback" else None
+    return None
+
+
 def load_pointer(path: Path) -> dict[str, Any]:
     """The pointer in ``path`` as a dict (the empty pointer when there is no file yet)."""
     if not path.exists():

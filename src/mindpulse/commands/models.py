@@ -59,7 +59,7 @@ def train(
     from mindpulse.data import frame_sha256, load_reference
     from mindpulse.io import atomic_write_csv
     from mindpulse.settings import get_settings
-    from mindpulse.train import train_and_gate
+    from mindpulse.train import train_register_and_judge
 
     settings = get_settings()
     try:
@@ -79,7 +79,7 @@ def train(
             source += f" + {result.n_valid} rows of {extra}"
             record["extra"] = {"path": str(extra.resolve()), "rows": result.n_valid,
                                "sha256": frame_sha256(result.valid.reindex(columns=list(c.CANONICAL_COLUMNS)))}
-        outcome = train_and_gate(
+        outcome = train_register_and_judge(
             frame, _registry(), seed=settings.seed if seed is None else seed,
             margin=settings.promotion_margin if margin is None else margin,
             data_source=source, progress=typer.echo, folds=folds, lineage=record,

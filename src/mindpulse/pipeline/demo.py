@@ -180,7 +180,7 @@ def train_first_champion(settings: Settings, *, seed: int | None = None, candida
     reference = _reference(settings)
     record = {"run": None, "reference": lineage.reference_record(settings, reference), "snapshots": [],
               "window": None, "seed": settings.seed, "recent": {"snapshots": [], "rows": 0}}
-    outcome = train.train_and_gate(reference, registry, seed=settings.seed if seed is None else seed,
+    outcome = train.train_register_and_judge(reference, registry, seed=settings.seed if seed is None else seed,
                                    margin=settings.promotion_margin, data_source="reference data (first champion)",
                                    lineage=record, **kwargs)
     return outcome.champion_after

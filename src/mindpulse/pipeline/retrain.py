@@ -304,7 +304,7 @@ def describe_training_set(counts: dict[str, Any]) -> str:
     return text
 
 
-#: The folds of the retrain's cross-validation (train.train_and_gate's default).
+#: The folds of the retrain's cross-validation (train.train_register_and_judge's default).
 TRAINING_FOLDS = 5
 
 
@@ -427,7 +427,7 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
     if existing is None:
         data_source = f"{_data_source_key(run)} {lineage.describe(data.lineage)}"
         kwargs: dict[str, Any] = {"candidates": list(candidates)} if candidates else {}
-        outcome = train.train_and_gate(data.frame, registry, seed=seed, margin=margin, data_source=data_source,
+        outcome = train.train_register_and_judge(data.frame, registry, seed=seed, margin=margin, data_source=data_source,
                                        progress=print, recent=data.recent, lineage=data.lineage, folds=TRAINING_FOLDS,
                                        protect=sorted(_versions_in_run_records(settings)), **kwargs)
         version, promoted, reason, metrics = outcome.version, outcome.promoted, outcome.reason, outcome.metrics
