@@ -466,6 +466,8 @@ def run(
             fail(f"--{option}: port {port} is in use on 127.0.0.1; stop what uses it or choose another port")
 
     check_free_space(home)
+    from mindpulse.commands.store import migrate_store
+    migrate_store()  # the deploy step: opening the store never migrates
     _prepare_data(settings, seed, demo)
     admin_created = _ensure_admin(settings, airflow_home)
 

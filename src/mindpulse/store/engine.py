@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -138,8 +139,9 @@ def alembic_config(connection: sa.Connection | None = None):  # type: ignore[no-
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision the migrations know."""
+    """The newest revision the migrations know (read once per process)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()

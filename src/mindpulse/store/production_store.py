@@ -68,6 +68,17 @@ class StoreError(ValueError):
     """A request the store refuses; the message names the id or value and what is accepted."""
 
 
+class SchemaOutOfDateError(StoreError):
+    """The database's schema is not the one this code expects: ``mindpulse store migrate`` brings it to the newest."""
+
+    def __init__(self, database: str, current: str | None, expected: str):
+        self.database, self.current, self.expected = database, current, expected
+        at = f"at revision {current}" if current else "not initialised (no MindPulse schema yet)"
+        super().__init__(
+            f"database {database}: its schema is {at}, expected revision {expected}; run `mindpulse store migrate` "
+            "to bring it up to date (a deploy step: `mindpulse platform run` and the containers' airflow-init run it)")
+
+
 class UnknownPredictionError(StoreError, LookupError):
     """Feedback for a prediction id the store never logged."""
 
@@ -212,15 +223,26 @@ class Store:
         self._writer_lock = db.WriterLock(path) if path is not None else None
 
     @classmethod
-    def from_settings(cls, settings: "Settings | None" = None, *, migrate: bool = True) -> "Store":
-        """The store named by ``settings.database_url``, migrated to the newest schema by default."""
+    def from_settings(cls, settings: "Settings | None" = None, *, check: bool = True,
+                      migrate: bool | None = None) -> "Store":
+        """The store named by ``settings.database_url``, its schema checked to be the newest.
+
+        Opening never migrates: ``mindpulse store migrate`` does, as a deploy step (``mindpulse
+        platform run`` and the containers' airflow-init run it). A database behind (or empty)
+        raises :class:`SchemaOutOfDateError`. ``check=False`` skips the check (a reader in a
+        process that has just checked); ``migrate`` is its older name, kept for callers.
+        """
         if settings is None:
             from mindpulse.settings import get_settings
 
             settings = get_settings()
         store = cls(settings.database_url, archive_dir=settings.archive_dir)
-        if migrate:
-            store.migrate()
+        if check if migrate is None else migrate:
+            try:
+                store.check_schema()
+            except BaseException:
+                store.close()
+                raise
         return store
 
     @property
@@ -233,8 +255,18 @@ class Store:
         return self.url.render_as_string(hide_password=True)
 
     def migrate(self) -> str:
-        """Create or upgrade the schema (Alembic); safe to call again and from several processes."""
+        """Create or upgrade the schema (Alembic); safe to call again and from several processes.
+
+        A deploy step (``mindpulse store migrate``): opening a store never calls it.
+        """
         return db.migrate(self.engine)
+
+    def check_schema(self) -> str:
+        """The schema's revision when it is the newest; :class:`SchemaOutOfDateError` otherwise."""
+        current, head = self.schema_revision(), db.head_revision()
+        if current != head:
+            raise SchemaOutOfDateError(self.describe_url(), current, head)
+        return current
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first migration)."""
@@ -840,6 +872,20 @@ class Store:
             "last_archive_path": last[1] if last else None,
             "last_archive_rows": int(last[2]) if last else None,
         }
+
+
+def migrate_store(settings: "Settings | None" = None) -> tuple[str | None, str]:
+    """Bring the settings' database to the newest schema: the deploy step (``mindpulse store migrate``).
+
+    Returns the revision before (None: an empty database) and after; a second call changes nothing.
+    """
+    if settings is None:
+        from mindpulse.settings import get_settings
+
+        settings = get_settings()
+    with Store(settings.database_url, archive_dir=settings.archive_dir) as store:
+        before = store.schema_revision()
+        return before, store.migrate()
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
