@@ -88,6 +88,8 @@ def prepare(
     from mindpulse.settings import get_settings
 
     settings = get_settings()
+    from mindpulse.commands.store import migrate_store
+    migrate_store()  # a deploy step, as in 'platform run'
     _prepare_reference(settings, settings.seed if seed is None else seed, demo, by="platform prepare")
 
 
