@@ -239,5 +239,5 @@ class _StoredMeanwhile(Exception):
 
 def _duplicate_problems(valid: pd.DataFrame, stored: dict[int, int]) -> list[c.Problem]:
     """One problem per row of ``valid`` whose id is stored already (``stored``: record id -> row id)."""
-    return [problem("id", int(rid), f"an id not stored yet (already stored as row {stored[int(rid)]})", c._row(index))
+    return [problem("id", int(rid), f"an id not stored yet (already stored as row {stored[int(rid)]})", c.row_number(index))
             for index, rid in valid["id"].items() if pd.notna(rid) and int(rid) in stored]

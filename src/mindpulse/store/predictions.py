@@ -70,7 +70,7 @@ class PredictionLog(StoreCore):
         result = c.validate_frame(frame, require_target=False, source="predictions")
         problems = list(result.problems)
         for index, prob, label, version in zip(frame.index, frame["probability"], frame["prediction"], frame["model_version"]):
-            problems += prediction_values(prob, label, version, row=c._row(index))[1]
+            problems += prediction_values(prob, label, version, row=c.row_number(index))[1]
         if problems:
             raise c.ContractError(problems, "predictions")
         rows = frame_to_rows(result.valid)
