@@ -111,3 +111,14 @@ def test_the_error_names_a_postgres_database_without_its_password(tmp_path):
         assert "s3cret-word" not in migrated and f"to {db.head_revision()}" in migrated
         assert "nothing to migrate" in invoke("store", "migrate", home=tmp_path, env=env, check=True).stdout
         assert revision_of(url) == db.head_revision()
+
+
+def test_the_api_server_refuses_to_start_on_a_store_behind(tmp_path):
+    import api_support as api
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(RuntimeError) as raised:
+        api.start_server(home, {})
+    assert "mindpulse api exited 2" in str(raised.value) and "mindpulse store migrate" in str(raised.value)
+    assert revision_of(f"sqlite:///{database_file(home)}") is None  # it did not migrate by itself
