@@ -16,6 +16,7 @@ PASSWORD = "a long enough password"
 
 def test_users_tokens_and_audit(tmp_path: Path) -> None:
     home = tmp_path
+    invoke("store", "migrate", home=home, check=True)  # the deploy step
     added = invoke("users", "add", "root-admin", "--role", "admin", "--generate", home=home, check=True)
     generated = added.stdout.split("Password: ", 1)[1].strip()
     invoke("users", "add", "carol", "--role", "counsellor", "--password-stdin", home=home, stdin=PASSWORD + "\n", check=True)

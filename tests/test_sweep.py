@@ -18,6 +18,7 @@ from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
 from mindpulse.train import train_and_gate
+from shared_support import migrated
 
 UNTRAINED, TRAINED, RECENT = "manual__2026-11-29T01:00:00+00:00", "manual__2026-11-29T02:00:00+00:00", "manual__now"
 
@@ -34,7 +35,7 @@ def _claim(settings: Settings, run_id: str, rows: int, seed: int, hours_ago: flo
 
 def test_stale_claims_are_released_or_archived_from_the_registry_and_notified(tmp_path: Path, caplog) -> None:
     with WebhookReceiver() as hook:
-        settings = Settings(home=tmp_path / "home", webhook_url=hook.url, pipeline_run_timeout_minutes=120)
+        settings = migrated(Settings(home=tmp_path / "home", webhook_url=hook.url, pipeline_run_timeout_minutes=120))
         untrained = _claim(settings, UNTRAINED, 30, seed=1, hours_ago=3)
         trained = _claim(settings, TRAINED, 40, seed=2, hours_ago=2.5)
         recent = _claim(settings, RECENT, 50, seed=3, hours_ago=0.5)
