@@ -66,7 +66,7 @@ def test_stale_claims_are_released_or_archived_from_the_registry_and_notified(tm
 def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path, monkeypatch) -> None:
     from mindpulse.settings import get_settings
 
-    settings = Settings(home=tmp_path / "home", pipeline_run_timeout_minutes=120)
+    settings = migrated(Settings(home=tmp_path / "home", pipeline_run_timeout_minutes=120))
     _claim(settings, UNTRAINED, 30, seed=1, hours_ago=3)
     folder = tmp_path / "run"
     for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
@@ -83,7 +83,7 @@ def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path, monkeypa
 
 def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archives_its_rows(tmp_path: Path) -> None:
     """The notify step decides from the registry: the rows the registered model was trained on are not released."""
-    settings = Settings(home=tmp_path / "home")
+    settings = migrated(Settings(home=tmp_path / "home"))
     run_id = "manual__kernel-died"
     snapshot = _claim(settings, run_id, 40, seed=4, hours_ago=0)
     version = train_and_gate(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
@@ -107,7 +107,7 @@ def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archiv
 def test_the_sweep_applies_the_retention_period_to_unanswered_predictions(tmp_path: Path) -> None:
     from mindpulse.audit import AuditTrail
 
-    settings = Settings(home=tmp_path / "home", prediction_retention_days=30)
+    settings = migrated(Settings(home=tmp_path / "home", prediction_retention_days=30))
     store = Store.from_settings(settings)
     students = generate(3, seed=4).canonical().drop(columns=["depression"]).to_dict("records")
     ids = [store.log_prediction(s, probability=0.2, label=0, model_version="v0001") for s in students]
