@@ -170,7 +170,7 @@ def test_demo_data_goes_into_an_empty_home_and_is_recorded_there(tmp_path: Path)
     assert marker["reference"]["rows"] == 27_901 and reference_origin(settings) == "synthetic"
     assert demo.decide_demo(settings, None).demo  # the marker keeps it a demo home
 
-    other = Settings(home=tmp_path / "real")
+    other = migrated(Settings(home=tmp_path / "real"))
     ingest_reference(other, _real_format_csv(tmp_path / "students.csv", 300, seed=9))
     assert reference_origin(other) == "ingested"
     assert not demo.decide_demo(other, None).demo
