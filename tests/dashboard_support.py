@@ -109,9 +109,9 @@ def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
     from mindpulse.data import generate_reference, load_reference
     from mindpulse.predict import Predictor
     from mindpulse.registry import ModelRegistry
+    from mindpulse.store import migrate_store
     from mindpulse.synthetic import generate
     from mindpulse.train import train_and_gate
-    from shared_support import migrated
 
     settings = home_settings(home)
     generate_reference(settings, rows=REFERENCE_ROWS, seed=seed)
@@ -127,7 +127,7 @@ def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
     refused = train_and_gate(shuffled, registry, seed=seed + 2, margin=settings.promotion_margin,
                              data_source="shuffled labels (demonstrates a refusal)", **TRAIN_OPTIONS)
     assert first.promoted and second.promoted and not refused.promoted, (first, second, refused)
-    migrated(settings)
+    migrate_store(settings)  # the deploy step
 
     predictor = Predictor.load(registry)
     report_runs = []
