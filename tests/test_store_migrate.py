@@ -44,9 +44,12 @@ def at_revision(home: Path, revision: str) -> str:
     return url
 
 
-@pytest.mark.parametrize("start", [None, "0003"], ids=["empty", "at-0003"])
+@pytest.mark.parametrize("start", [None, "0003"], ids=["empty-file", "at-0003"])
 def test_a_store_behind_is_refused_until_store_migrate(tmp_path, start):
     home = tmp_path / "home"
+    if start is None:  # a fresh, empty SQLite file
+        database_file(home).parent.mkdir(parents=True)
+        database_file(home).touch()
     url = at_revision(home, start) if start else f"sqlite:///{database_file(home)}"
     head = db.head_revision()
     assert head != "0003"
