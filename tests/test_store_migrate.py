@@ -125,3 +125,12 @@ def test_the_api_server_refuses_to_start_on_a_store_behind(tmp_path):
         api.start_server(home, {})
     assert "mindpulse api exited 2" in str(raised.value) and "mindpulse store migrate" in str(raised.value)
     assert revision_of(f"sqlite:///{database_file(home)}") is None  # it did not migrate by itself
+
+
+def test_a_store_migrated_by_a_newer_version_is_refused_without_advice_to_migrate(tmp_path):
+    home = tmp_path / "home"
+    url = at_revision(home, db.head_revision())
+    with sa.create_engine(url).begin() as connection:
+        connection.execute(sa.text(f"UPDATE {db.VERSION_TABLE} SET version_num = '9999'"))
+    line = one_line_error(invoke("store", "stats", home=home))
+    assert "at revision 9999, newer than this MindPulse knows" in line and "store migrate" not in line

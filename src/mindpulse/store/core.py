@@ -84,7 +84,8 @@ class StoreCore:
         """The schema's revision when it is the newest; :class:`SchemaOutOfDateError` otherwise."""
         current, head = self.schema_revision(), db.head_revision()
         if current != head:
-            raise SchemaOutOfDateError(self.describe_url(), current, head)
+            raise SchemaOutOfDateError(self.describe_url(), current, head,
+                                       known=current is None or current in db.known_revisions())
         return current
 
     def schema_revision(self) -> str | None:

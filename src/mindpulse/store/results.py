@@ -26,12 +26,17 @@ class StoreError(ValueError):
 class SchemaOutOfDateError(StoreError):
     """The database's schema is not the one this code expects: ``mindpulse store migrate`` brings it to the newest."""
 
-    def __init__(self, database: str, current: str | None, expected: str):
+    def __init__(self, database: str, current: str | None, expected: str, *, known: bool = True):
         self.database, self.current, self.expected = database, current, expected
-        at = f"at revision {current}" if current else "not initialised (no MindPulse schema yet)"
-        super().__init__(
-            f"database {database}: its schema is {at}, expected revision {expected}; run `mindpulse store migrate` "
-            "to bring it up to date (a deploy step: `mindpulse platform run` and the containers' airflow-init run it)")
+        if not known:  # migrated by a newer MindPulse: migrating cannot go back
+            message = (f"database {database}: its schema is at revision {current}, newer than this MindPulse knows "
+                       f"(expected revision {expected}); run the MindPulse version that migrated it")
+        else:
+            at = f"at revision {current}" if current else "not initialised (no MindPulse schema yet)"
+            message = (f"database {database}: its schema is {at}, expected revision {expected}; run `mindpulse store "
+                       "migrate` to bring it up to date (a deploy step: `mindpulse platform run` and the containers' "
+                       "airflow-init run it)")
+        super().__init__(message)
 
 
 class UnknownPredictionError(StoreError, LookupError):
