@@ -40,7 +40,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def drift_of(settings: Settings, rows: int, seed: int, **shift) -> dict:
     """Fresh store holding `rows` logged, labelled predictions; the drift step's glued outputs."""
     store_path = settings.data_dir / f"store-{rows}-{seed}-{'-'.join(map(str, shift.values()))}.db"
-    run_settings = settings.model_copy(update={"database_url": f"sqlite:///{store_path}"})
+    run_settings = migrated(settings.model_copy(update={"database_url": f"sqlite:///{store_path}"}))
     log_scored(run_settings, generate(rows, seed=seed, id_start=500_000, **shift).canonical())
     run = pipeline.open_run("ml_retrain_pipeline", f"drift-{seed}-{rows}", settings=run_settings)
     return pipeline.detect_drift(run).outputs
