@@ -51,7 +51,9 @@ def _ms(text: str) -> float:
 def prepare(home: Path) -> None:
     from mindpulse import pipeline
     from mindpulse.settings import Settings
+    from mindpulse.store import migrate_store
 
+    migrate_store(Settings(home=home))  # the deploy step
     pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
 
 

@@ -77,6 +77,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path)
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="mindpulse-bench-evidence-"))
+    from mindpulse.store import migrate_store
+
+    migrate_store(Settings(home=home))  # the deploy step
     pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"],
                                unlabelled_rows=300)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINDPULSE_")}

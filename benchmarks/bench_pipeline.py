@@ -325,6 +325,7 @@ def main() -> int:
     from mindpulse.airflow_client import AirflowClient
     from mindpulse.commands.platform import PASSWORD_FILE, Service, airflow_environment
     from mindpulse.settings import Settings
+    from mindpulse.store import migrate_store
 
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}; {load()}")
@@ -334,6 +335,7 @@ def main() -> int:
 
     home = base / "home"  # data only: the DAGs and notebooks are the project's
     settings = Settings(home=home)
+    migrate_store(settings)  # the deploy step
     print(f"\n2. Preparing {home}: {args.reference} reference rows, a champion, {args.production} labelled production rows ...",
           flush=True)
     start = time.perf_counter()

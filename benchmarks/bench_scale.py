@@ -171,12 +171,13 @@ def setup_retrain(home: Path, rows: int, seed: int = 42) -> dict[str, Any]:
     from mindpulse.data import generate_reference
     from mindpulse.pipeline import demo
     from mindpulse.settings import Settings
-    from mindpulse.store import Store
+    from mindpulse.store import Store, migrate_store
 
     settings = Settings(home=home)
     began = time.perf_counter()
     generate_reference(settings, rows=REFERENCE_ROWS, seed=seed)
     demo.train_first_champion(settings, seed=seed, candidates=["logistic_regression"])  # setup only: the quick one
+    migrate_store(settings)  # the deploy step
     store = Store.from_settings(settings)
     remaining, k = rows - REFERENCE_ROWS - PENDING_ROWS, 0
     while remaining > 0:

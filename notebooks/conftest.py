@@ -23,9 +23,12 @@ def _prepared_home() -> Path:
     if "home" not in _state:
         from mindpulse.pipeline import prepare_demo_home
         from mindpulse.settings import Settings
+        from mindpulse.store import migrate_store
 
         home = Path(tempfile.mkdtemp(prefix="mindpulse-nbval-"))
-        prepare_demo_home(Settings(home=home, notebooks_dir=NOTEBOOKS), reference_rows=3_000, days=4,
+        settings = Settings(home=home, notebooks_dir=NOTEBOOKS)
+        migrate_store(settings)  # the deploy step
+        prepare_demo_home(settings, reference_rows=3_000, days=4,
                           rows_per_day=300, drift_days=2, seed=7)
         _state["home"] = home
     return _state["home"]  # type: ignore[return-value]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from cli_support import invoke
 from mindpulse import contract as c
+from mindpulse.settings import Settings
+from shared_support import migrated
 
 #: A good row of the real file (line 2 of a CSV with the real header).
 HEADER = ",".join(c.RAW_COLUMNS)
@@ -43,6 +45,7 @@ class Outcome:
 def cli(*args: str, home: Path, stdin: bytes | str | None = None, database_url: str | None = None) -> Outcome:
     """Run ``mindpulse ARGS`` in this process (as the binary does), with its own home and store."""
     env = {"MINDPULSE_DATABASE_URL": database_url} if database_url else None
+    migrated(Settings(home=home, **({"database_url": database_url} if database_url else {})))  # as deployed
     result = invoke(*args, home=home, env=env, stdin=stdin, cwd=Path.cwd())
     return Outcome(result.returncode, result.stdout, result.stderr)
 

@@ -541,6 +541,7 @@ def prepare_retrain_home(
     from mindpulse.store import Store
     from mindpulse.synthetic import generate
     from mindpulse.train import train_register_and_judge
+    from shared_support import migrated
 
     env = {
         "MINDPULSE_HOME": str(home),
@@ -557,7 +558,7 @@ def prepare_retrain_home(
         candidates=("logistic_regression",), folds=3,
     )
     assert outcome.promoted, outcome.reason
-    store = Store.from_settings(settings)
+    store = Store.from_settings(migrated(settings))
     try:
         # Exam-season traffic: labelled like the reference, features shifted.
         added = store.add_labelled(generate(production_rows, seed=seed + 1, scenario="exam_season",

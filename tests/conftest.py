@@ -20,7 +20,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
             monkeypatch.delenv(name)
     monkeypatch.setenv("MINDPULSE_HOME", str(tmp_path))
     get_settings.cache_clear()
-    yield Settings(home=tmp_path)
+    from shared_support import migrated
+
+    yield migrated(Settings(home=tmp_path))
     get_settings.cache_clear()
 
 
@@ -39,10 +41,10 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     a logistic-regression champion, 1,200 labelled production rows (the last 600 in exam season).
     Never change it: copy it (``shutil.copytree``) into the test's own folder first."""
     from mindpulse import pipeline
-    from shared_support import built_once
+    from shared_support import built_once, migrated
 
     def build(home: Path) -> None:
-        pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
+        pipeline.prepare_demo_home(migrated(Settings(home=home)), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
 
     return built_once(tmp_path_factory, "demo-home", build)
 

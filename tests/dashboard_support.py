@@ -109,7 +109,7 @@ def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
     from mindpulse.data import generate_reference, load_reference
     from mindpulse.predict import Predictor
     from mindpulse.registry import ModelRegistry
-    from mindpulse.store import Store
+    from mindpulse.store import migrate_store
     from mindpulse.synthetic import generate
     from mindpulse.train import train_register_and_judge
 
@@ -127,7 +127,7 @@ def prepare_home(home: Path, *, seed: int = SEED) -> PreparedHome:
     refused = train_register_and_judge(shuffled, registry, seed=seed + 2, margin=settings.promotion_margin,
                              data_source="shuffled labels (demonstrates a refusal)", **TRAIN_OPTIONS)
     assert first.promoted and second.promoted and not refused.promoted, (first, second, refused)
-    Store.from_settings(settings).close()
+    migrate_store(settings)  # the deploy step
 
     predictor = Predictor.load(registry)
     report_runs = []

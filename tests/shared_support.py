@@ -41,3 +41,11 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             build(folder)
             built.touch()
     return folder
+
+
+def migrated(settings):  # type: ignore[no-untyped-def]
+    """``settings`` after its store was migrated, as the deploy step (``mindpulse store migrate``) does."""
+    from mindpulse.store import migrate_store
+
+    migrate_store(settings)
+    return settings

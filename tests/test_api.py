@@ -22,6 +22,7 @@ from mindpulse.api.security import PUBLIC, Requires
 from mindpulse.audit import AuditTrail
 from mindpulse.settings import Settings
 from mindpulse.synthetic import generate
+from shared_support import migrated
 
 
 def students(n: int, seed: int = 3) -> list[dict]:
@@ -290,6 +291,7 @@ def test_health_readiness_and_offline_docs(server: api.ApiServer) -> None:
 def test_readyz_says_not_ready_without_a_champion(tmp_path: Path) -> None:
     home = tmp_path / "empty"
     home.mkdir()
+    migrated(Settings(home=home))  # deployed: the store migrated, nothing else there
     server = api.start_server(home, {})
     try:
         response = httpx.get(f"{server.url}/readyz")

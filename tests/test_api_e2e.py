@@ -19,6 +19,7 @@ from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
+from shared_support import migrated
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -28,7 +29,7 @@ COHORT = 1_000
 
 def test_a_cohort_and_its_outcomes_through_the_api_retrain_and_the_audit_names_each_account(
         migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home")
+    settings = migrated(Settings(home=tmp_path / "home"))
     data.generate_reference(settings, rows=3_000, seed=7)
     pipeline.train_first_champion(settings, seed=7, candidates=["logistic_regression"])
     with Store.from_settings(settings) as store:

@@ -16,6 +16,7 @@ PASSWORD = "a long enough password"
 
 def test_users_tokens_and_audit(tmp_path: Path) -> None:
     home = tmp_path
+    invoke("store", "migrate", home=home, check=True)  # the deploy step
     added = invoke("users", "add", "root-admin", "--role", "admin", "--generate", home=home, check=True)
     generated = added.stdout.split("Password: ", 1)[1].strip()
     invoke("users", "add", "carol", "--role", "counsellor", "--password-stdin", home=home, stdin=PASSWORD + "\n", check=True)
@@ -49,6 +50,7 @@ def test_users_tokens_and_audit(tmp_path: Path) -> None:
 
 def test_refusals_are_one_line_and_change_nothing(tmp_path: Path) -> None:
     home = tmp_path
+    invoke("store", "migrate", home=home, check=True)  # the deploy step
     invoke("users", "add", "only-admin", "--role", "admin", "--password-stdin", home=home, stdin=PASSWORD, check=True)
     assert "last active admin" in one_line_error(invoke("users", "disable", "only-admin", home=home))
     assert "last active admin" in one_line_error(invoke("users", "role", "only-admin", "viewer", home=home))

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow  # trains models (and starts the CLI)
 def home(tmp_path_factory):
     """A project home with 2,500 reference rows and a first champion trained by the CLI."""
     home = tmp_path_factory.mktemp("home")
+    run_cli("store", "migrate", home=home, check=True)  # the deploy step
     run_cli("generate", "reference", "--rows", "2500", "--seed", "71", home=home, check=True)
     trained = run_cli("train", "--folds", "3", home=home, check=True)
     return home, trained.stdout

@@ -12,6 +12,7 @@ from mindpulse import contract as c
 from mindpulse import synthetic
 from mindpulse.settings import Settings
 from mindpulse.store import Store
+from shared_support import migrated
 
 def run(*args, home: Path, database_url: str | None = None):
     return invoke(*args, home=home, env={"MINDPULSE_DATABASE_URL": database_url} if database_url else None)
@@ -27,7 +28,7 @@ def one_line_error(result) -> str:
 @pytest.fixture
 def home(tmp_path):
     """A project home whose store holds 3 logged predictions (ids 1, 2, 3), no outcome yet."""
-    with Store.from_settings(Settings(home=tmp_path)) as store:
+    with Store.from_settings(migrated(Settings(home=tmp_path))) as store:
         records = synthetic.generate(3, seed=2).canonical().drop(columns=[c.TARGET]).to_dict("records")
         ids = [store.log_prediction(r, probability=0.7, label=1, model_version="v0001") for r in records]
     assert ids == [1, 2, 3]

@@ -18,6 +18,7 @@ import airflow_support as af
 from mindpulse import runs
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.settings import Settings
+from shared_support import migrated as migrated_store
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -38,7 +39,7 @@ def _run(dag_id: str, broken_step: str, migrated: Path, zygote: dict[str, str], 
          conf: dict | None = None) -> tuple[dict[str, str], Settings]:
     from mindpulse.data import generate_reference
 
-    settings = Settings(home=tmp_path / "home")
+    settings = migrated_store(Settings(home=tmp_path / "home"))
     generate_reference(settings, rows=300, seed=3)  # reference data, no champion, no production rows
     notebooks = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks)

@@ -15,6 +15,7 @@ from mindpulse.store import Store
 from mindpulse.predict import Predictor
 from mindpulse.synthetic import generate
 from mindpulse.train import train_register_and_judge
+from shared_support import migrated
 
 
 def log_scored(settings: Settings, frame, *, labelled: bool = True) -> list[int]:
@@ -27,7 +28,7 @@ def log_scored(settings: Settings, frame, *, labelled: bool = True) -> list[int]
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("drift-home"))
+    settings = migrated(Settings(home=tmp_path_factory.mktemp("drift-home")))
     data.generate_reference(settings, rows=6_000, seed=3)
     registry = ModelRegistry.from_settings(settings)
     train_register_and_judge(data.load_reference(settings), registry, seed=3, margin=settings.promotion_margin,
@@ -39,7 +40,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def drift_of(settings: Settings, rows: int, seed: int, **shift) -> dict:
     """Fresh store holding `rows` logged, labelled predictions; the drift step's glued outputs."""
     store_path = settings.data_dir / f"store-{rows}-{seed}-{'-'.join(map(str, shift.values()))}.db"
-    run_settings = settings.model_copy(update={"database_url": f"sqlite:///{store_path}"})
+    run_settings = migrated(settings.model_copy(update={"database_url": f"sqlite:///{store_path}"}))
     log_scored(run_settings, generate(rows, seed=seed, id_start=500_000, **shift).canonical())
     run = pipeline.open_run("ml_retrain_pipeline", f"drift-{seed}-{rows}", settings=run_settings)
     return pipeline.detect_drift(run).outputs
@@ -81,7 +82,7 @@ def test_after_a_drift_retrain_the_baseline_is_the_new_champions_training_data_w
         tmp_path_factory: pytest.TempPathFactory) -> None:
     """Exam season: drift triggers a retrain, it is promoted; the next day's baseline is the new champion's
     training data, and the rows it trained on that are still current rows are left out of it."""
-    settings = Settings(home=tmp_path_factory.mktemp("exam-home"))
+    settings = migrated(Settings(home=tmp_path_factory.mktemp("exam-home")))
     data.generate_reference(settings, rows=6_000, seed=3)
     pipeline.train_first_champion(settings, seed=3, candidates=["logistic_regression"])
     day_one_ids = log_scored(settings, generate(1_200, seed=11, scenario="exam_season", id_start=500_000).canonical())

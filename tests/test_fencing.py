@@ -25,6 +25,7 @@ from mindpulse import fencing
 from mindpulse.kernels import IPCKernelManager
 from mindpulse.settings import Settings
 from mindpulse.store import Store
+from shared_support import migrated
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_outside_a_pipeline_step_the_check_does_nothing(monkeypatch) -> None:
 def test_a_step_whose_task_has_ended_changes_neither_the_registry_nor_the_store(template, tmp_path, monkeypatch) -> None:
     registry = copy_registry(template, tmp_path / "artifacts")
     champion = registry.champion()
-    store = Store.from_settings(Settings(home=tmp_path / "home"))
+    store = Store.from_settings(migrated(Settings(home=tmp_path / "home")))
     before = _tree(registry.root)
 
     monkeypatch.setenv(fencing.ENV_VAR, _ended_task())

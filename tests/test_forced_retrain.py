@@ -10,6 +10,7 @@ import pytest
 
 from mindpulse import pipeline, runs
 from mindpulse.settings import Settings
+from shared_support import migrated
 
 RETRAIN = pipeline.RETRAIN_DAG_ID
 
@@ -52,7 +53,7 @@ def test_a_forced_run_with_too_few_rows_for_drift_records_why_in_its_summary(tmp
     decision = pipeline.decide_retrain(tmp_path, min_rows=1000, feature_drift_threshold=0.3, prediction_drift_threshold=0.1, force=True)
     assert decision.proceed and decision.drift_not_measured == reason
 
-    run = pipeline.open_run(RETRAIN, "manual__forced", run_dir=tmp_path, settings=Settings(home=tmp_path / "home"))
+    run = pipeline.open_run(RETRAIN, "manual__forced", run_dir=tmp_path, settings=migrated(Settings(home=tmp_path / "home")))
     pipeline.finish_retrain(run, force=True)
     summary = runs.read_summary(tmp_path)
     assert summary["trigger"]["drift_not_measured"] == decision.drift_not_measured

@@ -35,6 +35,7 @@ from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
 from postgres_support import fresh_database
+from shared_support import migrated
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 
@@ -69,7 +70,7 @@ def backend(request, tmp_path_factory):
 
 
 def open_store(home: Path, url: str | None) -> Store:
-    return Store.from_settings(Settings(home=home, **({"database_url": url} if url else {})))
+    return Store.from_settings(migrated(Settings(home=home, **({"database_url": url} if url else {}))))
 
 
 def snapshot(home: Path, url: str | None) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from mindpulse.model_card import CARD_HTML, CARD_JSON, ModelCard, read_card, ref
 from mindpulse.registry import ModelRegistry, RegistryError
 from mindpulse.settings import Settings, get_settings
 from mindpulse.synthetic import generate
-from mindpulse.train import train_and_gate
+from mindpulse.train import train_register_and_judge
 
 pytestmark = pytest.mark.slow  # trains models
 
@@ -43,7 +43,7 @@ LINEAGE = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A home whose registry holds a first champion and a challenger the gate refused (shuffled labels),
-    each card written by training itself (train_and_gate), with the group settings of GROUP_ENV."""
+    each card written by training itself (train_register_and_judge), with the group settings of GROUP_ENV."""
     home = tmp_path_factory.mktemp("cards")
     messages: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
@@ -55,10 +55,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         get_settings.cache_clear()
         registry = ModelRegistry(home / "artifacts")
         frame = generate(3000, seed=21).canonical()
-        first = train_and_gate(frame, registry, seed=42, margin=0.005, data_source="reference data", candidates=FAST,
+        first = train_register_and_judge(frame, registry, seed=42, margin=0.005, data_source="reference data", candidates=FAST,
                                folds=3, progress=messages.append)
         shuffled = frame.assign(depression=frame["depression"].sample(frac=1.0, random_state=1).to_numpy())
-        second = train_and_gate(shuffled, registry, seed=43, margin=0.005, data_source="shuffled <b>labels</b>",
+        second = train_register_and_judge(shuffled, registry, seed=43, margin=0.005, data_source="shuffled <b>labels</b>",
                                 candidates=FAST, folds=3, recent=generate(300, seed=22).canonical(),
                                 lineage=LINEAGE, progress=messages.append)
     get_settings.cache_clear()
@@ -321,7 +321,7 @@ def test_a_card_that_cannot_be_written_does_not_undo_training(trained, tmp_path,
 
     monkeypatch.setattr(model_card, "build_card", broken)
     said: list[str] = []
-    outcome = train_and_gate(generate(1500, seed=31).canonical(), registry, seed=44, margin=1.0, data_source="test",
+    outcome = train_register_and_judge(generate(1500, seed=31).canonical(), registry, seed=44, margin=1.0, data_source="test",
                              candidates=FAST, folds=3, progress=said.append)
     assert outcome.promoted and registry.champion().version == outcome.version
     assert f"Model card of {outcome.version} not written: the disk said no" in said
@@ -450,7 +450,7 @@ def test_a_card_written_later_rebuilds_the_training_population_from_the_referenc
     registry = ModelRegistry.from_settings(settings)
     record = {"run": None, "reference": lineage.reference_record(settings, reference), "snapshots": [],
               "window": None, "seed": None, "recent": {"snapshots": [], "rows": 0}}
-    version = train_and_gate(reference, registry, seed=5, margin=0.005, data_source="reference", candidates=FAST,
+    version = train_register_and_judge(reference, registry, seed=5, margin=0.005, data_source="reference", candidates=FAST,
                              folds=3, lineage=record).version
     written = card_of(registry, version).training_data.population
     (registry.get(version).path / CARD_JSON).unlink()  # as for a version registered before cards existed

@@ -18,6 +18,7 @@ from mindpulse import contract as c
 from mindpulse import monitoring
 from mindpulse import synthetic as s
 from mindpulse.settings import Settings
+from shared_support import migrated
 
 GENERIC_COLUMNS = ("age", "cgpa", "academic_pressure", "work_study_hours", "financial_stress")
 EXAM_COLUMNS = {"academic_pressure", "work_study_hours", "sleep_duration"}
@@ -36,7 +37,7 @@ def with_outputs(frame: pd.DataFrame, *, noise: float = 0.0, threshold: float = 
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("home"))
+    return migrated(Settings(home=tmp_path_factory.mktemp("home")))
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate, school_shift
+from shared_support import migrated
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("shifted-home"))
+    settings = migrated(Settings(home=tmp_path_factory.mktemp("shifted-home")))
     data.generate_reference(settings, rows=3_000, seed=7)
     pipeline.train_first_champion(settings, seed=7, candidates=["logistic_regression"])
     cohort = school_shift(generate(2_000, seed=21, id_start=800_000).canonical(), seed=21)

@@ -15,6 +15,7 @@ from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate, school_shift
+from shared_support import migrated
 
 
 def log_scored(settings: Settings, frame: pd.DataFrame, *, labelled: bool) -> list[int]:
@@ -29,7 +30,7 @@ def log_scored(settings: Settings, frame: pd.DataFrame, *, labelled: bool) -> li
 def home(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A champion retrained on 1,200 labelled predictions (still within the window), then 2,000 predictions
     of a shifted cohort, logged without outcomes."""
-    settings = Settings(home=tmp_path_factory.mktemp("window-home"), drift_baseline_min_rows=500)
+    settings = migrated(Settings(home=tmp_path_factory.mktemp("window-home"), drift_baseline_min_rows=500))
     data.generate_reference(settings, rows=4_000, seed=3)
     pipeline.train_first_champion(settings, seed=3, candidates=["logistic_regression"])
     labelled_ids = log_scored(settings, generate(1_200, seed=5, id_start=500_000).canonical(), labelled=True)

@@ -15,6 +15,7 @@ import pytest
 from mindpulse import pipeline
 from mindpulse.kernels import IPCKernelManager
 from mindpulse.settings import Settings
+from shared_support import migrated
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # (notebook, step, has a figure to show, extra parameters), in the order the DAGs run them.
@@ -41,7 +42,7 @@ TRUNCATED = re.compile(r"\.\.\.|…")
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("evidence-home")
-    pipeline.prepare_demo_home(Settings(home=home), reference_rows=3_000, seed=7, candidates=["logistic_regression"],
+    pipeline.prepare_demo_home(migrated(Settings(home=home)), reference_rows=3_000, seed=7, candidates=["logistic_regression"],
                                unlabelled_rows=300)
     return Settings(home=home)
 

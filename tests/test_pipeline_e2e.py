@@ -29,6 +29,7 @@ from mindpulse.commands.platform import stop_process_group
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
+from shared_support import migrated
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -54,7 +55,7 @@ def quiet_template(busy_template: Path, tmp_path_factory: pytest.TempPathFactory
     for folder in ("data", "artifacts"):
         shutil.copytree(busy_template / folder, home / folder, dirs_exist_ok=True)
     (home / "data" / "mindpulse.db").unlink()
-    pipeline.simulate_production_traffic(Settings(home=home), days=1, rows_per_day=200, drift_days=0, seed=11)
+    pipeline.simulate_production_traffic(migrated(Settings(home=home)), days=1, rows_per_day=200, drift_days=0, seed=11)
     return home
 
 

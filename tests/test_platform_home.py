@@ -27,6 +27,7 @@ from mindpulse.pipeline import demo
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
+from shared_support import migrated
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 
@@ -137,6 +138,7 @@ def test_a_home_with_a_users_rows_but_no_reference_gets_no_synthetic_reference(t
     home = tmp_path / "home"
     settings = Settings(home=home)
     row = generate(1, seed=3).raw.iloc[0].to_dict()
+    subprocess.run([MINDPULSE, "store", "migrate"], env=_env(home), cwd=tmp_path, check=True, timeout=120)
     stored = subprocess.run([MINDPULSE, "feedback", "--row", json.dumps(row, default=str)], env=_env(home),
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert stored.returncode == 0, stored.stderr
@@ -157,7 +159,7 @@ def test_demo_data_goes_into_an_empty_home_and_is_recorded_there(tmp_path: Path)
     """What 'make run' does on a fresh machine: an empty home becomes a demo home, recorded with its seed;
     an ingested reference is never replaced and makes '--demo' a refusal."""
     home = tmp_path / "home"
-    settings = Settings(home=home)
+    settings = migrated(Settings(home=home))  # as 'platform run' and 'platform prepare' do first
     assert demo.decide_demo(settings, None).demo and demo.decide_demo(settings, True).demo
     assert not demo.decide_demo(settings, False).demo
     result = subprocess.run([MINDPULSE, "platform", "prepare", "--seed", "5"], env=_env(home), cwd=tmp_path,
@@ -168,7 +170,7 @@ def test_demo_data_goes_into_an_empty_home_and_is_recorded_there(tmp_path: Path)
     assert marker["reference"]["rows"] == 27_901 and reference_origin(settings) == "synthetic"
     assert demo.decide_demo(settings, None).demo  # the marker keeps it a demo home
 
-    other = Settings(home=tmp_path / "real")
+    other = migrated(Settings(home=tmp_path / "real"))
     ingest_reference(other, _real_format_csv(tmp_path / "students.csv", 300, seed=9))
     assert reference_origin(other) == "ingested"
     assert not demo.decide_demo(other, None).demo

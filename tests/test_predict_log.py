@@ -16,6 +16,7 @@ from mindpulse.data import generate_reference
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
+from shared_support import migrated
 
 pytestmark = pytest.mark.slow  # trains a model (logistic regression, seconds) and starts the CLI
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow  # trains a model (logistic regression, seconds) a
 def template(tmp_path_factory):
     """A home with 2,500 reference rows and a logistic-regression champion, no production rows."""
     home = tmp_path_factory.mktemp("predict-log-home")
-    settings = Settings(home=home)
+    settings = migrated(Settings(home=home))
     generate_reference(settings, rows=2_500, seed=71)
     pipeline.train_first_champion(settings, candidates=["logistic_regression"])
     return home

@@ -21,6 +21,7 @@ from mindpulse.store.erasure import delete_stale_predictions, erase_student, stu
 from mindpulse.store.schema import production_rows
 from mindpulse.train import train_register_and_judge
 from postgres_support import fresh_database
+from shared_support import migrated
 
 STUDENT = 424242
 
@@ -101,7 +102,7 @@ def test_unanswered_predictions_expire_after_the_retention_period(store: Store) 
 
 
 def test_erase_from_the_command_line(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
+    settings = migrated(Settings(home=tmp_path))
     with Store.from_settings(settings) as opened:
         log(opened, [{**r, "id": STUDENT} for r in records(2, seed=8, id_start=1)])  # the same student, screened twice
     assert "'student_id': got 'abc'" in one_line_error(invoke("store", "erase", "--student-id", "abc", "--yes", home=tmp_path))

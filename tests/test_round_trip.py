@@ -53,6 +53,7 @@ def test_ingest_predict_log_feedback_retrain_and_report_on_a_home_outside_the_ch
     known.to_csv(tmp_path / "known.csv", index=False)
     cohort.drop(columns=["Depression"]).to_csv(tmp_path / "cohort.csv", index=False)
 
+    cli("store", "migrate")  # the deploy step, before anything uses the store
     cli("ingest", str(tmp_path / "known.csv"))
     cli("train", "--folds", "2", "--candidates", "logistic_regression")
     first = ModelRegistry.from_settings(Settings(home=home)).champion().version

@@ -88,8 +88,13 @@ def test_migrations_build_exactly_the_schema_the_code_uses(store):
     assert diff == []
 
 
-def test_sqlite_file_is_created_in_wal_mode_with_a_busy_timeout(settings):
+def test_sqlite_file_is_created_in_wal_mode_with_a_busy_timeout(tmp_path):
+    from mindpulse.settings import Settings
+    from mindpulse.store import migrate_store
+
+    settings = Settings(home=tmp_path / "home")
     assert not settings.data_dir.exists()
+    assert migrate_store(settings) == (None, head_revision())  # the deploy step creates the file
     with Store.from_settings(settings) as store:
         assert store.backend == "sqlite"
         assert (settings.data_dir / "mindpulse.db").is_file()

@@ -18,6 +18,7 @@ from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
 from mindpulse.train import train_register_and_judge
+from shared_support import migrated
 
 UNTRAINED, TRAINED, RECENT = "manual__2026-11-29T01:00:00+00:00", "manual__2026-11-29T02:00:00+00:00", "manual__now"
 
@@ -34,7 +35,7 @@ def _claim(settings: Settings, run_id: str, rows: int, seed: int, hours_ago: flo
 
 def test_stale_claims_are_released_or_archived_from_the_registry_and_notified(tmp_path: Path, caplog) -> None:
     with WebhookReceiver() as hook:
-        settings = Settings(home=tmp_path / "home", webhook_url=hook.url, pipeline_run_timeout_minutes=120)
+        settings = migrated(Settings(home=tmp_path / "home", webhook_url=hook.url, pipeline_run_timeout_minutes=120))
         untrained = _claim(settings, UNTRAINED, 30, seed=1, hours_ago=3)
         trained = _claim(settings, TRAINED, 40, seed=2, hours_ago=2.5)
         recent = _claim(settings, RECENT, 50, seed=3, hours_ago=0.5)
@@ -65,7 +66,7 @@ def test_stale_claims_are_released_or_archived_from_the_registry_and_notified(tm
 def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path, monkeypatch) -> None:
     from mindpulse.settings import get_settings
 
-    settings = Settings(home=tmp_path / "home", pipeline_run_timeout_minutes=120)
+    settings = migrated(Settings(home=tmp_path / "home", pipeline_run_timeout_minutes=120))
     _claim(settings, UNTRAINED, 30, seed=1, hours_ago=3)
     folder = tmp_path / "run"
     for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
@@ -82,7 +83,7 @@ def test_the_dag_task_keeps_the_sweep_in_the_run_folder(tmp_path: Path, monkeypa
 
 def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archives_its_rows(tmp_path: Path) -> None:
     """The notify step decides from the registry: the rows the registered model was trained on are not released."""
-    settings = Settings(home=tmp_path / "home")
+    settings = migrated(Settings(home=tmp_path / "home"))
     run_id = "manual__kernel-died"
     snapshot = _claim(settings, run_id, 40, seed=4, hours_ago=0)
     version = train_register_and_judge(generate(800, seed=9).canonical(), ModelRegistry.from_settings(settings), seed=1,
@@ -106,7 +107,7 @@ def test_a_run_whose_training_registered_a_model_but_died_before_its_glue_archiv
 def test_the_sweep_applies_the_retention_period_to_unanswered_predictions(tmp_path: Path) -> None:
     from mindpulse.audit import AuditTrail
 
-    settings = Settings(home=tmp_path / "home", prediction_retention_days=30)
+    settings = migrated(Settings(home=tmp_path / "home", prediction_retention_days=30))
     store = Store.from_settings(settings)
     students = generate(3, seed=4).canonical().drop(columns=["depression"]).to_dict("records")
     ids = [store.log_prediction(s, probability=0.2, label=0, model_version="v0001") for s in students]

@@ -19,14 +19,14 @@ class DashboardError(Exception):
 
 
 def production_store(settings: Settings):
-    """The production data store for ``settings`` (migrated once per process)."""
+    """The production data store for ``settings`` (opened, and its schema checked, once per process)."""
     from mindpulse.store import Store
 
     url = str(settings.database_url)
     with cache_lock:
         store = _stores.get(url)
         if store is None:
-            store = Store.from_settings(settings)  # migrates to the newest schema
+            store = Store.from_settings(settings)  # checks the schema; `mindpulse store migrate` migrates
             _stores[url] = store
     return store
 

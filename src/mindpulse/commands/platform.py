@@ -88,6 +88,8 @@ def prepare(
     from mindpulse.settings import get_settings
 
     settings = get_settings()
+    from mindpulse.commands.store import migrate_store
+    migrate_store()  # a deploy step, as in 'platform run'
     _prepare_reference(settings, settings.seed if seed is None else seed, demo, by="platform prepare")
 
 
@@ -466,6 +468,8 @@ def run(
             fail(f"--{option}: port {port} is in use on 127.0.0.1; stop what uses it or choose another port")
 
     check_free_space(home)
+    from mindpulse.commands.store import migrate_store
+    migrate_store()  # the deploy step: opening the store never migrates
     _prepare_data(settings, seed, demo)
     admin_created = _ensure_admin(settings, airflow_home)
 

@@ -31,8 +31,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(store_app, name="store")
 
 
-def open_store() -> "Store":
-    """The store from the settings, migrated; one clear line when the database cannot be reached."""
+def open_store(*, check: bool = True) -> "Store":
+    """The store from the settings, its schema checked (``check``); one clear line when the database
+    cannot be reached or is not migrated."""
     import sqlalchemy as sa
 
     from mindpulse.settings import get_settings
@@ -43,12 +44,32 @@ def open_store() -> "Store":
     except Exception as exc:  # pydantic names the variable and the value
         fail(f"settings: {exc}")
     try:
-        return Store.from_settings(settings)
-    except ValueError as exc:
+        return Store.from_settings(settings, check=check)
+    except ValueError as exc:  # an unusable URL, or a schema behind (SchemaOutOfDateError)
         fail(str(exc))
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         fail(f"database {settings.database_url!r} (MINDPULSE_DATABASE_URL): cannot open it: {reason}")
+
+
+def migrate_store() -> tuple[str | None, str]:
+    """Bring the settings' store to the newest schema (a deploy step), saying from and to which revision."""
+    import sqlalchemy as sa
+
+    store = open_store(check=False)
+    try:
+        before = store.schema_revision()
+        after = store.migrate()
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        fail(f"database {store.describe_url()} (MINDPULSE_DATABASE_URL): cannot migrate it: {reason}")
+    finally:
+        store.close()
+    if before == after:
+        typer.echo(f"{store.describe_url()}: schema at revision {after}, the newest (nothing to migrate)")
+    else:
+        typer.echo(f"{store.describe_url()}: schema migrated from revision {before or 'none (empty database)'} to {after}")
+    return before, after
 
 
 def feedback(
@@ -137,12 +158,12 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print the figures 
 
 
 def migrate() -> None:
-    """Create or upgrade the store's schema (every command does this too; safe to repeat)."""
-    store = open_store()
-    try:
-        typer.echo(f"{store.describe_url()}: schema at revision {store.schema_revision()}")
-    finally:
-        store.close()
+    """Create or upgrade the store's schema to the newest revision; safe to repeat.
+
+    A deploy step: opening the store (commands, the dashboard, the API, pipeline steps) checks the
+    schema but never migrates. `mindpulse platform run` and the containers' airflow-init run this.
+    """
+    migrate_store()
 
 
 def _user() -> str:

@@ -15,7 +15,7 @@ from mindpulse.settings import Settings
 def _store(settings: Settings):  # noqa: ANN202 - the store class is imported lazily
     from mindpulse.store import Store
 
-    return Store.from_settings(settings)  # migrated to the newest schema
+    return Store.from_settings(settings)  # its schema checked (the deploy step migrated it)
 
 
 def _registry(settings: Settings):  # noqa: ANN202

@@ -11,11 +11,13 @@ from mindpulse.store.production_store import (
     FeedbackReport,
     FeedbackResult,
     Quarantine,
+    SchemaOutOfDateError,
     Snapshot,
     SnapshotError,
     Store,
     StoreError,
     UnknownPredictionError,
+    migrate_store,
 )
 
 __all__ = [
@@ -24,9 +26,11 @@ __all__ = [
     "FeedbackReport",
     "FeedbackResult",
     "Quarantine",
+    "SchemaOutOfDateError",
     "Snapshot",
     "SnapshotError",
     "Store",
     "StoreError",
     "UnknownPredictionError",
+    "migrate_store",
 ]

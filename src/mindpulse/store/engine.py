@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -138,13 +139,22 @@ def alembic_config(connection: sa.Connection | None = None):  # type: ignore[no-
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision the migrations know."""
+    """The newest revision the migrations know (read once per process)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision the migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
 
 
 def current_revision(connection: sa.Connection) -> str | None:
