@@ -14,7 +14,7 @@ from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 
 # Links from a notebook in notebooks/<dag folder>/ to the documents that state a rule once.
 GATE_RULE = "[the gate's rule](../../docs/architecture.md#the-gates-rule) ([`mindpulse.gate`](../../src/mindpulse/gate.py))"
-DRIFT_RULE = "[the drift rule](../../src/mindpulse/monitoring/drift.py) (`mindpulse.monitoring.drift`)"
+DRIFT_RULE = "[the drift rule of `mindpulse.monitoring.drift`](../../src/mindpulse/monitoring/drift.py)"
 RETRAIN_DECISION = "[`decide_retrain`](../../dags/ml_retrain_pipeline.py)"
 REPORTS_DECISION = "[`decide_reports`](../../dags/evidently_reporting_pipeline.py)"
 HAND_RUNS = "[`mindpulse.runs`](../../src/mindpulse/runs.py)"
@@ -214,8 +214,8 @@ REPORTING = (
     Step(
         path="reporting/03_data_drift_report.ipynb", dag_id=REPORTING_DAG_ID, number=3,
         title="Data drift report",
-        about=(f"An Evidently drift report of the run's recent predictions against {_BASELINE}, with the retrain "
-               f"trigger's own decision ({DRIFT_RULE}): the same figures the retrain run's drift step measures."),
+        about=(f"An Evidently drift report of the run's recent predictions against {_BASELINE}, decided by "
+               f"{DRIFT_RULE}: the same figures and decision as the retrain run's drift step."),
         inputs="the run's frozen recent predictions, the champion's training data.",
         outputs=("`data_drift.html` and `data_drift.json` in the run folder; glued `kind`, `html`, `json`, `headline`, "
                  "the drift figures (`feature_drift_share`, `prediction_drift_score`, `label_drift_score`, ...) and "
