@@ -189,7 +189,7 @@ class AirflowProcesses:
 
     def stop(self, *, grace: float = 30) -> None:
         """Stop every component and whatever it started; ``standalone`` gets Ctrl-C, as in a terminal."""
-        from mindpulse.commands.platform import stop_process_group
+        from mindpulse.platform.supervisor import stop_process_group
 
         for name, process in self.processes.items():
             if name == "standalone":  # Ctrl-C to standalone itself: it stops its components in order

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import airflow_support as af
 from mindpulse.airflow_env import EMBEDDED_EXECUTOR
-from mindpulse.commands.platform import airflow_environment
+from mindpulse.platform.components import airflow_environment
 
 
 def test_the_platform_and_the_tests_run_airflow_in_the_same_environment(tmp_path: Path, monkeypatch) -> None:

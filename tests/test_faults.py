@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 import airflow_support as af
-from mindpulse.commands.platform import airflow_components
+from mindpulse.platform.supervisor import airflow_components
 from mindpulse.dag_ids import RETRAIN_DAG_ID
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from mindpulse.commands.platform import JUPYTER_HIDE_GLOBS, jupyter_hide_flags
+from mindpulse.platform.components import JUPYTER_HIDE_GLOBS, jupyter_hide_flags
 from mindpulse.kernels import socket_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_the_compose_jupyterlab_hides_the_same_files() -> None:
 
 def test_both_jupyterlabs_start_their_kernels_on_ipc() -> None:
     """Over TCP, kernels started side by side could race for a port (``Address already in use``)."""
-    from mindpulse.commands.platform import JUPYTERLAB_KERNEL_FLAG, jupyterlab_command
+    from mindpulse.platform.components import JUPYTERLAB_KERNEL_FLAG, jupyterlab_command
     from mindpulse.jupyter_kernels import IPCServerKernelManager
     from traitlets.utils.importstring import import_item
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from mindpulse.commands.platform import jupyterlab_command
+from mindpulse.platform.components import jupyterlab_command
 from tests.airflow_support import free_port
 from tests.dashboard_support import browser_type_launch_args  # noqa: F401 (fixture)
 

@@ -25,7 +25,7 @@ import pytest
 
 import airflow_support as af
 from mindpulse import pipeline, runs
-from mindpulse.commands.platform import stop_process_group
+from mindpulse.platform.supervisor import stop_process_group
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store

@@ -21,7 +21,7 @@ import pytest
 import airflow_support as af
 from mindpulse import contract as c
 from mindpulse import pipeline
-from mindpulse.commands.platform import stop_process_group
+from mindpulse.platform.supervisor import stop_process_group
 from mindpulse.data import ingest_reference, reference_origin
 from mindpulse.pipeline import demo
 from mindpulse.settings import Settings
@@ -101,7 +101,7 @@ def test_platform_run_twice_on_a_home_holding_ingested_real_data_adds_no_product
 
 @pytest.mark.slow
 def test_a_demo_home_restarted_does_not_get_its_traffic_twice(demo_template: Path, tmp_path: Path, capsys) -> None:
-    from mindpulse.commands.platform import _prepare_data
+    from mindpulse.platform.home import prepare_data
 
     home = tmp_path / "home"
     shutil.copytree(demo_template, home)
@@ -110,11 +110,11 @@ def test_a_demo_home_restarted_does_not_get_its_traffic_twice(demo_template: Pat
     assert marker["traffic_added_at"] and marker["traffic"]["predictions_logged"] == 1_200
     before = _store_rows(settings)
 
-    _prepare_data(settings, None)
+    prepare_data(settings, None)
     assert "Production traffic: none added (the demo traffic was added on" in capsys.readouterr().out
     # A crash after the traffic was stored but before the marker said so: the rows in the store suffice.
     (settings.data_dir / "demo.json").write_text(json.dumps({**marker, "traffic_added_at": None}))
-    _prepare_data(settings, None)
+    prepare_data(settings, None)
     said = capsys.readouterr().out
     assert "Production traffic: none added (the home holds 1200 row(s) in the production store)" in said
     assert _store_rows(settings) == before

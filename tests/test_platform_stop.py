@@ -17,7 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from mindpulse.commands.platform import AIRFLOW_DIR, STATE_FILE, _pid_alive
+from mindpulse.commands.platform import AIRFLOW_DIR, STATE_FILE
+from mindpulse.platform.supervisor import pid_alive
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 # Stands in for `platform run`: ends on SIGTERM, as the platform does once its services have stopped.
@@ -38,9 +39,9 @@ def test_an_ended_process_not_yet_reaped_by_its_parent_is_not_alive() -> None:
     while psutil.Process(process.pid).status() != psutil.STATUS_ZOMBIE:  # ended, not reaped
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert _pid_alive(process.pid) is False
+    assert pid_alive(process.pid) is False
     process.wait()
-    assert _pid_alive(os.getpid()) is True
+    assert pid_alive(os.getpid()) is True
 
 
 def test_platform_stop_returns_once_the_platform_has_ended_though_its_parent_has_not_reaped_it(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_the_services_take_ctrl_c_even_when_the_platform_started_with_it_ignored
     import signal
 
     log = tmp_path / "probe.log"
-    code = ("import os; from pathlib import Path; from mindpulse.commands.platform import Service, accept_interrupts; "
+    code = ("import os; from pathlib import Path; from mindpulse.platform.supervisor import Service, accept_interrupts; "
             "accept_interrupts(); "
             f"s = Service('probe', ['grep', 'SigIgn', '/proc/self/status'], env=dict(os.environ), cwd=Path({str(tmp_path)!r}), "
             f"log=Path({str(log)!r})).start(); s.process.wait()")
@@ -102,7 +103,7 @@ def _triggerer(runner: str, name: str = "triggerer") -> tuple[subprocess.Popen[s
 
 
 def test_a_triggerer_whose_trigger_runner_has_exited_is_ended_with_its_log_server() -> None:
-    from mindpulse.commands.platform import end_stalled_triggerers
+    from mindpulse.platform.supervisor import end_stalled_triggerers
 
     process, children = _triggerer("exited")
     try:
@@ -115,7 +116,7 @@ def test_a_triggerer_whose_trigger_runner_has_exited_is_ended_with_its_log_serve
 
 
 def test_a_triggerer_still_cleaning_up_or_another_program_is_left_alone() -> None:
-    from mindpulse.commands.platform import end_stalled_triggerers
+    from mindpulse.platform.supervisor import end_stalled_triggerers
 
     for runner, name in (("running", "triggerer"), ("exited", "scheduler")):
         process, _ = _triggerer(runner, name)

@@ -19,7 +19,8 @@ import pytest
 import typer
 
 import airflow_support as af
-from mindpulse.commands import platform
+from mindpulse.commands.platform import STATE_FILE
+from mindpulse.platform import supervisor
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
 
@@ -53,11 +54,11 @@ def test_a_killed_scheduler_stops_the_platform_with_its_name_and_the_last_lines_
             time.sleep(1)
         standalone = next(p for p in psutil.Process(process.pid).children() if p.cmdline()[-1:] == ["standalone"])
         deadline = time.monotonic() + 120
-        while set(platform.airflow_components(standalone.pid)) != set(platform.AIRFLOW_COMPONENTS):
-            assert time.monotonic() < deadline, platform.airflow_components(standalone.pid)
+        while set(supervisor.airflow_components(standalone.pid)) != set(supervisor.AIRFLOW_COMPONENTS):
+            assert time.monotonic() < deadline, supervisor.airflow_components(standalone.pid)
             time.sleep(1)
         time.sleep(5)  # the platform watches them (a user's kill comes later still)
-        scheduler = platform.airflow_components(standalone.pid)["scheduler"]
+        scheduler = supervisor.airflow_components(standalone.pid)["scheduler"]
         family[:] = _family(process.pid)
         scheduler.kill()
         started = time.monotonic()
@@ -82,7 +83,7 @@ def test_a_killed_scheduler_stops_the_platform_with_its_name_and_the_last_lines_
     while [p for p in family if _alive(p)]:
         assert time.monotonic() < deadline, [(p.pid, p.cmdline()) for p in family if _alive(p)]
         time.sleep(0.5)
-    assert not (home / ".airflow" / platform.STATE_FILE).exists()
+    assert not (home / ".airflow" / STATE_FILE).exists()
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -93,13 +94,13 @@ def _alive(process: psutil.Process) -> bool:
 
 
 def test_a_dead_dashboard_is_named_with_its_output_and_the_exit_is_non_zero(tmp_path: Path, capsys) -> None:
-    airflow = platform.Service("airflow", ["sleep", "600"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "a.log",
+    airflow = supervisor.Service("airflow", ["sleep", "600"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "a.log",
                                airflow_standalone=True).start()
-    dashboard = platform.Service("dashboard", ["sh", "-c", "echo starting; echo 'OSError: port taken'; exit 3"],
+    dashboard = supervisor.Service("dashboard", ["sh", "-c", "echo starting; echo 'OSError: port taken'; exit 3"],
                                  env=dict(os.environ), cwd=tmp_path, log=tmp_path / "d.log").start()
     try:
         with pytest.raises(typer.Exit) as stopped:
-            platform.supervise([airflow, dashboard], tmp_path, interval=0.2)
+            supervisor.supervise([airflow, dashboard], tmp_path, interval=0.2)
     finally:
         airflow.stop()
     err = capsys.readouterr().err
@@ -110,13 +111,13 @@ def test_a_dead_dashboard_is_named_with_its_output_and_the_exit_is_non_zero(tmp_
 
 
 def test_a_component_that_died_on_a_full_disk_is_reported_as_a_full_disk_naming_the_home(tmp_path: Path, capsys) -> None:
-    airflow = platform.Service("airflow", ["sleep", "600"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "a.log",
+    airflow = supervisor.Service("airflow", ["sleep", "600"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "a.log",
                                airflow_standalone=True).start()
-    jupyter = platform.Service("jupyterlab", ["sh", "-c", "echo 'OSError: [Errno 28] No space left on device'; exit 1"],
+    jupyter = supervisor.Service("jupyterlab", ["sh", "-c", "echo 'OSError: [Errno 28] No space left on device'; exit 1"],
                                env=dict(os.environ), cwd=tmp_path, log=tmp_path / "j.log").start()
     try:
         with pytest.raises(typer.Exit):
-            platform.supervise([airflow, jupyter], tmp_path, interval=0.2)
+            supervisor.supervise([airflow, jupyter], tmp_path, interval=0.2)
     finally:
         airflow.stop()
     last = capsys.readouterr().err.strip().splitlines()[-1]
@@ -125,7 +126,7 @@ def test_a_component_that_died_on_a_full_disk_is_reported_as_a_full_disk_naming_
 
 def test_platform_run_refuses_to_start_on_a_full_disk_naming_the_folder(tmp_path: Path, capsys) -> None:
     with pytest.raises(typer.Exit) as refused:
-        platform.check_free_space(tmp_path, minimum=shutil.disk_usage(tmp_path).free * 2)
+        supervisor.check_free_space(tmp_path, minimum=shutil.disk_usage(tmp_path).free * 2)
     assert refused.value.exit_code == 2
     assert capsys.readouterr().err.startswith(f"Error: the disk holding {tmp_path} is full (")
 
@@ -142,10 +143,10 @@ def test_the_components_of_standalone_are_found_by_their_command_or_title(tmp_pa
     try:
         assert leader.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 30
-        while len(platform.airflow_components(leader.pid)) < 2:
+        while len(supervisor.airflow_components(leader.pid)) < 2:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert sorted(platform.airflow_components(leader.pid)) == ["api-server", "scheduler"]
+        assert sorted(supervisor.airflow_components(leader.pid)) == ["api-server", "scheduler"]
     finally:
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()

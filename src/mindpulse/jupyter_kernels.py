@@ -7,7 +7,7 @@ kernel that never answers. On IPC each kernel has its own socket files, in the s
 folder as the pipeline's kernels (:func:`mindpulse.kernels.socket_prefix`), removed at shutdown;
 and the kernel's log no longer carries "running over TCP without encryption".
 
-Selected by ``jupyter lab`` option :data:`mindpulse.commands.platform.JUPYTERLAB_KERNEL_FLAG` (what
+Selected by ``jupyter lab`` option :data:`mindpulse.platform.components.JUPYTERLAB_KERNEL_FLAG` (what
 ``mindpulse platform run`` and docker-compose.yml start).
 """
 

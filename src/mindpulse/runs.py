@@ -4,6 +4,14 @@ A run folder holds the run's executed notebooks (one per step, named after the s
 retry overwrites its own record and nothing else), the Evidently HTML the run made, and
 ``run_summary.json``. Importing this module is cheap (the DAG files use it at parse time).
 
+Hand runs. A notebook run by hand (JupyterLab, papermill) with an empty ``run_id`` joins its
+DAG's open hand run, whose id ``interactive__<UTC stamp>`` is kept in
+``reports/<dag_id>/open_hand_run.json``; the first such notebook since the last hand run closed
+opens it. The DAG's last step (``notify``, ``send_summary``) closes it, so the steps of one hand
+pass through a DAG, in order or one by one, share one run folder, and the next pass starts a new
+one. A ``run_id`` given by hand (``interactive__mine``) names a run of its own, as Airflow's do;
+those never touch the open hand run.
+
 Steps glue their outputs in scrapbook's format and the gates read them back; both sides are
 done here without importing scrapbook, whose import costs ~5 s in every kernel (it imports
 papermill's cloud storage handlers). ``tests/test_pipeline_steps.py`` checks, with scrapbook
@@ -13,12 +21,16 @@ itself, that the two agree with ``scrapbook.glue`` / ``scrapbook.read_notebook``
 from __future__ import annotations
 
 import json
+import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 SUMMARY_NAME = "run_summary.json"
-# A notebook run by hand (no run id given) is a run of its own, ``interactive__<UTC stamp>``.
+# The open hand run of a DAG, beside its run folders (a file: never taken for a run folder).
+OPEN_HAND_RUN_NAME = "open_hand_run.json"
+# A notebook run by hand (no run id given) joins its DAG's open hand run, ``interactive__<UTC stamp>``.
 INTERACTIVE_RUN_ID = "interactive"
 INTERACTIVE_PREFIX = f"{INTERACTIVE_RUN_ID}__"
 OUTCOMES = ("promoted", "refused", "skipped", "failed", "reported")
@@ -49,6 +61,56 @@ def interactive_run_id() -> str:
 def is_hand_run(run_id: str) -> bool:
     """Whether a run id (or its folder's name) is a hand run's, not a pipeline run's."""
     return str(run_id).startswith(INTERACTIVE_RUN_ID)
+
+
+def open_hand_run(reports_dir: str | Path, dag_id: str) -> str:
+    """The run id of the DAG's open hand run; a new one (``interactive__<UTC stamp>``) when none is open.
+
+    Two notebooks started at once agree on one run: the record is made complete beside its place
+    and linked into it, which fails for the second, which then reads the first's.
+    """
+    from datetime import datetime, timezone
+
+    record = _open_hand_run_path(reports_dir, dag_id)
+    found = _read_open_hand_run(record)
+    if found:
+        return found
+    run_id = interactive_run_id()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    draft = record.with_name(f".{record.name}.{uuid.uuid4().hex}")
+    draft.write_text(json.dumps({"run_id": run_id, "opened_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}),
+                     encoding="utf-8")
+    try:
+        os.link(draft, record)
+    except FileExistsError:
+        found = _read_open_hand_run(record)
+        if found:
+            return found
+        os.replace(draft, record)  # an unreadable record: no notebook can join it
+    finally:
+        draft.unlink(missing_ok=True)
+    return run_id
+
+
+def close_hand_run(reports_dir: str | Path, dag_id: str, run_id: str) -> bool:
+    """Close the DAG's open hand run if it is ``run_id`` (the next hand run starts a new folder); True if closed."""
+    record = _open_hand_run_path(reports_dir, dag_id)
+    if _read_open_hand_run(record) != str(run_id):
+        return False
+    record.unlink(missing_ok=True)
+    return True
+
+
+def _open_hand_run_path(reports_dir: str | Path, dag_id: str) -> Path:
+    return Path(reports_dir) / safe_run_id(dag_id) / OPEN_HAND_RUN_NAME
+
+
+def _read_open_hand_run(record: Path) -> str | None:
+    try:
+        run_id = json.loads(record.read_text(encoding="utf-8")).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) and is_hand_run(run_id) else None
 
 
 def run_dir(reports_dir: str | Path, dag_id: str, run_id: str) -> Path:

@@ -32,7 +32,7 @@ DECISION_FILES = {"decide_retrain": "decide_retrain.json", "decide_reports": "de
 CURRENT_DATA_NAME = "current_data.parquet"
 # What a state-changing step says when it only previewed (commit=False, a notebook run by hand).
 PREVIEW_NOTE = "Preview only (commit=False): nothing changed; run with commit=True to apply it."
-# A notebook run by hand (no run id given) gets a run of its own, ``interactive__<UTC stamp>``.
+# A notebook run by hand (no run id given) joins its DAG's open hand run, ``interactive__<UTC stamp>``.
 INTERACTIVE_RUN_ID = runs.INTERACTIVE_RUN_ID
 INTERACTIVE_PREFIX = runs.INTERACTIVE_PREFIX
 interactive_run_id = runs.interactive_run_id
@@ -72,12 +72,13 @@ def open_run(dag_id: str, run_id: str | None = None, run_dir: str | Path | None 
              settings: Settings | None = None) -> Run:
     """The run a notebook works for; its folder (``reports/<dag_id>/<safe run id>/`` by default) is created.
 
-    Without a run id (a notebook run by hand on its defaults), a new hand run
-    ``interactive__<UTC stamp>``: it shares no snapshot, frozen rows or folder with any other run.
+    Without a run id (a notebook run by hand on its defaults), the DAG's open hand run
+    (:func:`mindpulse.runs.open_hand_run`), begun now when none is open: the hand-run steps of one
+    pass through the DAG share its folder, snapshot and frozen rows, and its last step closes it.
     """
     settings = settings or get_settings()
     if not run_id or run_id == INTERACTIVE_RUN_ID:
-        run_id = interactive_run_id()
+        run_id = runs.open_hand_run(settings.reports_dir, dag_id)
     folder = Path(run_dir) if run_dir else runs.run_dir(settings.reports_dir, dag_id, str(run_id))
     folder.mkdir(parents=True, exist_ok=True)
     return Run(settings=settings, dag_id=dag_id, run_id=str(run_id), dir=folder)

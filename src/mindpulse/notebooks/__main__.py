@@ -1,0 +1,5 @@
+import sys
+
+from mindpulse.notebooks.template import main
+
+sys.exit(main())
