@@ -49,7 +49,7 @@ DOC = """
    With `MINDPULSE_PROMOTION_APPROVAL=required`, a challenger that passed the gate is held, not
    promoted, and beside the archive: **await_approval** (Airflow's `ApprovalOperator`, in
    Required Actions; skipped when nothing waits) asks an admin to Approve or Reject with a
-   comment, for at most `approval_timeout_hours`; **apply_approval** (always) promotes an
+   comment, for at most `approval_timeout_hours` (a run parameter, default the setting); **apply_approval** (always) promotes an
    approved challenger through the gate again, against the champion of that moment, or records
    the refusal ("rejected by NAME: COMMENT", "not approved within N h").
 5. **notify** (always): write `run_summary.json`, release the snapshot if training did not
@@ -73,10 +73,11 @@ class PromotionApproval(ApprovalOperator):
 
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         run = pipeline.open_run(dag_id, run_id, run_folder(dag_id, run_id))
-        request = approval_request(run)
+        request = approval_request(run, timeout_hours=float(context["params"]["approval_timeout_hours"]))
         if request is None:
             raise AirflowSkipException("no challenger of this run waits for approval")
         self.subject, self.body = request["subject"], request["body"]
+        self.response_timeout = timedelta(hours=float(context["params"]["approval_timeout_hours"]))
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
@@ -100,6 +101,9 @@ with pipeline_dag(
         "seed": Param(_settings.seed, type="integer", description="Seed of the training splits and models."),
         "candidates": Param(None, type=["null", "array"], items={"type": "string"},
                             description="Model families to train (default: all the training module knows)."),
+        "approval_timeout_hours": Param(_settings.approval_timeout_hours, type="number", exclusiveMinimum=0,
+                                        description="With promotion approval required: hours the request waits for "
+                                                    "an answer before the challenger is not approved."),
     },
 ) as dag:
     @task(task_id="sweep_stale_claims")
@@ -162,14 +166,15 @@ with pipeline_dag(
     )
 
     @task(task_id="apply_approval", trigger_rule=TriggerRule.ALL_DONE)
-    def apply_approval(run_id: str | None = None, dag: Any = None, ti: Any = None) -> dict[str, Any] | None:
+    def apply_approval(params: dict[str, Any] | None = None, run_id: str | None = None, dag: Any = None,
+                       ti: Any = None) -> dict[str, Any] | None:
         """Promote the approved challenger, or record the refusal (rejected, timed out, or no answer)."""
         from mindpulse import pipeline
         from mindpulse.pipeline.approval import apply_approval as apply
 
         run = pipeline.open_run(dag.dag_id, run_id, run_folder(dag.dag_id, run_id))
         response = ti.xcom_pull(task_ids="await_approval")
-        record = apply(run, response)
+        record = apply(run, response, timeout_hours=float(params["approval_timeout_hours"]))
         if record is None:
             raise AirflowSkipException("no challenger of this run waited for approval")
         if response is None:

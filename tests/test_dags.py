@@ -118,8 +118,9 @@ def test_dag_defaults(loaded: dict, dag_id: str, schedule: str, final: tuple[str
 
 def test_retrain_params_default_to_the_settings(loaded: dict) -> None:
     dag = loaded["dags"]["ml_retrain_pipeline"]
-    assert dag["params"] == ["candidates", "feature_drift_threshold", "force", "min_rows", "prediction_drift_threshold",
-                             "seed"]
+    assert dag["params"] == ["approval_timeout_hours", "candidates", "feature_drift_threshold", "force", "min_rows",
+                             "prediction_drift_threshold", "seed"]
+    assert dag["param_defaults"]["approval_timeout_hours"] == 72  # MINDPULSE_APPROVAL_TIMEOUT_HOURS's default
     assert dag["param_defaults"]["min_rows"] == 1234  # MINDPULSE_RETRAIN_MIN_ROWS in the parsing process
     assert dag["param_defaults"]["force"] is False
     assert dag["param_defaults"]["feature_drift_threshold"] == 0.3  # "more than 30 % of features drifted"

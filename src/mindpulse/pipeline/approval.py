@@ -28,7 +28,8 @@ def _held_version(run: Run) -> Any:
     return version if version is not None and approval.approval_of(version) else None
 
 
-def approval_request(run: Run, *, dashboard_url: str | None = None) -> dict[str, Any] | None:
+def approval_request(run: Run, *, timeout_hours: float | None = None,
+                     dashboard_url: str | None = None) -> dict[str, Any] | None:
     """The request for this run's held challenger (subject, body, version), or None when none waits.
 
     Kept in ``await_approval.json`` in the run folder.
@@ -38,7 +39,7 @@ def approval_request(run: Run, *, dashboard_url: str | None = None) -> dict[str,
     version = _held_version(run)
     if version is None or not approval.is_pending(version):
         return None
-    hours = run.settings.approval_timeout_hours
+    hours = run.settings.approval_timeout_hours if timeout_hours is None else float(timeout_hours)
     subject, body = approval.request_text(_registry(run.settings), version.version, run_id=run.run_id,
                                           timeout_hours=hours, dashboard_url=dashboard_url)
     record = {"version": version.version, "subject": subject, "body": body, "asked_at": _now(),
@@ -47,7 +48,8 @@ def approval_request(run: Run, *, dashboard_url: str | None = None) -> dict[str,
     return record
 
 
-def apply_approval(run: Run, response: dict[str, Any] | None) -> dict[str, Any] | None:
+def apply_approval(run: Run, response: dict[str, Any] | None, *,
+                   timeout_hours: float | None = None) -> dict[str, Any] | None:
     """Apply the answer to this run's held challenger; None when no challenger waited for one.
 
     ``response``: the ApprovalOperator's result (chosen option, form, responding user), or None
@@ -62,7 +64,8 @@ def apply_approval(run: Run, response: dict[str, Any] | None) -> dict[str, Any] 
     settings = run.settings
     answer = approval.answer_from_hitl(response) or approval.Answer(approval.FAILED)
     settled = approval.settle(_registry(settings), version.version, answer,
-                              timeout_hours=settings.approval_timeout_hours, margin=settings.promotion_margin)
+                              timeout_hours=settings.approval_timeout_hours if timeout_hours is None else float(timeout_hours),
+                              margin=settings.promotion_margin)
     record = {**settled.to_dict(), "run_id": run.run_id, "applied_at": _now()}
     if not settled.already_settled:
         actor = answer.by or f"airflow:{run.dag_id}"
