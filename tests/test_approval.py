@@ -160,3 +160,51 @@ def test_an_answer_needs_a_named_account() -> None:
         approval.Answer("approved", by="")
     with pytest.raises(approval.ApprovalError, match="status: got 'maybe'"):
         approval.Answer("maybe")
+
+
+def test_the_models_page_store_lists_a_held_version_and_answers_only_for_a_named_admin(home: Settings,
+                                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.stores.approvals import ApprovalStore
+    from dashboard.stores.common import DashboardError
+    from mindpulse.accounts import Accounts, Principal
+
+    monkeypatch.setenv("MINDPULSE_AIRFLOW_API_URL", "http://127.0.0.1:9")  # the discard port: nothing answers
+    settings = Settings()
+    run, trained = _held_run(settings, "manual__page")
+    version = trained["outputs"]["version"]
+    with Store.from_settings(settings) as store:
+        accounts = Accounts(store)
+        accounts.add("ana", "admin", "a long enough password")
+        accounts.add("vic", "viewer", "a long enough password")
+        ana, vic = (Principal(accounts.get(n), accounts.get(n).rights) for n in ("ana", "vic"))
+    admin = ApprovalStore(settings=settings, principal=ana)
+    [row] = admin.pending()
+    assert (row["version"], row["run"], row["dag_id"]) == (version, run.run_id, pipeline.RETRAIN_DAG_ID)
+    assert row["gate"].startswith("passed the gate; awaiting approval") and row["model_card"] is None
+    assert list(admin.table()["version"]) == [version]
+
+    with pytest.raises(DashboardError, match="may not reject a model"):
+        ApprovalStore(settings=settings, principal=vic).answer(version, False, "no")
+    with pytest.raises(DashboardError, match="comment: a rejection needs a comment"):
+        admin.answer(version, False, "  ")
+    with pytest.raises(DashboardError, match="does not wait for approval"):
+        admin.answer("v0999-20261206T000000Z", True, "")
+    with pytest.raises(DashboardError, match="Airflow is not reachable at http://127.0.0.1:9: the answer was not sent"):
+        admin.answer(version, True, "fine")
+    assert ModelRegistry.from_settings(settings).get(version).metadata["approval"]["status"] == "pending"
+    assert ("vic", "reject_a_model", None) in _actions(settings)
+
+
+def test_compose_requires_approval_by_default_and_env_can_turn_it_off(tmp_path: Path) -> None:
+    from test_compose import compose, example_values, write_env
+
+    def setting(extra: dict[str, str]) -> dict[str, str | None]:
+        env_file = write_env(tmp_path / ".env", {**example_values(), **extra})
+        result = compose(env_file, "config", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        services = json.loads(result.stdout)["services"]
+        return {name: services[name]["environment"].get("MINDPULSE_PROMOTION_APPROVAL")
+                for name in ("airflow-scheduler", "airflow-worker", "dashboard")}
+
+    assert set(setting({}).values()) == {"required"}
+    assert set(setting({"MINDPULSE_PROMOTION_APPROVAL": "auto"}).values()) == {"auto"}
