@@ -208,3 +208,32 @@ def test_compose_requires_approval_by_default_and_env_can_turn_it_off(tmp_path: 
 
     assert set(setting({}).values()) == {"required"}
     assert set(setting({"MINDPULSE_PROMOTION_APPROVAL": "auto"}).values()) == {"auto"}
+
+
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_with_auto_the_retrain_dag_skips_both_approval_tasks_and_promotes_at_once(
+        demo_template: Path, migrated_airflow: Path, kernel_zygote: dict, tmp_path: Path) -> None:
+    """``airflow dags test`` of the retrain DAG with the embedded default (auto): as before, plus two skipped tasks."""
+    import airflow_support as af
+    from mindpulse import runs
+
+    shutil.copytree(demo_template, tmp_path / "home")
+    (tmp_path / "airflow").mkdir()
+    shutil.copy(migrated_airflow, tmp_path / "airflow" / "airflow.db")
+    env = af.airflow_env(tmp_path / "airflow")
+    for name in [k for k in env if k.startswith("MINDPULSE_")]:
+        del env[name]
+    env.update({"MINDPULSE_HOME": str(tmp_path / "home"), "MINDPULSE_NOTEBOOKS_DIR": str(Path(__file__).parents[1] / "notebooks"),
+                "MINDPULSE_PIPELINE_RETRIES": "0", "MINDPULSE_PROMOTION_MARGIN": "1", **kernel_zygote})
+    settings = Settings(home=tmp_path / "home")
+    before = ModelRegistry.from_settings(settings).champion().version
+    result = af.dags_test(env, pipeline.RETRAIN_DAG_ID, {"force": True, "candidates": FAST})
+    assert result.returncode == 0, result.stdout[-3000:]
+    state, tasks = af.last_run_states(env, pipeline.RETRAIN_DAG_ID)
+    assert state == "success" and tasks["await_approval"] == "skipped" and tasks["apply_approval"] == "skipped", tasks
+    [folder] = [p for p in (settings.reports_dir / pipeline.RETRAIN_DAG_ID).iterdir() if p.is_dir()]
+    summary = runs.read_summary(folder)
+    assert summary["outcome"] == "promoted" and summary["approval"] is None
+    champion = ModelRegistry.from_settings(settings).champion()
+    assert champion.version == summary["challenger"] != before and "approval" not in champion.metadata

@@ -89,6 +89,10 @@ def _wait_for_request(platform: dict, run_id: str, timeout: float = 600) -> dict
     while True:
         states = af.task_states(platform["client"], RETRAIN_DAG_ID, run_id)
         if states.get("await_approval") in WAITING:
+            # The attempt that parked the task must be seen gone by the scheduler before an answer comes:
+            # an answer within a second or two (no person is that fast) races Airflow's executor, which
+            # then takes the parked attempt's exit for an external kill and fails the task.
+            time.sleep(8)
             return states
         run_state = platform["client"].run_state(RETRAIN_DAG_ID, run_id)
         if run_state in ("success", "failed") or time.monotonic() > deadline:
@@ -172,6 +176,7 @@ def test_a_rejection_through_the_rest_api_refuses(platform: dict) -> None:
                                {"approver": "bob", "comment": "wait for the exam-season labels"})
     run, states = _finish(platform, run_id)
     assert run["state"] == "success", states  # a refusal is an outcome, not a failure
+    assert states["await_approval"] == "success" and states["apply_approval"] == "success"
     assert registry.champion().version == champion
     refused = registry.get(held.version)
     assert refused.status == "refused"
