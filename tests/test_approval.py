@@ -79,7 +79,7 @@ def test_a_challenger_that_passes_the_gate_waits_and_an_approval_promotes_it(hom
     assert registry.champion().version == champion
 
     request = approval_request(run, timeout_hours=2)
-    assert request["version"] == version and version in request["subject"]
+    assert request["version"] == version and version in request["subject"] and request["notifications"]["log"] == "sent"
     assert "passed the gate; awaiting approval" in request["body"] and "within 2 h" in request["body"]
 
     record = apply_approval(run, _answer("Approve", approver="ana", comment="checked the card",
@@ -237,3 +237,24 @@ def test_with_auto_the_retrain_dag_skips_both_approval_tasks_and_promotes_at_onc
     assert summary["outcome"] == "promoted" and summary["approval"] is None
     champion = ModelRegistry.from_settings(settings).champion()
     assert champion.version == summary["challenger"] != before and "approval" not in champion.metadata
+
+
+def test_only_an_admin_gets_the_pending_approvals_on_the_models_page(home: Settings) -> None:
+    from dashboard.stores.models import ModelStore
+    from dashboard.views.models import ModelsView
+    from mindpulse.accounts import Accounts, Principal
+
+    run, trained = _held_run(home, "manual__view")
+    version = trained["outputs"]["version"]
+    with Store.from_settings(home) as store:
+        accounts = Accounts(store)
+        for name, role in (("ana", "admin"), ("vic", "viewer")):
+            accounts.add(name, role, "a long enough password")
+        principals = {n: Principal(accounts.get(n), accounts.get(n).rights) for n in ("ana", "vic")}
+    viewer = ModelsView(store=ModelStore(settings=home, principal=principals["vic"]))
+    assert viewer.approvals is None
+    admin = ModelsView(store=ModelStore(settings=home, principal=principals["ana"]))
+    assert list(admin.approvals.table.value["version"]) == [version] and admin.approvals.version.value == version
+    assert admin.approvals.note.object == "1 version(s) wait for a decision." and not admin.approvals.approve_button.disabled
+    note = admin.table.value.set_index("version").loc[version, "note"]
+    assert note.startswith("passed the gate; awaiting approval")

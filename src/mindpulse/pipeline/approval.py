@@ -45,6 +45,14 @@ def approval_request(run: Run, *, timeout_hours: float | None = None,
     record = {"version": version.version, "subject": subject, "body": body, "asked_at": _now(),
               "requested_at": approval.approval_of(version).get("requested_at"), "timeout_hours": hours}
     atomic_write_json(run.dir / DECISION_FILES["await_approval"], record)
+    from mindpulse import notify
+
+    # The admins learn that a decision waits (log, webhook, e-mail of the settings); kept in the record.
+    record["notifications"] = notify.send(notify.Notification(
+        subject=f"{run.dag_id}: approval needed for {version.version}", text=body, level="info",
+        payload={"dag_id": run.dag_id, "run_id": run.run_id, "version": version.version, "approval": "pending",
+                 "timeout_hours": hours}), run.settings)
+    atomic_write_json(run.dir / DECISION_FILES["await_approval"], record)
     return record
 
 
