@@ -57,8 +57,9 @@ def platform(demo_template: Path, migrated_airflow: Path, tmp_path_factory: pyte
     env.update({"MINDPULSE_HOME": str(base / "home"), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
                 "MINDPULSE_PIPELINE_RETRIES": "0", "MINDPULSE_PROMOTION_APPROVAL": "required",
                 "MINDPULSE_PROMOTION_MARGIN": "0.5"})
-    state = {"env": env, "settings": Settings(home=base / "home"), "airflow": af.AirflowProcesses(env).start(timeout=480)}
+    state = {"env": env, "settings": Settings(home=base / "home"), "airflow": af.AirflowProcesses(env)}
     try:
+        state["airflow"].start(timeout=480)
         state["client"] = _ready(state["airflow"])
         yield state
     finally:
@@ -75,7 +76,8 @@ def _ready(airflow: af.AirflowProcesses) -> Any:
 def _restart(platform: dict) -> None:
     """Stop the whole platform (Ctrl-C to standalone, as in a terminal) and start it again on the same home."""
     platform["airflow"].stop()
-    platform["airflow"] = af.AirflowProcesses(platform["env"]).start(timeout=480)  # a shared 2-core machine is slow at times
+    platform["airflow"] = af.AirflowProcesses(platform["env"])  # kept before it starts: the teardown stops it
+    platform["airflow"].start(timeout=480)  # a shared 2-core machine is slow at times
     platform["client"] = _ready(platform["airflow"])
 
 
