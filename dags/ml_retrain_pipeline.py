@@ -8,9 +8,12 @@ pandas, scikit-learn and Evidently in their own kernels.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import Param, TriggerRule, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mindpulse.dag_ids import RETRAIN_DAG_ID
 from mindpulse.orchestration import fail_if_any_step_failed, notebook_task, pipeline_dag, run_folder
@@ -41,10 +44,45 @@ DOC = """
    worse than the champion by more than the margin, or falls more than the margin below the
    best model ever promoted. Nothing is trained when a registered version has the same data
    and settings.
-4. **archive_production_data**: export the snapshot and mark its rows as used.
+4. **archive_production_data**: export the snapshot and mark its rows as used (they were trained
+   on, whatever becomes of the model).
+   With `MINDPULSE_PROMOTION_APPROVAL=required`, a challenger that passed the gate is held, not
+   promoted, and beside the archive: **await_approval** (Airflow's `ApprovalOperator`, in
+   Required Actions; skipped when nothing waits) asks an admin to Approve or Reject with a
+   comment, for at most `approval_timeout_hours` (a run parameter, default the setting); **apply_approval** (always) promotes an
+   approved challenger through the gate again, against the champion of that moment, or records
+   the refusal ("rejected by NAME: COMMENT", "not approved within N h").
 5. **notify** (always): write `run_summary.json`, release the snapshot if training did not
    finish, send the notification. **fail_if_any_step_failed** fails the run if a step failed.
 """
+
+
+
+class PromotionApproval(ApprovalOperator):
+    """Asks an admin to approve this run's held challenger; skipped when none waits.
+
+    The subject and body (version, the gate's verdict, the model card) are written when the task
+    runs. A rejection is an answer too: ``apply_approval`` records it as a refusal, so, unlike the
+    plain ApprovalOperator, nothing after this task is skipped on "Reject". A request not answered
+    within the timeout takes its default, "Reject", with no responding user: not approved.
+    """
+
+    def execute(self, context: Any) -> Any:
+        from mindpulse import pipeline
+        from mindpulse.pipeline.approval import approval_request
+
+        dag_id, run_id = context["dag"].dag_id, context["run_id"]
+        run = pipeline.open_run(dag_id, run_id, run_folder(dag_id, run_id))
+        request = approval_request(run, timeout_hours=float(context["params"]["approval_timeout_hours"]))
+        if request is None:
+            raise AirflowSkipException("no challenger of this run waits for approval")
+        self.subject, self.body = request["subject"], request["body"]
+        self.response_timeout = timedelta(hours=float(context["params"]["approval_timeout_hours"]))
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        return HITLOperator.execute_complete(self, context, event)
+
 
 with pipeline_dag(
     RETRAIN_DAG_ID,
@@ -63,6 +101,9 @@ with pipeline_dag(
         "seed": Param(_settings.seed, type="integer", description="Seed of the training splits and models."),
         "candidates": Param(None, type=["null", "array"], items={"type": "string"},
                             description="Model families to train (default: all the training module knows)."),
+        "approval_timeout_hours": Param(_settings.approval_timeout_hours, type="number", exclusiveMinimum=0,
+                                        description="With promotion approval required: hours the request waits for "
+                                                    "an answer before the challenger is not approved."),
     },
 ) as dag:
     @task(task_id="sweep_stale_claims")
@@ -113,7 +154,37 @@ with pipeline_dag(
         trigger_rule=TriggerRule.ALL_DONE,
     )
 
+    # The request waits in Airflow (state awaiting_input, no worker slot) for at most the timeout.
+    await_approval = PromotionApproval(
+        task_id="await_approval",
+        subject="Approve the retrained model as champion?",
+        defaults=ApprovalOperator.REJECT,
+        response_timeout=timedelta(hours=_settings.approval_timeout_hours),
+        params={"approver": Param("", type="string", description="The MindPulse account that decides "
+                                  "(the dashboard fills it in; empty: the Airflow user who answers)."),
+                "comment": Param("", type="string", description="Why: kept with the model version and in the audit trail.")},
+    )
+
+    @task(task_id="apply_approval", trigger_rule=TriggerRule.ALL_DONE)
+    def apply_approval(params: dict[str, Any] | None = None, run_id: str | None = None, dag: Any = None,
+                       ti: Any = None) -> dict[str, Any] | None:
+        """Promote the approved challenger, or record the refusal (rejected, timed out, or no answer)."""
+        from mindpulse import pipeline
+        from mindpulse.pipeline.approval import apply_approval as apply
+
+        run = pipeline.open_run(dag.dag_id, run_id, run_folder(dag.dag_id, run_id))
+        response = ti.xcom_pull(task_ids="await_approval")
+        record = apply(run, response, timeout_hours=float(params["approval_timeout_hours"]))
+        if record is None:
+            raise AirflowSkipException("no challenger of this run waited for approval")
+        if response is None:
+            raise AirflowFailException("the approval request ended without an answer; the challenger was not promoted")
+        return record
+
     gate = decide_retrain()
     sweep_stale_claims() >> [check_production_data, detect_drift] >> gate >> [backup_model, merge_training_data] >> train_and_gate
     train_and_gate >> archive_production_data >> notify
+    train_and_gate >> await_approval >> apply_approval() >> notify
+    if _settings.promotion_approval == "required":  # a run may wait for its answer that long
+        dag.dagrun_timeout += timedelta(hours=_settings.approval_timeout_hours)
     fail_if_any_step_failed(dag)

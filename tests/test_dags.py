@@ -25,7 +25,9 @@ RETRAIN_EDGES = {
     "merge_training_data": {"decide_retrain"},
     "train_and_gate": {"backup_model", "merge_training_data"},
     "archive_production_data": {"train_and_gate"},
-    "notify": {"archive_production_data"},
+    "await_approval": {"train_and_gate"},
+    "apply_approval": {"await_approval"},
+    "notify": {"archive_production_data", "apply_approval"},
 }
 REPORTING_EDGES = {
     "check_data_availability": set(),
@@ -91,11 +93,12 @@ def test_task_graph(loaded: dict, dag_id: str, edges: dict[str, set[str]]) -> No
     # The watcher sees every other task but the gates (a gate saying no would skip it), fails the
     # run when one failed, and is never retried.
     watcher = tasks["fail_if_any_step_failed"]
-    assert set(watcher["upstream"]) == {task_id for task_id in edges if not task_id.startswith("decide_")}
+    # (the approval request is a gate too: Airflow's ApprovalOperator can skip what follows it)
+    assert set(watcher["upstream"]) == {task_id for task_id in edges if not task_id.startswith(("decide_", "await_"))}
     assert watcher["trigger_rule"] == "one_failed" and watcher["retries"] == 0
 
 
-@pytest.mark.parametrize("dag_id, schedule, final", [("ml_retrain_pipeline", "@daily", ("notify",)),
+@pytest.mark.parametrize("dag_id, schedule, final", [("ml_retrain_pipeline", "@daily", ("apply_approval", "notify")),
                                                      ("evidently_reporting_pipeline", "0 */6 * * *",
                                                       ("clean_up_reports", "send_summary"))])
 def test_dag_defaults(loaded: dict, dag_id: str, schedule: str, final: tuple[str, ...]) -> None:
@@ -115,8 +118,9 @@ def test_dag_defaults(loaded: dict, dag_id: str, schedule: str, final: tuple[str
 
 def test_retrain_params_default_to_the_settings(loaded: dict) -> None:
     dag = loaded["dags"]["ml_retrain_pipeline"]
-    assert dag["params"] == ["candidates", "feature_drift_threshold", "force", "min_rows", "prediction_drift_threshold",
-                             "seed"]
+    assert dag["params"] == ["approval_timeout_hours", "candidates", "feature_drift_threshold", "force", "min_rows",
+                             "prediction_drift_threshold", "seed"]
+    assert dag["param_defaults"]["approval_timeout_hours"] == 72  # MINDPULSE_APPROVAL_TIMEOUT_HOURS's default
     assert dag["param_defaults"]["min_rows"] == 1234  # MINDPULSE_RETRAIN_MIN_ROWS in the parsing process
     assert dag["param_defaults"]["force"] is False
     assert dag["param_defaults"]["feature_drift_threshold"] == 0.3  # "more than 30 % of features drifted"
@@ -127,7 +131,7 @@ def test_every_notebook_task_comes_from_the_factory(loaded: dict) -> None:
     for dag in loaded["dags"].values():
         for task_id, task in dag["tasks"].items():
             if task["type"] != "NotebookOperator":
-                assert task_id.startswith(("decide_", "fail_if", "sweep_")), task_id
+                assert task_id.startswith(("decide_", "fail_if", "sweep_", "await_", "apply_")), task_id
                 continue
             assert task["module"] == "mindpulse.orchestration"  # the provider's operator, kernels on IPC
             assert "PapermillOperator" in task["bases"]
@@ -143,7 +147,9 @@ def test_every_notebook_task_comes_from_the_factory(loaded: dict) -> None:
 
 def test_dag_files_import_nothing_heavy() -> None:
     """Parsing must stay cheap: no pandas, scikit-learn, Evidently or heavy mindpulse module at the top."""
-    allowed = {"__future__", "typing", "airflow.sdk", "mindpulse.dag_ids", "mindpulse.orchestration", "mindpulse.settings"}
+    allowed = {"__future__", "typing", "datetime", "airflow.sdk", "airflow.sdk.exceptions",
+               "airflow.providers.standard.operators.hitl", "mindpulse.dag_ids", "mindpulse.orchestration",
+               "mindpulse.settings"}
     for path in DAGS.glob("*.py"):
         tree = ast.parse(path.read_text())
         top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]

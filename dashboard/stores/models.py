@@ -86,5 +86,6 @@ def version_row(version: Any) -> dict[str, Any]:
         "train_rows": data.get("rows"),
         "data_source": data.get("source"),
         "created_at": version.created_at,
-        "note": meta.get("refusal_reason") or gate.get("reason") or "",
+        "note": (meta.get("refusal_reason") or gate.get("reason")
+                 or ((meta.get("approval") or {}).get("gate") or {}).get("reason") or ""),  # held: awaiting approval
     }

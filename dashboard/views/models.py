@@ -130,6 +130,14 @@ class ModelsView(Viewer):
             self.status,
             sizing_mode="stretch_width",
         )
+        self.approvals = None  # challengers waiting for an admin's approval (dashboard/views/approvals.py)
+        if self.store.may("admin"):
+            from dashboard.stores.approvals import ApprovalStore
+            from dashboard.views.approvals import PendingApprovalsView
+
+            self.approvals = PendingApprovalsView(store=ApprovalStore(settings=self.store.settings,
+                                                                      principal=self.store.principal))
+            self._layout.insert(3, self.approvals)
         if not self.store.may("admin"):
             without(self._layout, self.target, self.rollback_button, self.question, self.confirm_button, self.cancel_button,
                     headings=("### Roll back",))
@@ -137,6 +145,8 @@ class ModelsView(Viewer):
 
     def refresh(self) -> None:
         """Read the registry again."""
+        if self.approvals is not None:
+            self.approvals.refresh()
         try:
             champion, backup = self.store.champion(), self.store.backup()
             table = self.store.table()

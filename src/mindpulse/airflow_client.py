@@ -142,6 +142,29 @@ class AirflowClient:
         answer = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
         return answer["task_instances"]
 
+    # --- human-in-the-loop (Airflow's Required Actions) --------------------------------------------
+    def hitl_details(self, dag_id: str = "~", run_id: str = "~", *, task_id: str | None = None,
+                     pending: bool | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Approval and other human-in-the-loop requests (``pending``: only those not answered yet)."""
+        params: dict[str, Any] = {"limit": limit}
+        if task_id:
+            params["task_id"] = task_id
+        if pending is not None:
+            params["response_received"] = str(not pending).lower()
+        answer = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/hitlDetails", params=params)
+        return answer["hitl_details"]
+
+    def hitl_detail(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[str, Any]:
+        """One task's request, with its answer once there is one (who, when, what, the form)."""
+        return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails")
+
+    def respond(self, dag_id: str, run_id: str, task_id: str, chosen: str | list[str],
+                params_input: dict[str, Any] | None = None, *, map_index: int = -1) -> dict[str, Any]:
+        """Answer a request (e.g. ``"Approve"`` or ``"Reject"``, with the form's fields); a second answer is refused (409)."""
+        body = {"chosen_options": [chosen] if isinstance(chosen, str) else list(chosen), "params_input": params_input or {}}
+        return self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
+                            json=body)
+
     def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
         """Poll until the run succeeds or fails; a TimeoutError names its last state.
 

@@ -125,6 +125,7 @@ def train_register_and_judge(
     lineage: dict[str, Any] | None = None,
     protect: Sequence[str] = (),
     max_rows: Mapping[str, int | None] | None = None,
+    hold_for_approval: bool = False,
 ) -> GateOutcome:
     """Train on ``frame`` minus the fixed holdout, register the model, and gate its promotion (the
     retrain DAG's step :func:`mindpulse.pipeline.train_and_gate` calls this).
@@ -134,7 +135,8 @@ def train_register_and_judge(
     ``frame`` by the caller) scores both too. ``lineage`` records exactly which data ``frame``
     is (see :mod:`mindpulse.lineage`); without one, ``frame`` is recorded as reference data.
     ``protect``: versions the prune after the gate must keep. If anything raises before the
-    model is registered, the registry (and its champion) is unchanged.
+    model is registered, the registry (and its champion) is unchanged. ``hold_for_approval``: a
+    challenger that passes the gate is held for a person's approval instead of promoted.
     """
     from mindpulse.data import frame_sha256
 
@@ -186,7 +188,12 @@ def train_register_and_judge(
     }
     version = registry.register(result.model, metadata, recent=recent)
     say(f"Registered {version.version}")
-    decision = registry.promote(version.version, margin=margin)
+    if hold_for_approval:  # passes the gate, then waits for a person (mindpulse.approval)
+        from mindpulse import approval
+
+        decision = approval.hold(registry, version.version, margin=margin, run=(lineage or {}).get("run"))
+    else:
+        decision = registry.promote(version.version, margin=margin)
     say(f"{'Promoted' if decision.promoted else 'Refused'}. Gate: {decision.reason}")
     model_card.try_write_card(registry, version.version, training=training, progress=say)
     pruned = registry.prune(protect=protect)

@@ -157,6 +157,11 @@ def promote(
 ) -> None:
     """Put a version through the promotion gate (same fixed holdout as the champion)."""
     try:
+        from mindpulse.approval import promotion_blocked
+
+        blocked = None if force else promotion_blocked(_registry(), version)
+        if blocked:
+            fail(blocked)
         decision = _registry().promote(version, margin=margin, force=force, reason=reason)
     except _user_errors() as exc:
         fail(str(exc))

@@ -22,13 +22,14 @@ from mindpulse.pipeline.sources import _registry
 from mindpulse.settings import Settings, get_settings
 
 RETRAIN_STEPS = ("sweep_stale_claims", "check_production_data", "detect_drift", "decide_retrain", "backup_model", "merge_training_data",
-                 "train_and_gate", "archive_production_data", "notify")
+                 "train_and_gate", "archive_production_data", "await_approval", "apply_approval", "notify")
 REPORTING_STEPS = ("check_data_availability", "decide_reports", "data_quality_report", "data_drift_report",
                    "model_performance_report", "clean_up_reports", "send_summary")
 REPORT_STEPS = ("data_quality_report", "data_drift_report", "model_performance_report")
 # Python tasks (the gates, the sweep) write their record beside the executed notebooks.
 DECISION_FILES = {"decide_retrain": "decide_retrain.json", "decide_reports": "decide_reports.json",
-                  "sweep_stale_claims": "sweep_stale_claims.json"}
+                  "sweep_stale_claims": "sweep_stale_claims.json", "await_approval": "await_approval.json",
+                  "apply_approval": "apply_approval.json"}
 CURRENT_DATA_NAME = "current_data.parquet"
 # What a state-changing step says when it only previewed (commit=False, a notebook run by hand).
 PREVIEW_NOTE = "Preview only (commit=False): nothing changed; run with commit=True to apply it."

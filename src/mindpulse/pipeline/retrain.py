@@ -395,8 +395,8 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
     ``commit=False`` (a notebook run by hand) nothing is claimed, trained or registered: it shows
     what a committed run would train on, counted by the same function.
     """
+    from mindpulse import approval, lineage, train
     from mindpulse import gate as gate_rule
-    from mindpulse import lineage, train
 
     settings = run.settings
     seed = settings.seed if seed is None else int(seed)
@@ -429,29 +429,36 @@ def train_and_gate(run: Run, *, seed: int | None = None, candidates: list[str] |
         kwargs: dict[str, Any] = {"candidates": list(candidates)} if candidates else {}
         outcome = train.train_register_and_judge(data.frame, registry, seed=seed, margin=margin, data_source=data_source,
                                        progress=print, recent=data.recent, lineage=data.lineage, folds=TRAINING_FOLDS,
-                                       protect=sorted(_versions_in_run_records(settings)), **kwargs)
+                                       protect=sorted(_versions_in_run_records(settings)),
+                                       hold_for_approval=approval.required(settings), **kwargs)
         version, promoted, reason, metrics = outcome.version, outcome.promoted, outcome.reason, outcome.metrics
         champion_before, champion_after = outcome.champion_before, outcome.champion_after
     else:
         print(f"{existing.version} was already trained for this run: gating it again instead of retraining")
-        decision = registry.promote(existing.version, margin=margin)
+        decision = (approval.hold(registry, existing.version, margin=margin) if approval.required(settings)
+                    else registry.promote(existing.version, margin=margin))
         version, promoted, reason = existing.version, decision.promoted, decision.reason
         metrics = {**{f"holdout_{k}": v for k, v in (existing.metadata.get("holdout") or {}).items()},
                    **train.gate_metrics(decision)}
         champion_before, champion_after = existing.metadata.get("parent"), decision.champion_after
     outputs = {"committed": True, "version": version, "promoted": promoted, "reason": reason, "metrics": metrics,
                "champion_before": champion_before, "champion_after": champion_after, **common}
-    _audit_training(run, snapshot, version, promoted, reason, champion_before)
+    held = approval.approval_of(registry.get(version))
+    outputs["approval"] = held or None
+    _audit_training(run, snapshot, version, promoted, reason, champion_before, pending=approval.is_pending(registry.get(version)))
     message = f"Challenger {version} {gate_rule.in_words(promoted, reason)}"
-    if not promoted and champion_after:
+    if held.get("status") == approval.PENDING:
+        message = f"Challenger {version} {reason}: champion {champion_after} stays until an admin decides."
+    elif not promoted and champion_after:
         scores = champion_scores_by_snapshot(registry, champion_after, data)
         outputs["snapshot_scores"] = scores
         message += "\n" + describe_snapshot_scores(champion_after, scores)
-    table = gate_table(registry.get(version).metadata.get("gate") or {})
+    table = gate_table(registry.get(version).metadata.get("gate") or held.get("gate") or {})
     return StepResult(_json_ready(outputs), table, message)
 
 
-def _audit_training(run: Run, snapshot: Any, version: str, promoted: bool, reason: str, champion_before: Any) -> None:
+def _audit_training(run: Run, snapshot: Any, version: str, promoted: bool, reason: str, champion_before: Any,
+                    pending: bool = False) -> None:
     """The audit trail's record of a retrain: the version, the gate's verdict, and the accounts behind its new rows."""
     from mindpulse.audit import AuditTrail, accounts_behind
 
@@ -459,7 +466,8 @@ def _audit_training(run: Run, snapshot: Any, version: str, promoted: bool, reaso
     details = {"run_id": run.run_id, "promoted": bool(promoted), "reason": str(reason)[:500],
                "champion_before": champion_before, "snapshot_id": snapshot.id if snapshot is not None else None,
                "rows": accounts_behind(store, snapshot.id) if snapshot is not None else None}
-    AuditTrail(store).record(f"airflow:{run.dag_id}"[:64], "pipeline", "model_promoted" if promoted else "model_refused",
+    action = "approval_requested" if pending else ("model_promoted" if promoted else "model_refused")
+    AuditTrail(store).record(f"airflow:{run.dag_id}"[:64], "pipeline", action,
                              target=version, details=details)
 
 
@@ -627,7 +635,10 @@ def finish_retrain(run: Run, *, force: bool = False) -> StepResult:
         "snapshot_scores": trained.get("snapshot_scores"),
         "steps": steps,
     }
-    return _close_run(run, summary, _retrain_text(summary))
+    from mindpulse.pipeline.approval import add_approval
+
+    extra = add_approval(run, summary)  # the approval's answer, when the challenger waited for one
+    return _close_run(run, summary, _retrain_text(summary) + extra)
 
 
 #: What :func:`training_set` glues, kept in the run summary.
