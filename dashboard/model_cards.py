@@ -20,6 +20,13 @@ def card_url(version: str, base: str = ".") -> str:
     return f"{base}/{CARDS_ROUTE}/{version}.html"
 
 
+def cards_base() -> str:
+    """The dashboard's root relative to the page being served (works behind ``--prefix`` too)."""
+    import panel as pn
+
+    return pn.state.rel_path or "."
+
+
 class ModelCardHandler(tornado.web.RequestHandler):
     """``GET /model-cards/VERSION.html``: the version's model card, to a signed-in reader."""
 

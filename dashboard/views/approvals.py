@@ -9,6 +9,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from dashboard.model_cards import card_url, cards_base
 from dashboard.stores.approvals import PENDING_COLUMNS, ApprovalStore
 from dashboard.views.common import code, message_for, run_busy, show_status, status_alert
 
@@ -23,7 +24,8 @@ class PendingApprovalsView(Viewer):
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(columns=PENDING_COLUMNS), show_index=False, disabled=True, sizing_mode="stretch_width",
             max_height=240, layout="fit_data_stretch", formatters={"gate": {"type": "textarea"},
-                                                                    "model_card": {"type": "textarea"},
+                                                                    "model_card": {"type": "link", "label": "Model card",
+                                                                                   "target": "_blank"},
                                                                     "holdout_roc_auc": {"type": "money", "precision": 4, "thousand": ""}},
             widths={"gate": 360}, titles={"gate": "gate verdict", "requested_at": "requested at",
                                           "holdout_roc_auc": "holdout ROC-AUC", "model_card": "model card"})
@@ -52,6 +54,7 @@ class PendingApprovalsView(Viewer):
         except Exception as error:
             show_status(self.status, message_for(error), "danger")
             return
+        pending = pending.assign(model_card=[card_url(version, cards_base()) for version in pending["version"]])
         self.table.value = pending[PENDING_COLUMNS]
         versions = list(pending["version"])
         self.version.options = versions

@@ -11,7 +11,7 @@ from panel.viewable import Viewer
 
 from mindpulse.figures import format_count
 
-from dashboard.model_cards import card_url
+from dashboard.model_cards import card_url, cards_base
 from dashboard.stores.models import QUARANTINE_COLUMNS, VERSION_COLUMNS, ModelStore, version_row
 from dashboard.views.common import code, literal, message_for, run_busy, show_status, status_alert, without
 
@@ -24,11 +24,6 @@ def table_columns() -> list[str]:
 
 #: The column linking each version's model card (served by the dashboard's server: dashboard.model_cards).
 CARD_COLUMN = "model_card"
-
-
-def cards_base() -> str:
-    """The dashboard's root relative to this page (works behind ``--prefix`` too)."""
-    return pn.state.rel_path or "."
 
 
 def version_card(title: str, version: Any) -> pn.pane.Markdown:

@@ -67,9 +67,6 @@ def hold(registry: Any, version: str, *, margin: float | None = None, run: dict[
     begins with "passed the gate; awaiting approval" when the version is held. A challenger the
     gate refuses goes through :meth:`ModelRegistry.promote` as always (recorded as refused).
     """
-    from mindpulse import gate
-    from mindpulse.registry import PromotionDecision, RegistryError
-
     margin = registry.margin if margin is None else float(margin)
     target = registry.get(version)
     recorded = approval_of(target)
@@ -79,35 +76,13 @@ def hold(registry: Any, version: str, *, margin: float | None = None, run: dict[
         return _held_decision(target.version, target.metadata.get("gate") or {}, margin)
     if recorded.get("status") == APPROVED:
         return registry.promote(version, margin=margin)
-    with registry._locked():  # the registry's own lock: no promotion or status sync in between
-        champion = registry.pointer().get("champion")
-        if champion == version or registry.rolled_back_from(version) is not None:
-            verdict = None
-        else:
-            recent = registry.recent(version)
-            challenger_scores = registry.scores(version, recent)
-            try:
-                champion_scores = registry.scores(champion, recent) if champion else None
-            except RegistryError:
-                verdict = None  # the champion cannot be scored: promote() refuses with the reason
-            else:
-                _, best_auc = registry.best_promoted()
-                verdict = gate.judge(champion_scores, challenger_scores, margin=margin,
-                                     best_promoted_auc=best_auc if champion else None)
-        if verdict is not None and verdict.promoted:
-            fixed = verdict.comparison(gate.FIXED)
-            decision = PromotionDecision(
-                version=version, promoted=False, reason=f"{AWAITING} ({verdict_words(verdict.reason)})", champion_before=champion,
-                champion_after=champion, challenger_auc=fixed.challenger_auc if fixed else target.metric("holdout"),
-                champion_auc=fixed.champion_auc if fixed else None, margin=margin, decided_at=_now(),
-                comparisons=verdict.to_dict()["comparisons"], best_promoted_auc=verdict.best_promoted_auc,
-                floor=verdict.floor)
-            record = {"status": PENDING, "requested_at": decision.decided_at, "run": run,
-                      "champion_at_request": champion, "gate": asdict(decision)}
-            _write_metadata(registry, target, {"approval": record})
-            return decision
-    # Refused by the gate (or nothing to hold): the registry records it as it always does.
-    return registry.promote(version, margin=margin)
+    # The gate judges it as for any promotion (every slice and every group); a pass is held, not promoted.
+    return registry.promote(version, margin=margin, hold={"run": run})
+
+
+def held_reason(reason: str) -> str:
+    """The reason of a challenger that passed the gate and now waits for a person."""
+    return f"{AWAITING} ({verdict_words(reason)})"
 
 
 def verdict_words(reason: str) -> str:

@@ -66,8 +66,13 @@ class _Scored:
 
 
 def promote(registry: "ModelRegistry", version: str, *, margin: float, force: bool = False,
-            reason: str | None = None) -> PromotionDecision:
-    """Make ``version`` champion if it passes the gate (or ``force``); see :meth:`ModelRegistry.promote`."""
+            reason: str | None = None, hold: dict[str, Any] | None = None) -> PromotionDecision:
+    """Make ``version`` champion if it passes the gate (or ``force``); see :meth:`ModelRegistry.promote`.
+
+    ``hold``: a challenger that passes is held for a person's approval instead (its metadata gets
+    ``approval: {"status": "pending", **hold, ...}``; the pointer does not move; see
+    :mod:`mindpulse.approval`). A refusal is recorded as always.
+    """
     if force and not (reason and reason.strip()):
         raise RegistryError("reason: a forced promotion needs a reason (it is recorded in the registry)")
     registry.get(version)  # an unknown version fails before any scoring
@@ -90,7 +95,8 @@ def promote(registry: "ModelRegistry", version: str, *, margin: float, force: bo
             best_version, best_auc = registry._best_promoted(pointer)
             if scored is not None and (scored.champion, scored.best_version, scored.best_auc) == (
                     pointer.get("champion"), best_version, best_auc):
-                return _record(registry, version, pointer, scored, margin=margin, force=force, reason=reason)
+                return _record(registry, version, pointer, scored, margin=margin, force=force, reason=reason,
+                               hold=hold)
         # The champion changed while the models were scored: score again against the new one.
     raise RegistryError(f"version {version}: the champion changed each of the {MAX_ATTEMPTS} times {version} was "
                         f"scored (champions seen: {', '.join(str(name) for name in seen_champions)}), so no verdict "
@@ -146,12 +152,17 @@ def _score(registry: "ModelRegistry", version: str, pointer: dict[str, Any], cha
 
 
 def _record(registry: "ModelRegistry", version: str, pointer: dict[str, Any], scored: _Scored, *, margin: float,
-            force: bool, reason: str | None) -> PromotionDecision:
+            force: bool, reason: str | None, hold: dict[str, Any] | None = None) -> PromotionDecision:
     """Write the decision (the challenger's metadata, then the pointer); the caller holds the lock."""
     verdict, champion_name = scored.verdict, scored.champion
     promoted, why = verdict.promoted, verdict.reason
     if force:
         promoted, why = True, f"forced: {reason.strip()} (the gate would have {why})"
+    held = hold is not None and promoted and not force
+    if held:
+        from mindpulse import approval
+
+        promoted, why = False, approval.held_reason(why)
     fixed = verdict.comparison(gate.FIXED)
     recorded = verdict.to_dict()
     decided = now()
@@ -165,6 +176,14 @@ def _record(registry: "ModelRegistry", version: str, pointer: dict[str, Any], sc
     )
     challenger = registry.get(version)
     metadata = dict(challenger.metadata)
+    if held:
+        # Held for approval: the verdict waits beside the request; the champion does not change.
+        metadata["approval"] = {**(hold or {}), "status": "pending", "requested_at": iso(decided),
+                                "champion_at_request": champion_name,
+                                "gate": {**asdict(decision), "best_promoted_version": scored.best_version}}
+        fencing.check(f"hold {version} for approval")
+        atomic_write_json(challenger.path / METADATA_FILE, metadata)
+        return decision
     metadata["gate"] = {**asdict(decision), "best_promoted_version": scored.best_version}
     if not promoted:
         metadata["refusal_reason"] = why

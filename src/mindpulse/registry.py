@@ -335,7 +335,7 @@ class ModelRegistry:
             return self.get(version)
 
     def promote(self, version: str, *, margin: float | None = None, force: bool = False,
-                reason: str | None = None) -> PromotionDecision:
+                reason: str | None = None, hold: dict[str, Any] | None = None) -> PromotionDecision:
         """Make ``version`` champion if it passes the gate (or ``force``); the champion it replaces becomes the backup.
 
         The gate (:func:`mindpulse.gate.judge`) compares champion and challenger on the same
@@ -350,7 +350,7 @@ class ModelRegistry:
         from mindpulse.promotion import promote
 
         return promote(self, version, margin=self.margin if margin is None else float(margin), force=force,
-                       reason=reason)
+                       reason=reason, hold=hold)
 
     def rollback(self, to: str | None = None) -> ModelVersion:
         """Make the backup (or version ``to``, a former champion) the champion again.
