@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mindpulse import approval
+from mindpulse import approval, model_card
 from mindpulse.pipeline.records import DECISION_FILES, Run, _now
 from mindpulse.pipeline.sources import _registry, _store
 
@@ -71,9 +71,11 @@ def apply_approval(run: Run, response: dict[str, Any] | None, *,
         return None
     settings = run.settings
     answer = approval.answer_from_hitl(response) or approval.Answer(approval.FAILED)
-    settled = approval.settle(_registry(settings), version.version, answer,
+    registry = _registry(settings)
+    settled = approval.settle(registry, version.version, answer,
                               timeout_hours=settings.approval_timeout_hours if timeout_hours is None else float(timeout_hours),
                               margin=settings.promotion_margin)
+    model_card.try_write_card(registry, version.version, settings=settings)  # its approval, and the statuses it moved
     record = {**settled.to_dict(), "run_id": run.run_id, "applied_at": _now()}
     if not settled.already_settled:
         actor = answer.by or f"airflow:{run.dag_id}"
