@@ -396,13 +396,13 @@ def _second_champion(settings: Settings) -> str:
 
 def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_rows(home: Settings) -> None:
     from mindpulse.monitoring.performance import classification_figures, labelled_rows
-    from mindpulse.pipeline.sources import _drift_inputs
+    from mindpulse.pipeline.sources import drift_inputs
 
     first = ModelRegistry.from_settings(home).champion().version
     second = _second_champion(home)
     current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "before-traffic", settings=home))
     # After a promotion, every current row still comes from the first model: the reference is scored by it too.
-    reference, compared, models = _drift_inputs(home, current)
+    reference, compared, models = drift_inputs(home, current)
     assert (models["reference_model"], models["current_rows_rescored"]) == (first, 0)
     assert models["reference_model_reason"] == "produced 1200 of the 1200 current rows' predictions"
     assert (compared["probability"].to_numpy() == current["probability"].to_numpy()).all()

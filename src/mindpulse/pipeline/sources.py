@@ -6,28 +6,32 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mindpulse.settings import Settings
 
 
-def _store(settings: Settings):  # noqa: ANN202 - the store class is imported lazily
+def open_store(settings: Settings):  # noqa: ANN202 - the store class is imported lazily
+    """The production store of ``settings``, migrated to the newest schema."""
     from mindpulse.store import Store
 
-    return Store.from_settings(settings)  # migrated to the newest schema
+    return Store.from_settings(settings)
 
 
-def _registry(settings: Settings):  # noqa: ANN202
+def open_registry(settings: Settings):  # noqa: ANN202 - the registry class is imported lazily
+    """The model registry of ``settings``."""
     from mindpulse.registry import ModelRegistry
 
     return ModelRegistry.from_settings(settings)
 
 
-def _reference(settings: Settings) -> pd.DataFrame:
-    from mindpulse.data import load_reference
+def load_reference(settings: Settings) -> pd.DataFrame:
+    """The reference data (the first training set), read when a step needs it."""
+    from mindpulse import data
 
-    return load_reference(settings)
+    return data.load_reference(settings)
 
 
 def _frozen(run_dir: Path | None, name: str, make: Callable[[], tuple[pd.DataFrame, dict]],
@@ -59,21 +63,21 @@ BASELINE_NAME = "reference_data"
 
 
 def monitored_predictions(settings: Settings, run_dir: Path | None = None, *,
-                          now: datetime | None = None) -> tuple[pd.DataFrame, dict]:
+                          now: datetime | None = None, store: Any = None) -> tuple[pd.DataFrame, dict]:
     """What monitoring looks at: the predictions logged in the last ``monitoring_window_days`` days, at most
     ``monitoring_max_rows`` of them (the newest), labelled or not; in prediction id order, with a description.
 
     Both DAGs read their current rows here (the reporting run's reports, the retrain run's drift
     trigger). With ``run_dir`` the rows are frozen there on first use, so every step of a run
-    describes the same rows.
+    describes the same rows. ``store``: the store to read (default: the one ``settings`` name).
     """
-    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now))
+    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now, store))
 
 
-def _monitored_predictions(settings: Settings, now: datetime | None) -> tuple[pd.DataFrame, dict]:
+def _monitored_predictions(settings: Settings, now: datetime | None, store: Any) -> tuple[pd.DataFrame, dict]:
     now = now or datetime.now(timezone.utc)
     since = now - timedelta(days=settings.monitoring_window_days)
-    recent = _store(settings).recent_predictions(limit=settings.monitoring_max_rows)
+    recent = (store or open_store(settings)).recent_predictions(limit=settings.monitoring_max_rows)
     created = pd.to_datetime(recent["created_at"], utc=True)
     frame = recent.loc[created >= since].sort_values("prediction_id").reset_index(drop=True)
     labelled = int(frame["depression"].notna().sum())
@@ -125,8 +129,8 @@ def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataF
     from mindpulse.data import frame_sha256
 
     columns = [*CANONICAL_COLUMNS, "prediction_id"]
-    reference = _reference(settings).reindex(columns=columns)
-    champion = _registry(settings).champion()
+    reference = load_reference(settings).reindex(columns=columns)
+    champion = open_registry(settings).champion()
     record = champion.metadata.get("lineage") if champion is not None else None
     described: dict = {"model_version": champion.version if champion is not None else None,
                        "sample_cap": settings.drift_baseline_rows, "min_rows": settings.drift_baseline_min_rows,
@@ -159,9 +163,9 @@ def _champion_training_rows(settings: Settings, record: dict, columns: list[str]
     from mindpulse.holdout import recent_slice
     from mindpulse.store.production_store import SnapshotError
 
-    store = _store(settings)
+    store = open_store(settings)
     seed = int(record.get("seed") or 0)
-    parts, ids = [_reference(settings).reindex(columns=columns)], []
+    parts, ids = [load_reference(settings).reindex(columns=columns)], []
     for item in record.get("snapshots") or []:
         if not item.get("rows"):
             continue
@@ -175,9 +179,9 @@ def _champion_training_rows(settings: Settings, record: dict, columns: list[str]
     return pd.concat(parts, ignore_index=True), ids
 
 
-def _drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`_drift_inputs`)."""
-    reference, current, _ = _drift_inputs(settings, current, run_dir)
+def drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`drift_inputs`)."""
+    reference, current, _ = drift_inputs(settings, current, run_dir)
     return reference, current
 
 
@@ -202,11 +206,12 @@ def reference_model(registry, current: pd.DataFrame) -> tuple[str | None, str]: 
     return champion.version, f"the champion ({why})"
 
 
-#: What :func:`_drift_inputs` adds to the reference's description: whose outputs were compared.
+#: What :func:`drift_inputs` adds to the reference's description: whose outputs were compared.
 SCORING_KEYS = ("reference_model", "reference_model_reason", "current_rows_rescored")
 
 
-def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
+                 registry: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Reference (:func:`champion_reference`) and current rows, both with the same model's outputs, and a description.
 
     As in Evidently's own preset, prediction drift counts beside feature and target drift. The
@@ -215,13 +220,14 @@ def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | Non
     scored by it too, so prediction drift compares one model on two sets of data rather than
     two models. The description names that model (``SCORING_KEYS``). With no model yet,
     features and target alone. With ``run_dir``, the reference and its scores are frozen there
-    on first use (see :func:`champion_reference`).
+    on first use (see :func:`champion_reference`). ``registry``: the registry to use (default: the
+    one ``settings`` name).
     """
     from mindpulse.contract import CANONICAL_COLUMNS
 
     reference, described = drift_baseline(settings, current, run_dir)
     reference = reference.reindex(columns=[*CANONICAL_COLUMNS, "prediction_id"]).reset_index(drop=True)
-    registry = _registry(settings)
+    registry = registry or open_registry(settings)
     version, reason = reference_model(registry, current)
     described = {**described, "reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
     if version is None or current.empty:
