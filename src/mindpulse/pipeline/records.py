@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from mindpulse import runs
+from mindpulse import runs, steps
 from mindpulse.pipeline.sources import open_registry, open_store
 from mindpulse.settings import Settings, get_settings
 
