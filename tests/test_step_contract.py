@@ -138,6 +138,12 @@ def test_a_summary_without_its_outcome_or_of_an_unknown_outcome_is_not_written()
     assert written["schema_version"] == steps.SCHEMA_VERSION
 
 
+def test_the_summary_model_knows_every_outcome_a_run_can_have() -> None:
+    from typing import get_args
+
+    assert set(get_args(steps.Outcome)) == set(runs.OUTCOMES)
+
+
 def test_gate_records_carry_the_schema_version_and_old_ones_read(tmp_path: Path) -> None:
     with records.decision_record(tmp_path, "decide_reports") as record:
         record.update({"proceed": True, "reasons": ["1200 predictions >= min_rows 200"]})
