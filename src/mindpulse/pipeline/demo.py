@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mindpulse.pipeline.records import utc_now
 from mindpulse.pipeline.sources import load_reference, open_registry, open_store
 from mindpulse.settings import Settings
 
@@ -51,10 +51,6 @@ def _write_marker(settings: Settings, marker: dict[str, Any]) -> None:
     from mindpulse.io import atomic_write_json
 
     atomic_write_json(demo_marker_path(settings), marker)
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def user_data_in(settings: Settings) -> str | None:
