@@ -326,7 +326,7 @@ class RunSummary(Record):
     model_before: str | None = None
     model_after: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
-    reports: dict[str, str | None] = Field(default_factory=dict)
+    reports: dict[str, Any] = Field(default_factory=dict)
     reference: dict[str, Any] | None = None
     rows: int | None = None
     drift_status: str | None = None
