@@ -97,8 +97,8 @@ def measure_drift(run: Run, *, feature_threshold: float | None = None, predictio
     from mindpulse.io import atomic_write_json
 
     settings = run.settings
-    frame, current = monitored_predictions(settings, run.dir, store=run.store)
-    reference, scored, baseline = drift_inputs(settings, frame, run.dir, registry=run.registry)
+    frame, current = monitored_predictions(settings, run.dir, context=run)
+    reference, scored, baseline = drift_inputs(settings, frame, run.dir, context=run)
     if scored.empty or reference.empty:  # nothing to show; the decision alone needs no Evidently run
         decision = monitoring.detect_drift(reference, scored, threshold=feature_threshold,
                                            prediction_threshold=prediction_threshold, min_rows=min_rows,

@@ -99,11 +99,11 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
     features = summary.get("drifted_columns") or []
     figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(features)} of "
                                                  f"{summary.get('n_features')} model features drifted")]
-    current = monitored_predictions(run.settings, run.dir)[0] if current is None else current
+    current = monitored_predictions(run.settings, run.dir, context=run)[0] if current is None else current
     if drifted:
-        reference = drift_baseline(run.settings, current, run.dir)[0]  # what the report compared with
+        reference = drift_baseline(run.settings, current, run.dir, context=run)[0]  # what the report compared with
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
-            reference, current = drift_frames(run.settings, current, run.dir)
+            reference, current = drift_frames(run.settings, current, run.dir, context=run)
         figures.append(plots.distributions(reference, current, drifted))
     lines = [f"**{summary.get('status')}**: {summary.get('reason')}."]
     prediction, label = summary.get("prediction_drift") or {}, summary.get("label_drift") or {}

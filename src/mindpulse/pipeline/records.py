@@ -202,7 +202,8 @@ def step_statuses(run: Run, steps_run: tuple[str, ...], *, own: str) -> dict[str
 
 
 def close_run(run: Run, summary: dict[str, Any], text: str) -> StepResult:
-    """The last step of a run: write ``run_summary.json`` (checked against :class:`mindpulse.steps.RunSummary`), notify, and say so."""
+    """The last step of a run: write ``run_summary.json`` (checked against :class:`mindpulse.steps.RunSummary`),
+    notify, and say so."""
     from mindpulse import notify
 
     summary = steps.check_summary(json_ready(summary))

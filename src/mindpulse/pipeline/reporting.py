@@ -30,7 +30,7 @@ from mindpulse.pipeline.sources import champion_reference, load_reference, monit
 def current_data(run: Run) -> pd.DataFrame:
     """The rows this reporting run reports on: the recent logged predictions, labelled or not
     (:func:`~mindpulse.pipeline.sources.monitored_predictions`), frozen in the run folder on first use."""
-    return monitored_predictions(run.settings, run.dir, store=run.store)[0]
+    return monitored_predictions(run.settings, run.dir, context=run)[0]
 
 
 @glues("check_data_availability")
@@ -44,7 +44,7 @@ def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepRes
     min_rows = settings.drift_min_rows if min_rows is None else int(min_rows)
     min_labelled = settings.performance_min_labelled_rows
     reference_rows = len(load_reference(settings)) if settings.reference_path.is_file() else 0
-    current, described = monitored_predictions(settings, run.dir, store=run.store)
+    current, described = monitored_predictions(settings, run.dir, context=run)
     labelled = int(current["depression"].notna().sum()) if len(current) else 0
     problems = []
     if not reference_rows:
@@ -119,7 +119,7 @@ def data_quality_report(run: Run) -> StepResult:
     """Evidently data summary of the production rows beside the reference."""
     from mindpulse import monitoring
 
-    reference, described = champion_reference(run.settings, run.dir)
+    reference, described = champion_reference(run.settings, run.dir, context=run)
     result = monitoring.data_quality_report(reference, current_data(run), run.dir, settings=run.settings)
     return _report_result(run, result, described)
 

@@ -27,6 +27,18 @@ def open_registry(settings: Settings):  # noqa: ANN202 - the registry class is i
     return ModelRegistry.from_settings(settings)
 
 
+def store_of(settings: Settings, context: Any = None):  # noqa: ANN201 - the store class is imported lazily
+    """The store of a step's context (its :class:`~mindpulse.pipeline.records.Run`, which opens it once, on
+    first use), or, without one, the store of ``settings``. Asked only where rows are read, so a
+    step whose rows are frozen in its run folder opens nothing."""
+    return context.store if context is not None else open_store(settings)
+
+
+def registry_of(settings: Settings, context: Any = None):  # noqa: ANN201
+    """The registry of a step's context (see :func:`store_of`), or, without one, the registry of ``settings``."""
+    return context.registry if context is not None else open_registry(settings)
+
+
 def load_reference(settings: Settings) -> pd.DataFrame:
     """The reference data (the first training set), read when a step needs it."""
     from mindpulse import data
@@ -63,21 +75,21 @@ BASELINE_NAME = "reference_data"
 
 
 def monitored_predictions(settings: Settings, run_dir: Path | None = None, *,
-                          now: datetime | None = None, store: Any = None) -> tuple[pd.DataFrame, dict]:
+                          now: datetime | None = None, context: Any = None) -> tuple[pd.DataFrame, dict]:
     """What monitoring looks at: the predictions logged in the last ``monitoring_window_days`` days, at most
     ``monitoring_max_rows`` of them (the newest), labelled or not; in prediction id order, with a description.
 
     Both DAGs read their current rows here (the reporting run's reports, the retrain run's drift
     trigger). With ``run_dir`` the rows are frozen there on first use, so every step of a run
-    describes the same rows. ``store``: the store to read (default: the one ``settings`` name).
+    describes the same rows. ``context``: see :func:`store_of`.
     """
-    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now, store))
+    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now, context))
 
 
-def _monitored_predictions(settings: Settings, now: datetime | None, store: Any) -> tuple[pd.DataFrame, dict]:
+def _monitored_predictions(settings: Settings, now: datetime | None, context: Any) -> tuple[pd.DataFrame, dict]:
     now = now or datetime.now(timezone.utc)
     since = now - timedelta(days=settings.monitoring_window_days)
-    recent = (store or open_store(settings)).recent_predictions(limit=settings.monitoring_max_rows)
+    recent = store_of(settings, context).recent_predictions(limit=settings.monitoring_max_rows)
     created = pd.to_datetime(recent["created_at"], utc=True)
     frame = recent.loc[created >= since].sort_values("prediction_id").reset_index(drop=True)
     labelled = int(frame["depression"].notna().sum())
@@ -88,15 +100,16 @@ def _monitored_predictions(settings: Settings, now: datetime | None, store: Any)
     return frame, described
 
 
-def champion_reference(settings: Settings, run_dir: Path | None = None,
-                       current: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+def champion_reference(settings: Settings, run_dir: Path | None = None, current: pd.DataFrame | None = None, *,
+                       context: Any = None) -> tuple[pd.DataFrame, dict]:
     """The drift and quality baseline (see :func:`drift_baseline`) of ``current`` (default: :func:`monitored_predictions`)."""
     if current is None:
-        current = monitored_predictions(settings, run_dir)[0]
-    return drift_baseline(settings, current, run_dir)
+        current = monitored_predictions(settings, run_dir, context=context)[0]
+    return drift_baseline(settings, current, run_dir, context=context)
 
 
-def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
+def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
+                   context: Any = None) -> tuple[pd.DataFrame, dict]:
     """The rows drift is measured against, and their description (source, rows, sha256) for every summary.
 
     The champion's training data (the reference data plus the trained rows of every production
@@ -105,10 +118,11 @@ def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | No
     ``drift_baseline_rows`` rows with the seed. A baseline needs ``drift_baseline_min_rows``
     rows; with fewer, or with no champion, or a champion without a lineage record, the
     reference data is the baseline. With ``run_dir``, it is frozen there on first use
-    (``reference_data``), so every step of a run compares with the same rows.
+    (``reference_data``), so every step of a run compares with the same rows. ``context``: see
+    :func:`store_of`.
     """
     ids = _prediction_ids(current)
-    return _frozen(run_dir, BASELINE_NAME, lambda: _drift_baseline(settings, ids),
+    return _frozen(run_dir, BASELINE_NAME, lambda: _drift_baseline(settings, ids, context=context),
                    valid=lambda about: about.get("current_ids_sha256") == _ids_sha256(ids))
 
 
@@ -124,13 +138,13 @@ def _ids_sha256(ids: set[int]) -> str:
     return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
 
 
-def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataFrame, dict]:
+def _drift_baseline(settings: Settings, current_ids: set[int], *, context: Any = None) -> tuple[pd.DataFrame, dict]:
     from mindpulse.contract import CANONICAL_COLUMNS
     from mindpulse.data import frame_sha256
 
     columns = [*CANONICAL_COLUMNS, "prediction_id"]
     reference = load_reference(settings).reindex(columns=columns)
-    champion = open_registry(settings).champion()
+    champion = registry_of(settings, context).champion()
     record = champion.metadata.get("lineage") if champion is not None else None
     described: dict = {"model_version": champion.version if champion is not None else None,
                        "sample_cap": settings.drift_baseline_rows, "min_rows": settings.drift_baseline_min_rows,
@@ -140,7 +154,7 @@ def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataF
                                          "reference data (the champion has no lineage record)")
         left_out = 0
     else:
-        training, snapshot_ids = _champion_training_rows(settings, record, columns)
+        training, snapshot_ids = _champion_training_rows(settings, record, columns, context)
         overlap = training["prediction_id"].isin(current_ids)
         population, left_out = training.loc[~overlap].reset_index(drop=True), int(overlap.sum())
         source, described["snapshots"] = "the champion's training data (reference + trained snapshot rows)", snapshot_ids
@@ -158,12 +172,13 @@ def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataF
     return frame, described
 
 
-def _champion_training_rows(settings: Settings, record: dict, columns: list[str]) -> tuple[pd.DataFrame, list[int]]:
+def _champion_training_rows(settings: Settings, record: dict, columns: list[str],
+                            context: Any = None) -> tuple[pd.DataFrame, list[int]]:
     """The reference plus the trained rows of each snapshot in the lineage ``record``, with their prediction ids."""
     from mindpulse.holdout import recent_slice
     from mindpulse.store.production_store import SnapshotError
 
-    store = open_store(settings)
+    store = store_of(settings, context)
     seed = int(record.get("seed") or 0)
     parts, ids = [load_reference(settings).reindex(columns=columns)], []
     for item in record.get("snapshots") or []:
@@ -179,9 +194,10 @@ def _champion_training_rows(settings: Settings, record: dict, columns: list[str]
     return pd.concat(parts, ignore_index=True), ids
 
 
-def drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
+                 context: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`drift_inputs`)."""
-    reference, current, _ = drift_inputs(settings, current, run_dir)
+    reference, current, _ = drift_inputs(settings, current, run_dir, context=context)
     return reference, current
 
 
@@ -211,7 +227,7 @@ SCORING_KEYS = ("reference_model", "reference_model_reason", "current_rows_resco
 
 
 def drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
-                 registry: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 context: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Reference (:func:`champion_reference`) and current rows, both with the same model's outputs, and a description.
 
     As in Evidently's own preset, prediction drift counts beside feature and target drift. The
@@ -220,14 +236,13 @@ def drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None
     scored by it too, so prediction drift compares one model on two sets of data rather than
     two models. The description names that model (``SCORING_KEYS``). With no model yet,
     features and target alone. With ``run_dir``, the reference and its scores are frozen there
-    on first use (see :func:`champion_reference`). ``registry``: the registry to use (default: the
-    one ``settings`` name).
+    on first use (see :func:`champion_reference`). ``context``: see :func:`store_of`.
     """
     from mindpulse.contract import CANONICAL_COLUMNS
 
-    reference, described = drift_baseline(settings, current, run_dir)
+    reference, described = drift_baseline(settings, current, run_dir, context=context)
     reference = reference.reindex(columns=[*CANONICAL_COLUMNS, "prediction_id"]).reset_index(drop=True)
-    registry = registry or open_registry(settings)
+    registry = registry_of(settings, context)
     version, reason = reference_model(registry, current)
     described = {**described, "reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
     if version is None or current.empty:
