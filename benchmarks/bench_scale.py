@@ -227,7 +227,7 @@ def run_retrain(home: Path) -> dict[str, Any]:
             pipeline.archive_production_data(run, commit=True)
         total = time.perf_counter() - began
     version = trained.outputs["version"]
-    metadata = pipeline.sources._registry(settings).get(version).metadata
+    metadata = pipeline.sources.open_registry(settings).get(version).metadata
     cv = metadata["cv"]
     return {
         "steps": timer.steps, "total_s": total, "peak_gb": sampler.overall / 1e9,

@@ -110,15 +110,15 @@ def test_the_window_leaves_old_snapshots_out(home: Settings) -> None:
 
 
 def test_the_run_a_version_was_trained_for_is_found_by_lineage_and_in_models_without_one(home: Settings) -> None:
-    from mindpulse.pipeline.retrain import _version_trained_for
+    from mindpulse.pipeline.training import version_trained_for
 
     registry = ModelRegistry.from_settings(home)
     model = registry.load_model()
     run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__lookup", settings=home)
-    assert _version_trained_for(registry, run) is None
+    assert version_trained_for(registry, run) is None
     old = registry.register(model, {"data": {"source": f"{pipeline.RETRAIN_DAG_ID}/manual__lookup: reference (3000 rows)"}})
-    assert _version_trained_for(registry, run).version == old.version  # a model registered before lineage records
+    assert version_trained_for(registry, run).version == old.version  # a model registered before lineage records
     new = registry.register(model, {"lineage": {"run": {"dag_id": pipeline.RETRAIN_DAG_ID, "run_id": "manual__lookup"}}})
-    assert _version_trained_for(registry, run).version == new.version
+    assert version_trained_for(registry, run).version == new.version
     other = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__lookup-2", settings=home)
-    assert _version_trained_for(registry, other) is None  # a run id that only starts the same is another run
+    assert version_trained_for(registry, other) is None  # a run id that only starts the same is another run

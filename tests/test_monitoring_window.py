@@ -138,7 +138,7 @@ def test_baseline_and_current_rows_never_share_a_prediction_id_on_any_path(home:
     # 3. without a run folder, and 4. the evidence helper's drift inputs
     baseline, described = sources.drift_baseline(settings, sources.monitored_predictions(settings)[0])
     assert not _ids(baseline) & current_ids and described["current_rows_left_out"] > 0
-    reference, current = sources._drift_frames(settings, sources.monitored_predictions(settings)[0])
+    reference, current = sources.drift_frames(settings, sources.monitored_predictions(settings)[0])
     assert not _ids(reference) & _ids(current)
     # 5. with too few rows left, the reference data (no prediction ids at all)
     small = settings.model_copy(update={"drift_baseline_min_rows": 100_000})

@@ -50,7 +50,9 @@ def test_run_folder_is_a_function_of_dag_run_and_step(tmp_path: Path) -> None:
 
 def test_run_summary_is_written_whole_and_names_a_known_outcome(tmp_path: Path) -> None:
     runs.write_summary(tmp_path, {"outcome": "skipped", "run_id": "r"})
-    assert runs.read_summary(tmp_path) == {"outcome": "skipped", "run_id": "r"}
+    from mindpulse.steps import SCHEMA_VERSION
+
+    assert runs.read_summary(tmp_path) == {"outcome": "skipped", "run_id": "r", "schema_version": SCHEMA_VERSION}
     with pytest.raises(ValueError, match="outcome='maybe': expected one of promoted, refused, skipped, failed, reported"):
         runs.write_summary(tmp_path, {"outcome": "maybe"})
     assert runs.read_summary(tmp_path)["outcome"] == "skipped"  # the old summary is intact
@@ -396,13 +398,13 @@ def _second_champion(settings: Settings) -> str:
 
 def test_reports_say_which_model_produced_what_and_judge_each_model_on_its_own_rows(home: Settings) -> None:
     from mindpulse.monitoring.performance import classification_figures, labelled_rows
-    from mindpulse.pipeline.sources import _drift_inputs
+    from mindpulse.pipeline.sources import drift_inputs
 
     first = ModelRegistry.from_settings(home).champion().version
     second = _second_champion(home)
     current = pipeline.current_data(pipeline.open_run(pipeline.REPORTING_DAG_ID, "before-traffic", settings=home))
     # After a promotion, every current row still comes from the first model: the reference is scored by it too.
-    reference, compared, models = _drift_inputs(home, current)
+    reference, compared, models = drift_inputs(home, current)
     assert (models["reference_model"], models["current_rows_rescored"]) == (first, 0)
     assert models["reference_model_reason"] == "produced 1200 of the 1200 current rows' predictions"
     assert (compared["probability"].to_numpy() == current["probability"].to_numpy()).all()
@@ -462,7 +464,7 @@ def test_the_reports_of_one_run_read_one_frozen_reference(home: Settings, monkey
 
     real = sources._drift_baseline
     calls: list[int] = []
-    monkeypatch.setattr(sources, "_drift_baseline", lambda settings, ids: calls.append(1) or real(settings, ids))
+    monkeypatch.setattr(sources, "_drift_baseline", lambda settings, ids, **opened: calls.append(1) or real(settings, ids, **opened))
     run = pipeline.open_run(pipeline.REPORTING_DAG_ID, "manual__frozen-reference", settings=home)
     pipeline.check_data_availability(run)
     built = [real(home, sources._prediction_ids(pipeline.current_data(run)))[0].reset_index(drop=True)]

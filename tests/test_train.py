@@ -15,7 +15,7 @@ from mindpulse.data import frame_sha256
 from mindpulse.predict import Predictor
 from mindpulse.registry import ModelRegistry
 from mindpulse.synthetic import true_probability
-from mindpulse.train import (CANDIDATES, _choose_calibration, choose_threshold, train_register_and_judge,
+from mindpulse.train import (CANDIDATES, choose_calibration, choose_threshold, train_register_and_judge,
                              train_candidates)
 
 pytestmark = pytest.mark.slow  # trains all three candidates
@@ -143,10 +143,10 @@ def test_calibration_is_kept_only_where_it_helps():
     true = rng.uniform(0.02, 0.98, 6000)
     y = (rng.random(6000) < true).astype(int)
     splits = [(np.setdiff1d(np.arange(6000), idx), idx) for idx in np.array_split(rng.permutation(6000), 5)]
-    well = _choose_calibration(true, y, splits)[0]
+    well = choose_calibration(true, y, splits)[0]
     assert well["method"] == "none"
     squashed = true ** 3  # same ranking, badly calibrated
-    bad = _choose_calibration(squashed, y, splits)[0]
+    bad = choose_calibration(squashed, y, splits)[0]
     assert bad["method"] in ("sigmoid", "isotonic") and bad["brier"][bad["method"]] < bad["brier"]["none"] - 0.01
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import param
 
 from mindpulse.settings import Settings
+from mindpulse.steps import RunSummary
 
 
 REPORT_TITLES = {"data_quality": "Data quality", "data_drift": "Data drift", "model_performance": "Model performance"}
@@ -78,13 +79,13 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _retrain_models(summary: Mapping[str, Any]) -> str | None:
+def _retrain_models(summary: RunSummary | None) -> str | None:
     """'challenger v0002-… · champion v0001-… → v0002-…' for a retrain run's summary; None otherwise."""
-    if "challenger" not in summary:
+    if summary is None or not summary.is_retrain:
         return None
-    before, after = summary.get("model_before"), summary.get("model_after")
+    before, after = summary.model_before, summary.model_after
     champion = f"champion {before}" if before == after else f"champion {before} → {after}"
-    return f"challenger {summary['challenger']} · {champion}" if summary.get("challenger") else champion
+    return f"challenger {summary.challenger} · {champion}" if summary.challenger else champion
 
 
 class ReportStore(param.Parameterized):
@@ -115,7 +116,8 @@ class ReportStore(param.Parameterized):
             if folder / relative not in listed:
                 reports[Path(relative).stem.replace("_", " ").capitalize()] = self.url_for(folder / relative)
         rows = entry.get("rows")
-        models = (entry.get("run_summary") or {}).get("models") or {}
+        summary = entry.get("summary")  # mindpulse.steps.RunSummary, or None
+        models = (summary.models if summary else None) or {}
         return ReportRun(
             run_id=str(entry["run_id"]),
             dag_id=str(entry["dag_id"]),
@@ -136,7 +138,7 @@ class ReportStore(param.Parameterized):
             hand_run=bool(entry.get("hand_run")),
             figures_by=entry.get("figures_by"),
             estimated=entry.get("estimated"),
-            retrain_models=_retrain_models(entry.get("run_summary") or {}),
+            retrain_models=_retrain_models(summary),
         )
 
     def notebook_pages(self, run: ReportRun) -> dict[str, str]:

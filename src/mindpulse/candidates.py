@@ -246,7 +246,7 @@ def _train_candidates(frame: pd.DataFrame, *, seed: int, folds: int, progress: P
 
     best = max(results, key=lambda n: (results[n].metrics["roc_auc"], -CANDIDATES.index(n)))
     oof = results[best].oof_probability
-    calibration, calibrated_oof = _choose_calibration(oof, y, splits)
+    calibration, calibrated_oof = choose_calibration(oof, y, splits)
     threshold = choose_threshold(y, calibrated_oof)
     cv_metrics = classification_metrics(y, calibrated_oof, threshold)
     say(f"Best: {best}; calibration {calibration['method']} (Brier {calibration['brier'][calibration['method']]:.4f}); "
@@ -298,7 +298,7 @@ def build_model(name: str, frame: pd.DataFrame, y: np.ndarray, *, seed: int, cal
     return model
 
 
-def _choose_calibration(oof: np.ndarray, y: np.ndarray, splits) -> tuple[dict[str, Any], np.ndarray]:
+def choose_calibration(oof: np.ndarray, y: np.ndarray, splits) -> tuple[dict[str, Any], np.ndarray]:
     """Cross-fit each calibration method on the out-of-fold probabilities; keep the lowest Brier.
 
     A method is kept only if it lowers the Brier score by ``CALIBRATION_MIN_GAIN`` without

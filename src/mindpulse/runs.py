@@ -124,13 +124,15 @@ def notebook_path(folder: str | Path, step: str) -> Path:
 
 
 def write_summary(folder: str | Path, summary: dict[str, Any]) -> Path:
-    """Write ``run_summary.json`` atomically (a reader sees the old summary or the new one)."""
+    """Write ``run_summary.json`` atomically (a reader sees the old summary or the new one), checked
+    against :class:`mindpulse.steps.RunSummary` and stamped with its schema version."""
     from mindpulse.io import atomic_write_json
+    from mindpulse.steps import check_summary
 
     outcome = summary.get("outcome")
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome={outcome!r}: expected one of {', '.join(OUTCOMES)}")
-    return atomic_write_json(Path(folder) / SUMMARY_NAME, summary)
+    return atomic_write_json(Path(folder) / SUMMARY_NAME, check_summary(summary))
 
 
 def read_summary(folder: str | Path) -> dict[str, Any] | None:

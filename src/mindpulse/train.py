@@ -16,7 +16,7 @@ import pandas as pd
 from mindpulse import model_card
 # Re-exported: callers import the training API from here.
 from mindpulse.candidates import (CALIBRATION_MAX_AUC_LOSS, CALIBRATION_MIN_GAIN, CANDIDATES, MAX_TRAINING_ROWS,
-                                  CandidateResult, Progress, Threads, TrainingResult, _choose_calibration,
+                                  CandidateResult, Progress, Threads, TrainingResult, choose_calibration,
                                   build_model, capped_rows, make_estimator, train_candidates)
 from mindpulse.evaluation import choose_threshold, classification_metrics, evaluate, labels_of
 from mindpulse.features import DEFAULT_MIN_FREQUENCY

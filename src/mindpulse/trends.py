@@ -38,7 +38,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _row(entry: dict[str, Any]) -> dict[str, Any]:
-    summary = entry.get("run_summary") or {}
+    from mindpulse.steps import RunSummary
+
+    summary = entry.get("summary") or RunSummary()
     folder = Path(entry["path"])
     reports = entry.get("reports") or {}
     performance = _read_json(folder / reports["model_performance"]["json"]) if "model_performance" in reports else {}
@@ -46,12 +48,12 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "created_at": entry.get("created_at"), "dag_id": entry.get("dag_id"), "run_id": entry.get("run_id"),
         "outcome": entry.get("outcome"),
-        "drift_share": entry.get("drift_share") if entry.get("drift_share") is not None else summary.get("drift_share"),
+        "drift_share": entry.get("drift_share") if entry.get("drift_share") is not None else summary.drift_share,
         "labelled_rows": performance.get("labelled_rows"),
         **{name: performance.get(name) for name in METRICS},
-        "waiting_rows": summary.get("rows") if retrain else None,
-        "champion_before": summary.get("model_before"), "champion_after": summary.get("model_after"),
-        "challenger": summary.get("challenger"),
+        "waiting_rows": summary.rows if retrain else None,
+        "champion_before": summary.model_before, "champion_after": summary.model_after,
+        "challenger": summary.challenger,
     }
     estimated = (performance.get("estimated") or {})
     unlabelled = estimated.get("unlabelled") or {}

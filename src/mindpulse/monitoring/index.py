@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mindpulse.runs import is_hand_run
+from mindpulse.runs import SUMMARY_NAME, is_hand_run
+from mindpulse.steps import RunSummary, read_run_summary
 
-SUMMARY_NAME = "run_summary.json"
 REPORT_KINDS: tuple[str, ...] = ("data_quality", "data_drift", "model_performance")
 
 
@@ -64,12 +64,12 @@ def prune_report_runs(root: str | Path, keep: int) -> list[Path]:
         raise ValueError(f"keep: got {keep!r}, expected a whole number of at least 1")
     by_parent: dict[Path, list[tuple[float, str, Path]]] = {}
     for folder in run_folders(root):
-        by_parent.setdefault(folder.parent, []).append((_run_time(folder)[0], folder.name, folder))
+        by_parent.setdefault(folder.parent, []).append((run_time(folder)[0], folder.name, folder))
     removed: list[Path] = []
     for runs in by_parent.values():
         runs.sort(reverse=True)
         for _, _, folder in runs[int(keep):]:
-            _remove(folder)
+            remove_run_folder(folder)
             removed.append(folder)
     return removed
 
@@ -107,10 +107,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _run_time(folder: Path, summary: dict[str, Any] | None = None) -> tuple[float, str]:
-    """(epoch seconds, ISO text) of a run: run_summary.json's created_at, else the folder's mtime."""
-    summary = _read_json(folder / SUMMARY_NAME) if summary is None else summary
-    created = (summary or {}).get("created_at")
+def run_time(folder: Path, summary: RunSummary | None = None) -> tuple[float, str]:
+    """(epoch seconds, ISO text) of a run: run_summary.json's created_at, else the folder's mtime.
+
+    ``summary``: the run's summary when the caller has read it already (else it is read here).
+    """
+    summary = read_run_summary(folder) if summary is None else summary
+    created = summary.created_at if summary is not None else None
     if isinstance(created, str):
         try:
             moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
@@ -137,8 +140,8 @@ def _relative_files(folder: Path, pattern: str) -> list[str]:
 
 
 def _describe(folder: Path) -> dict[str, Any]:
-    summary = _read_json(folder / SUMMARY_NAME)
-    moment, created_at = _run_time(folder, summary)
+    summary = read_run_summary(folder)
+    moment, created_at = run_time(folder, summary)
     notebooks = _relative_files(folder, "*.ipynb")
     # An HTML beside a notebook of the same name is that notebook rendered, not a report.
     html = [p for p in _relative_files(folder, "*.html") if p[: -len(".html")] + ".ipynb" not in notebooks]
@@ -154,13 +157,14 @@ def _describe(folder: Path) -> dict[str, Any]:
     rows = next((reports[k]["summary"].get("rows") for k in REPORT_KINDS if k in reports
                  and reports[k]["summary"].get("rows") is not None), None)
     accuracy, roc_auc = performance.get("accuracy"), performance.get("roc_auc")
-    versions = performance.get("model_versions") or ((summary or {}).get("models") or {}).get("current_rows_by_version") or {}
+    models = (summary.models if summary else None) or {}
+    versions = performance.get("model_versions") or models.get("current_rows_by_version") or {}
     figures_by = ", ".join(versions) if versions else None
-    metrics = (summary or {}).get("metrics") or {}
-    if not performance and isinstance(metrics, dict) and metrics.get("holdout_accuracy") is not None:
+    metrics = summary.metrics if summary else {}
+    if not performance and summary is not None and metrics.get("holdout_accuracy") is not None:
         # A retrain run: its figures are the challenger's, on the fixed holdout.
         accuracy, roc_auc = metrics.get("holdout_accuracy"), metrics.get("holdout_roc_auc")
-        figures_by = f"{summary.get('challenger')} (holdout)"
+        figures_by = f"{summary.challenger} (holdout)"
     unlabelled = (performance.get("estimated") or {}).get("unlabelled") or {}
     estimated = None
     if unlabelled.get("rows"):
@@ -170,12 +174,12 @@ def _describe(folder: Path) -> dict[str, Any]:
     return {
         "name": folder.name,
         "path": str(folder),
-        "dag_id": (summary or {}).get("dag_id") or folder.parent.name,
-        "run_id": (summary or {}).get("run_id") or folder.name,
+        "dag_id": (summary.dag_id if summary else None) or folder.parent.name,
+        "run_id": (summary.run_id if summary else None) or folder.name,
         # A notebook run by hand (JupyterLab), not a pipeline run: listed apart.
-        "hand_run": is_hand_run((summary or {}).get("run_id") or folder.name),
+        "hand_run": is_hand_run((summary.run_id if summary else None) or folder.name),
         "created_at": created_at,
-        "outcome": (summary or {}).get("outcome"),
+        "outcome": summary.outcome if summary else None,
         "rows": rows,
         "drift_status": drift.get("status"),
         "drift_share": drift.get("share"),
@@ -186,12 +190,13 @@ def _describe(folder: Path) -> dict[str, Any]:
         "reports": {kind: {"json": r["json"], "html": r["html"]} for kind, r in reports.items()},
         "html": html,
         "notebooks": notebooks,
-        "run_summary": summary,
+        "summary": summary,  # the run's summary as read (RunSummary), or None
+        "run_summary": summary.as_dict() if summary else None,  # the same, as JSON values
         "_time": moment,
     }
 
 
-def _remove(folder: Path) -> None:
+def remove_run_folder(folder: Path) -> None:
     """Delete a run folder whole: first renamed to a hidden name (readers skip it at once), then removed."""
     hidden = folder.with_name(f".deleting-{folder.name}-{uuid.uuid4().hex[:8]}")
     try:

@@ -1,8 +1,10 @@
 """The steps of the two pipelines, as their notebooks call them.
 
 Each step function does one thing through the package and returns a :class:`StepResult`: the
-values the notebook glues (JSON-ready, read by the gate and by the final step), a table to
-show, and one sentence. Each is a transaction a retry can rerun: reads are pure, the snapshot
+values the notebook glues (JSON-ready, checked against the step's model in
+:mod:`mindpulse.steps`, read back as that model by the gate and by the final step), a table to
+show, and one sentence. A step works in a :class:`Run`, its context: the run's folder, and the
+store and registry, opened once, on first use. Each is a transaction a retry can rerun: reads are pure, the snapshot
 of production rows is claimed per run id (claiming again returns the same one), reports and
 notebooks overwrite their own files in the run folder, and nothing is archived or released
 twice.

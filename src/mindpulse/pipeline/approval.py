@@ -16,15 +16,15 @@ import json
 from typing import Any
 
 from mindpulse import approval, model_card
-from mindpulse.pipeline.records import DECISION_FILES, Run, _now
-from mindpulse.pipeline.sources import _registry, _store
+from mindpulse.pipeline.records import DECISION_FILES, Run, utc_now
+from mindpulse.pipeline.sources import open_registry, open_store
 
 
 def _held_version(run: Run) -> Any:
     """The version this run trained, when it asked for approval (pending or answered), else None."""
-    from mindpulse.pipeline.retrain import _version_trained_for
+    from mindpulse.pipeline.training import version_trained_for
 
-    version = _version_trained_for(_registry(run.settings), run)
+    version = version_trained_for(open_registry(run.settings), run)
     return version if version is not None and approval.approval_of(version) else None
 
 
@@ -40,9 +40,9 @@ def approval_request(run: Run, *, timeout_hours: float | None = None,
     if version is None or not approval.is_pending(version):
         return None
     hours = run.settings.approval_timeout_hours if timeout_hours is None else float(timeout_hours)
-    subject, body = approval.request_text(_registry(run.settings), version.version, run_id=run.run_id,
+    subject, body = approval.request_text(open_registry(run.settings), version.version, run_id=run.run_id,
                                           timeout_hours=hours, dashboard_url=dashboard_url)
-    record = {"version": version.version, "subject": subject, "body": body, "asked_at": _now(),
+    record = {"version": version.version, "subject": subject, "body": body, "asked_at": utc_now(),
               "requested_at": approval.approval_of(version).get("requested_at"), "timeout_hours": hours}
     atomic_write_json(run.dir / DECISION_FILES["await_approval"], record)
     from mindpulse import notify
@@ -71,19 +71,19 @@ def apply_approval(run: Run, response: dict[str, Any] | None, *,
         return None
     settings = run.settings
     answer = approval.answer_from_hitl(response) or approval.Answer(approval.FAILED)
-    registry = _registry(settings)
+    registry = open_registry(settings)
     settled = approval.settle(registry, version.version, answer,
                               timeout_hours=settings.approval_timeout_hours if timeout_hours is None else float(timeout_hours),
                               margin=settings.promotion_margin)
     model_card.try_write_card(registry, version.version, settings=settings)  # its approval, and the statuses it moved
-    record = {**settled.to_dict(), "run_id": run.run_id, "applied_at": _now()}
+    record = {**settled.to_dict(), "run_id": run.run_id, "applied_at": utc_now()}
     if not settled.already_settled:
         actor = answer.by or f"airflow:{run.dag_id}"
         details = {"run_id": run.run_id, "comment": answer.comment, "via": answer.via,
                    "airflow_user": answer.airflow_user, "promoted": settled.promoted, "reason": settled.reason[:500],
                    "champion_before": settled.champion_before, "champion_after": settled.champion_after,
                    "champion_changed": settled.champion_changed}
-        AuditTrail(_store(settings)).record(actor[:64], "pipeline", approval.AUDIT_ACTIONS[settled.status],
+        AuditTrail(open_store(settings)).record(actor[:64], "pipeline", approval.AUDIT_ACTIONS[settled.status],
                                             target=version.version, details=details)
     atomic_write_json(run.dir / DECISION_FILES["apply_approval"], record)
     return record

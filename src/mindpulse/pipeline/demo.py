@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mindpulse.pipeline.sources import _reference, _registry, _store
+from mindpulse.pipeline.records import utc_now
+from mindpulse.pipeline.sources import load_reference, open_registry, open_store
 from mindpulse.settings import Settings
 
 DEMO_MARKER = "demo.json"
@@ -53,10 +53,6 @@ def _write_marker(settings: Settings, marker: dict[str, Any]) -> None:
     atomic_write_json(demo_marker_path(settings), marker)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def user_data_in(settings: Settings) -> str | None:
     """What in the home is a user's data (an ingested reference, rows in the store), or None.
 
@@ -68,7 +64,7 @@ def user_data_in(settings: Settings) -> str | None:
         return f"reference data ingested from a file ({settings.reference_path})"
     marker = read_demo_marker(settings)
     if marker is None or not marker.get("traffic_added_at"):
-        rows = _store(settings).stats()["rows_total"]
+        rows = open_store(settings).stats()["rows_total"]
         if rows:
             return f"{rows} row(s) in the production store"
     return None
@@ -76,9 +72,9 @@ def user_data_in(settings: Settings) -> str | None:
 
 def is_empty_home(settings: Settings) -> bool:
     """No reference data, no registered model and nothing in the production store."""
-    if settings.reference_path.is_file() or _registry(settings).versions():
+    if settings.reference_path.is_file() or open_registry(settings).versions():
         return False
-    return _store(settings).stats()["rows_total"] == 0
+    return open_store(settings).stats()["rows_total"] == 0
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ def mark_demo_home(settings: Settings, *, seed: int, by: str) -> dict[str, Any]:
     """Record that the home is a demo home (once; the first record is kept)."""
     marker = read_demo_marker(settings)
     if marker is None:
-        marker = {"created_at": _now(), "created_by": by, "seed": seed, "reference": None, "traffic_added_at": None}
+        marker = {"created_at": utc_now(), "created_by": by, "seed": seed, "reference": None, "traffic_added_at": None}
         _write_marker(settings, marker)
     return marker
 
@@ -162,7 +158,7 @@ def add_demo_traffic(settings: Settings, *, days: int = 4, rows_per_day: int = 3
         return f"the home holds {found}"
     traffic = simulate_production_traffic(settings, days=days, rows_per_day=rows_per_day, drift_days=drift_days,
                                           seed=seed, unlabelled_rows=unlabelled_rows)
-    _write_marker(settings, {**marker, "traffic_added_at": _now(),
+    _write_marker(settings, {**marker, "traffic_added_at": utc_now(),
                              "traffic": {k: traffic[k] for k in ("predictions_logged", "feedback_recorded", "days",
                                                                  "drift_days", "model_version")}})
     return traffic
@@ -172,12 +168,12 @@ def train_first_champion(settings: Settings, *, seed: int | None = None, candida
     """Train a champion on the reference data when the registry has none; returns the champion's version."""
     from mindpulse import lineage, train
 
-    registry = _registry(settings)
+    registry = open_registry(settings)
     champion = registry.champion()
     if champion is not None:
         return champion.version
     kwargs: dict[str, Any] = {"candidates": list(candidates)} if candidates else {}
-    reference = _reference(settings)
+    reference = load_reference(settings)
     record = {"run": None, "reference": lineage.reference_record(settings, reference), "snapshots": [],
               "window": None, "seed": settings.seed, "recent": {"snapshots": [], "rows": 0}}
     outcome = train.train_register_and_judge(reference, registry, seed=settings.seed if seed is None else seed,
@@ -205,8 +201,8 @@ def simulate_production_traffic(settings: Settings, *, days: int = 4, rows_per_d
     from mindpulse.predict import Predictor
     from mindpulse.synthetic import generate
 
-    store = _store(settings)
-    predictor = Predictor.load(_registry(settings))
+    store = open_store(settings)
+    predictor = Predictor.load(open_registry(settings))
     rng = np.random.default_rng(seed)
     logged = labelled = 0
     first_id = 1_000_000 + store.stats()["rows_total"]

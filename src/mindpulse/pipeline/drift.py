@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from mindpulse.pipeline.records import Run, _json_ready, _relative
-from mindpulse.pipeline.sources import SCORING_KEYS, _drift_inputs, monitored_predictions
+from mindpulse.pipeline.records import Run, json_ready, relative_to_run
+from mindpulse.pipeline.sources import SCORING_KEYS, drift_inputs, monitored_predictions
 
 
 @dataclass
@@ -49,7 +49,7 @@ class DriftMeasure:
             "report_html": self.html, "reference": self.baseline, "current": self.current,
         }
         out.update({key: self.baseline.get(key) for key in SCORING_KEYS})
-        return _json_ready(out)
+        return json_ready(out)
 
     def table(self) -> pd.DataFrame:
         out = self.outputs()
@@ -97,19 +97,19 @@ def measure_drift(run: Run, *, feature_threshold: float | None = None, predictio
     from mindpulse.io import atomic_write_json
 
     settings = run.settings
-    frame, current = monitored_predictions(settings, run.dir)
-    reference, scored, baseline = _drift_inputs(settings, frame, run.dir)
+    frame, current = monitored_predictions(settings, run.dir, context=run)
+    reference, scored, baseline = drift_inputs(settings, frame, run.dir, context=run)
     if scored.empty or reference.empty:  # nothing to show; the decision alone needs no Evidently run
         decision = monitoring.detect_drift(reference, scored, threshold=feature_threshold,
                                            prediction_threshold=prediction_threshold, min_rows=min_rows,
                                            settings=settings)
-        return DriftMeasure(_json_ready(decision.to_dict()), None, baseline, current, frame)
+        return DriftMeasure(json_ready(decision.to_dict()), None, baseline, current, frame)
     report = monitoring.data_drift_report(reference, scored, run.dir, threshold=feature_threshold,
                                           prediction_threshold=prediction_threshold, min_rows=min_rows,
                                           settings=settings)
     summary = dict(report.summary)
-    summary["baseline"] = _json_ready(baseline)
-    summary["current"] = _json_ready(current)
-    summary.update(_json_ready({key: baseline.get(key) for key in SCORING_KEYS}))
-    atomic_write_json(report.json_path, _json_ready(summary))
-    return DriftMeasure(summary, _relative(report.html_path, run.dir), baseline, current, frame)
+    summary["baseline"] = json_ready(baseline)
+    summary["current"] = json_ready(current)
+    summary.update(json_ready({key: baseline.get(key) for key in SCORING_KEYS}))
+    atomic_write_json(report.json_path, json_ready(summary))
+    return DriftMeasure(summary, relative_to_run(report.html_path, run.dir), baseline, current, frame)

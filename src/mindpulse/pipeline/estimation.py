@@ -68,10 +68,10 @@ def estimate_for_run(run: Run, current: pd.DataFrame) -> dict[str, Any]:
 def attach(run: Run, json_path: Any, estimated: dict[str, Any]) -> dict[str, Any]:
     """Add the estimate to the performance report's JSON summary (rewritten atomically); returns the summary."""
     from mindpulse.io import atomic_write_json
-    from mindpulse.pipeline.records import _json_ready
+    from mindpulse.pipeline.records import json_ready
 
     summary = json.loads(open(json_path, encoding="utf-8").read())
-    summary["estimated"] = _json_ready(estimated)
+    summary["estimated"] = json_ready(estimated)
     atomic_write_json(json_path, summary)
     return summary
 

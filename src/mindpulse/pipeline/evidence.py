@@ -16,7 +16,6 @@ import pandas as pd
 
 from mindpulse import plots
 from mindpulse.pipeline.records import Run
-from mindpulse.pipeline.sources import _registry
 
 STATE_NAMES = {"unlabelled": "unlabelled (awaiting feedback)", "pending": "labelled, waiting for training",
                "claimed": "labelled, claimed by a retrain", "archived": "labelled, used by a retrain"}
@@ -63,16 +62,9 @@ def rows_by_day_and_state(frame: pd.DataFrame) -> pd.DataFrame:
     return counts[[name for name in STATE_NAMES.values() if name in counts.columns]]
 
 
-def _read_store(run: Run):  # noqa: ANN202 - the store class is imported lazily
-    """The store, without the migration check the step itself has just made (evidence only reads)."""
-    from mindpulse.store import Store
-
-    return Store.from_settings(run.settings, migrate=False)
-
-
 def checks(run: Run, *, threshold: int, reporting: bool, sentence: str) -> Evidence:
     """Predictions by day and state, and the rows the step counts against its threshold."""
-    frame = _read_store(run).recent_predictions(limit=run.settings.monitoring_sample_cap)
+    frame = run.store.recent_predictions(limit=run.settings.monitoring_sample_cap)
     counts = rows_by_day_and_state(frame)
     if reporting:
         counted, label, threshold_label = list(STATE_NAMES.values()), "predictions to report on (labelled or not)", \
@@ -94,7 +86,7 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
     ``current``: the rows the report compared (None: the run's frozen recent predictions, as both drift steps compare).
     """
     from mindpulse.pipeline.drift import baseline_sentence
-    from mindpulse.pipeline.sources import _drift_frames, drift_baseline, monitored_predictions
+    from mindpulse.pipeline.sources import drift_frames, drift_baseline, monitored_predictions
 
     summary = _read_json(run.dir / "data_drift.json")
     columns = summary.get("columns") or {}
@@ -107,11 +99,11 @@ def drift(run: Run, current: pd.DataFrame | None = None) -> Evidence:
     features = summary.get("drifted_columns") or []
     figures = [plots.drift_scores(columns, title=f"Drift score of every column: {len(features)} of "
                                                  f"{summary.get('n_features')} model features drifted")]
-    current = monitored_predictions(run.settings, run.dir)[0] if current is None else current
+    current = monitored_predictions(run.settings, run.dir, context=run)[0] if current is None else current
     if drifted:
-        reference = drift_baseline(run.settings, current, run.dir)[0]  # what the report compared with
+        reference = drift_baseline(run.settings, current, run.dir, context=run)[0]  # what the report compared with
         if {"prediction", "probability"} & set(drifted):  # the model's outputs: scored as the report scored them
-            reference, current = _drift_frames(run.settings, current, run.dir)
+            reference, current = drift_frames(run.settings, current, run.dir, context=run)
         figures.append(plots.distributions(reference, current, drifted))
     lines = [f"**{summary.get('status')}**: {summary.get('reason')}."]
     prediction, label = summary.get("prediction_drift") or {}, summary.get("label_drift") or {}
@@ -217,7 +209,7 @@ def _estimate_table(estimate: dict[str, Any]) -> pd.DataFrame:
 def training(run: Run, outputs: dict[str, Any]) -> Evidence:
     """The candidates' CV table, ROC and calibration curves of champion and challenger on the same holdout rows,
     the threshold and the gate's decision."""
-    registry = _registry(run.settings)
+    registry = run.registry
     version = outputs.get("version")
     if not version:
         return Evidence([], {}, "Nothing was trained in this run.")
@@ -242,7 +234,7 @@ def training(run: Run, outputs: dict[str, Any]) -> Evidence:
             curves = {f"champion {before}": (y, registry.load_model(before).predict_proba(holdout)), **curves}
         figures.append(plots.roc_curves(curves, title=f"ROC on the fixed holdout ({len(holdout):,} rows)"))
         figures.append(plots.calibration_curves(curves, title="Calibration on the fixed holdout"))
-    from mindpulse.pipeline.retrain import gate_table
+    from mindpulse.pipeline.training import gate_table
 
     gate = gate_table(challenger.metadata.get("gate") or {})  # both ROC-AUCs per slice, the interval, the decision
     verdict = "promoted to champion" if outputs.get("promoted") else "refused: the champion stays"
@@ -275,7 +267,9 @@ def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def summary(run: Run) -> Evidence:
-    from mindpulse import runs
+    """The run's summary as one table of fields (what run_summary.json holds, as written)."""
+    from mindpulse.steps import read_run_summary
 
-    record = runs.read_summary(run.dir) or {}
+    read = read_run_summary(run.dir)
+    record = read.as_dict() if read else {}
     return Evidence([], {"Run summary": summary_table(record)}, f"Outcome: **{record.get('outcome')}**.")

@@ -6,19 +6,19 @@ notebooks, the gates' decision files, the Evidently HTML and ``run_summary.json`
 
 from __future__ import annotations
 
-import json
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mindpulse import runs
-from mindpulse.pipeline.sources import _registry
+from mindpulse import runs, steps
+from mindpulse.pipeline.sources import open_registry, open_store
 from mindpulse.settings import Settings, get_settings
 
 RETRAIN_STEPS = ("sweep_stale_claims", "check_production_data", "detect_drift", "decide_retrain", "backup_model", "merge_training_data",
@@ -42,15 +42,40 @@ is_hand_run = runs.is_hand_run
 
 @dataclass
 class Run:
-    """The DAG run a step works for, and its folder (the audit record)."""
+    """The context a step works in: its DAG run, its folder (the audit record), and the store and
+    registry it uses, each opened once, on first use, for every call of the step."""
 
     settings: Settings
     dag_id: str
     run_id: str
     dir: Path
+    _opened: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def notebook(self, step: str) -> Path:
+        """Where the executed notebook of ``step`` is kept in this run's folder."""
         return runs.notebook_path(self.dir, step)
+
+    @property
+    def store(self) -> Any:
+        """The production store (opened on first use, then the same one)."""
+        if "store" not in self._opened:
+            self._opened["store"] = open_store(self.settings)
+        return self._opened["store"]
+
+    @property
+    def registry(self) -> Any:
+        """The model registry (opened on first use, then the same one)."""
+        if "registry" not in self._opened:
+            self._opened["registry"] = open_registry(self.settings)
+        return self._opened["registry"]
+
+    def outputs(self, step: str, *, require: str | None = None) -> Any:
+        """What ``step`` glued in this run, as its model (see :func:`mindpulse.steps.read_step`)."""
+        return steps.read_step(self.dir, step, require=require)
+
+    def decision(self, gate: str) -> Any:
+        """A gate's record in this run's folder as its model, or None (see :func:`read_decision`)."""
+        return read_decision(self.dir, gate)
 
 
 @dataclass
@@ -66,7 +91,19 @@ class StepResult:
     message: str
 
     def __post_init__(self) -> None:
-        self.outputs = {name: value for name, value in _json_ready(self.outputs).items() if value is not None}
+        self.outputs = {name: value for name, value in json_ready(self.outputs).items() if value is not None}
+
+
+def glues(step: str) -> Callable[[Callable[..., StepResult]], Callable[..., StepResult]]:
+    """Check what a step function returns to glue against the step's model (:data:`mindpulse.steps.STEP_OUTPUTS`)."""
+    def wrap(function: Callable[..., StepResult]) -> Callable[..., StepResult]:
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> StepResult:
+            result = function(*args, **kwargs)
+            steps.check_outputs(step, result.outputs)
+            return result
+        return checked
+    return wrap
 
 
 def open_run(dag_id: str, run_id: str | None = None, run_dir: str | Path | None = None,
@@ -85,12 +122,12 @@ def open_run(dag_id: str, run_id: str | None = None, run_dir: str | Path | None 
     return Run(settings=settings, dag_id=dag_id, run_id=str(run_id), dir=folder)
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """Plain numbers, strings, lists and dicts (numpy scalars unwrapped, NaN as None), for glue and JSON."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -102,11 +139,13 @@ def _json_ready(value: Any) -> Any:
     return str(value)
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, in UTC, as ISO text to the second (the time records are stamped with)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _relative(path: str | Path | None, folder: Path) -> str | None:
+def relative_to_run(path: str | Path | None, folder: Path) -> str | None:
+    """``path`` relative to the run folder when it lies in it (how records name their files), else as it is."""
     if path is None:
         return None
     path = Path(path)
@@ -117,50 +156,45 @@ def _relative(path: str | Path | None, folder: Path) -> str | None:
 
 
 @contextmanager
-def _decision_record(run_dir: Path, gate: str) -> Iterator[dict[str, Any]]:
-    """Keep a gate's decision in the run folder; when deciding fails, keep the error instead."""
+def decision_record(run_dir: Path, gate: str) -> Iterator[dict[str, Any]]:
+    """Keep a gate's decision in the run folder, checked against its model; when deciding fails, keep the error instead."""
     from mindpulse.io import atomic_write_json
 
     record: dict[str, Any] = {}
+    path = Path(run_dir) / DECISION_FILES[gate]
     try:
         yield record
     except Exception as exc:
-        atomic_write_json(run_dir / DECISION_FILES[gate], {"proceed": False, "error": f"{type(exc).__name__}: {exc}"})
+        atomic_write_json(path, steps.check_decision(gate, {"proceed": False, "error": f"{type(exc).__name__}: {exc}"}))
         raise
-    atomic_write_json(run_dir / DECISION_FILES[gate], record)
+    atomic_write_json(path, steps.check_decision(gate, json_ready(record)))
 
 
-def _glued(run_dir: Path, step: str, required: str) -> dict[str, Any]:
-    notebook = runs.notebook_path(run_dir, step)
-    outputs = runs.read_outputs(notebook)
-    if required not in outputs:
-        raise RuntimeError(f"{notebook}: no glued value {required!r}; the step {step} did not finish in this run")
-    return outputs
+def read_decision(run_dir: Path, gate: str) -> Any:
+    """A gate's record in the run folder as its model (:data:`mindpulse.steps.DECISIONS`), or None when it wrote none."""
+    return steps.read_decision(Path(run_dir) / DECISION_FILES[gate], gate)
 
 
-def _read_decision(run_dir: Path, gate: str) -> dict[str, Any] | None:
-    path = run_dir / DECISION_FILES[gate]
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _current_champion(settings: Settings) -> str | None:
+def current_champion(run: Run) -> str | None:
+    """The registry's champion version now, or None (none yet, or a registry that cannot be read)."""
     try:
-        champion = _registry(settings).champion()
+        champion = run.registry.champion()
     except Exception:  # a broken registry is reported by the step that uses it
         return None
     return champion.version if champion else None
 
 
-def _step_statuses(run: Run, steps: tuple[str, ...], *, own: str) -> dict[str, dict[str, Any]]:
+def step_statuses(run: Run, steps_run: tuple[str, ...], *, own: str) -> dict[str, dict[str, Any]]:
+    """Each step of a run but ``own`` (the step asking): its status, its record file and its error."""
     statuses: dict[str, dict[str, Any]] = {}
-    for step in steps:
+    for step in steps_run:
         if step == own:
             continue
         if step in DECISION_FILES:
-            decision = _read_decision(run.dir, step)
-            status = "not run" if decision is None else ("failed" if decision.get("error") else "succeeded")
+            decision = read_decision(run.dir, step)
+            status = "not run" if decision is None else ("failed" if decision.error else "succeeded")
             statuses[step] = {"status": status, "record": DECISION_FILES[step] if decision else None,
-                              "error": (decision or {}).get("error")}
+                              "error": decision.error if decision else None}
             continue
         notebook = run.notebook(step)
         status = runs.step_status(notebook)
@@ -169,10 +203,12 @@ def _step_statuses(run: Run, steps: tuple[str, ...], *, own: str) -> dict[str, d
     return statuses
 
 
-def _close_run(run: Run, summary: dict[str, Any], text: str) -> StepResult:
+def close_run(run: Run, summary: dict[str, Any], text: str) -> StepResult:
+    """The last step of a run: write ``run_summary.json`` (checked against :class:`mindpulse.steps.RunSummary`),
+    notify, and say so."""
     from mindpulse import notify
 
-    summary = _json_ready(summary)
+    summary = steps.check_summary(json_ready(summary))
     runs.write_summary(run.dir, summary)  # first, so a hanging mail server cannot lose the record
     level = "failure" if summary["outcome"] == "failed" else "success"
     notification = notify.Notification(subject=f"{run.dag_id}: {summary['outcome']}", text=text, level=level,
@@ -183,5 +219,3 @@ def _close_run(run: Run, summary: dict[str, Any], text: str) -> StepResult:
     outputs = {"outcome": summary["outcome"], "summary_path": str(run.dir / runs.SUMMARY_NAME),
                "notifications": summary["notifications"]}
     return StepResult(outputs, table, text)
-
-

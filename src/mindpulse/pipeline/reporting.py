@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from mindpulse import runs
+from mindpulse import runs, steps
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 from mindpulse.pipeline.records import (
     PREVIEW_NOTE,
@@ -15,25 +15,25 @@ from mindpulse.pipeline.records import (
     REPORTING_STEPS,
     Run,
     StepResult,
-    _close_run,
-    _current_champion,
-    _decision_record,
-    _glued,
-    _json_ready,
-    _now,
-    _read_decision,
-    _relative,
-    _step_statuses,
+    close_run,
+    current_champion,
+    decision_record,
+    glues,
+    json_ready,
+    relative_to_run,
+    step_statuses,
+    utc_now,
 )
-from mindpulse.pipeline.sources import _reference, champion_reference, monitored_predictions
+from mindpulse.pipeline.sources import champion_reference, load_reference, monitored_predictions
 
 
 def current_data(run: Run) -> pd.DataFrame:
     """The rows this reporting run reports on: the recent logged predictions, labelled or not
     (:func:`~mindpulse.pipeline.sources.monitored_predictions`), frozen in the run folder on first use."""
-    return monitored_predictions(run.settings, run.dir)[0]
+    return monitored_predictions(run.settings, run.dir, context=run)[0]
 
 
+@glues("check_data_availability")
 def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepResult:
     """Reference data present and enough recent predictions to report on; freezes those rows for this run.
 
@@ -43,8 +43,8 @@ def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepRes
     settings = run.settings
     min_rows = settings.drift_min_rows if min_rows is None else int(min_rows)
     min_labelled = settings.performance_min_labelled_rows
-    reference_rows = len(_reference(settings)) if settings.reference_path.is_file() else 0
-    current, described = monitored_predictions(settings, run.dir)
+    reference_rows = len(load_reference(settings)) if settings.reference_path.is_file() else 0
+    current, described = monitored_predictions(settings, run.dir, context=run)
     labelled = int(current["depression"].notna().sum()) if len(current) else 0
     problems = []
     if not reference_rows:
@@ -71,7 +71,7 @@ def check_data_availability(run: Run, *, min_rows: int | None = None) -> StepRes
     message = ("Reports will run: " if available else "No reports: ") + outputs["reason"] + f"; {labels}."
     if versions:
         message += f" Predictions made by {describe_versions(versions)}."
-    return StepResult(_json_ready(outputs), table, message)
+    return StepResult(json_ready(outputs), table, message)
 
 
 def version_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -89,9 +89,9 @@ def describe_versions(counts: dict[str, int]) -> str:
 def decide_reports(run_dir: str | Path) -> bool:
     """The reporting gate: report only when the availability check found enough data."""
     run_dir = Path(run_dir)
-    with _decision_record(run_dir, "decide_reports") as record:
-        outputs = _glued(run_dir, "check_data_availability", "available")
-        record.update({"proceed": bool(outputs["available"]), "reasons": [outputs["reason"]]})
+    with decision_record(run_dir, "decide_reports") as record:
+        outputs = steps.read_step(run_dir, "check_data_availability", require="available")
+        record.update({"proceed": bool(outputs.available), "reasons": [outputs.reason]})
     return record["proceed"]
 
 
@@ -106,23 +106,25 @@ def _report_result(run: Run, result: Any, reference: dict | None = None) -> Step
     summary = result.summary or {}
     flat = {**(summary.get("dataset") or {}), **summary}
     headline = {name: flat.get(name) for name in _HEADLINES.get(result.kind, ())}
-    outputs = {"kind": result.kind, "html": _relative(result.html_path, run.dir),
-               "json": _relative(result.json_path, run.dir), "headline": headline}
+    outputs = {"kind": result.kind, "html": relative_to_run(result.html_path, run.dir),
+               "json": relative_to_run(result.json_path, run.dir), "headline": headline}
     if reference is not None:
         outputs["reference"] = reference
     table = pd.DataFrame([{k: (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in headline.items()}])
-    return StepResult(_json_ready(outputs), table, f"{result.kind} report: {outputs['html']}")
+    return StepResult(json_ready(outputs), table, f"{result.kind} report: {outputs['html']}")
 
 
+@glues("data_quality_report")
 def data_quality_report(run: Run) -> StepResult:
     """Evidently data summary of the production rows beside the reference."""
     from mindpulse import monitoring
 
-    reference, described = champion_reference(run.settings, run.dir)
+    reference, described = champion_reference(run.settings, run.dir, context=run)
     result = monitoring.data_quality_report(reference, current_data(run), run.dir, settings=run.settings)
     return _report_result(run, result, described)
 
 
+@glues("data_drift_report")
 def data_drift_report(run: Run, *, threshold: float | None = None,
                       prediction_threshold: float | None = None) -> StepResult:
     """Evidently data drift of the recent predictions against the baseline: the decision the retrain trigger makes too."""
@@ -130,11 +132,12 @@ def data_drift_report(run: Run, *, threshold: float | None = None,
 
     measure = measure_drift(run, feature_threshold=threshold, prediction_threshold=prediction_threshold)
     outputs = {"kind": "data_drift", "html": measure.html, "json": "data_drift.json",
-               "headline": _json_ready({name: measure.summary.get(name) for name in _HEADLINES["data_drift"]}),
+               "headline": json_ready({name: measure.summary.get(name) for name in _HEADLINES["data_drift"]}),
                **measure.outputs()}
-    return StepResult(_json_ready(outputs), measure.table(), measure.message())
+    return StepResult(json_ready(outputs), measure.table(), measure.message())
 
 
+@glues("model_performance_report")
 def model_performance_report(run: Run) -> StepResult:
     """Realized classification quality of the labelled predictions (when there are enough), and the CBPE
     estimate of the unlabelled ones; each figure per model version."""
@@ -157,11 +160,11 @@ def model_performance_report(run: Run) -> StepResult:
         skipped = (f"realized performance skipped: {len(labelled)} labelled predictions, fewer than "
                    f"performance_min_labelled_rows {minimum} (not enough labels)")
         path = run.dir / "model_performance.json"
-        atomic_write_json(path, _json_ready({"kind": "model_performance", "labelled_rows": len(labelled),
+        atomic_write_json(path, json_ready({"kind": "model_performance", "labelled_rows": len(labelled),
                                              "realized_skipped": skipped, "estimated": estimated}))
         headline = {name: None for name in _HEADLINES["model_performance"]}
         headline["labelled_rows"] = len(labelled)
-        step = StepResult(_json_ready({"kind": "model_performance", "html": None, "json": path.name,
+        step = StepResult(json_ready({"kind": "model_performance", "html": None, "json": path.name,
                                        "headline": headline, "realized_skipped": skipped}),
                           pd.DataFrame([headline]), skipped[0].upper() + skipped[1:] + ".")
     step.outputs["estimated"] = estimation.headline(estimated)
@@ -177,7 +180,7 @@ def _one_version(counts: dict[str, int]) -> str | None:
 def _with_versions(step: StepResult, summary: dict[str, Any]) -> StepResult:
     """Performance per model version beside the overall figures, when the rows mix versions."""
     versions, by_version = summary.get("model_versions") or {}, summary.get("by_model_version")
-    step.outputs.update(_json_ready({"model_versions": versions, "by_model_version": by_version}))
+    step.outputs.update(json_ready({"model_versions": versions, "by_model_version": by_version}))
     step.outputs = {k: v for k, v in step.outputs.items() if v is not None}
     step.table = step.table.drop(columns=["model_version"], errors="ignore")
     step.table.insert(0, "model_version", "all" if by_version else describe_versions(versions))
@@ -199,16 +202,16 @@ def _fmt(value: float | None) -> str:
 KEPT_OUTCOMES = ("promoted", "refused", "failed")
 
 
-def _runs_models_refer_to(settings: Any) -> set[tuple[str, str]]:
+def _runs_models_refer_to(settings: Any, registry: Any = None) -> set[tuple[str, str]]:
     """(dag_id, safe run id) of each run a kept model version was trained in.
 
     Read from the version's lineage (``metadata["lineage"]["run"]``), else from the start of its
     data source (``"<dag_id>/<run_id>: ..."``, how older versions name their run).
     """
-    from mindpulse.pipeline.sources import _registry
+    from mindpulse.pipeline.sources import open_registry
 
     referred: set[tuple[str, str]] = set()
-    for version in _registry(settings).versions():
+    for version in (registry or open_registry(settings)).versions():
         run = (version.metadata.get("lineage") or {}).get("run") or {}
         dag_id, run_id = run.get("dag_id"), run.get("run_id")
         if not (dag_id and run_id):
@@ -221,7 +224,7 @@ def _runs_models_refer_to(settings: Any) -> set[tuple[str, str]]:
     return referred
 
 
-def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
+def retention_plan(settings: Any, keep: int, *, registry: Any = None) -> list[dict[str, Any]]:
     """Every run folder of the two DAGs with ``keep`` True or False and the reason, by outcome.
 
     Never deleted: a pipeline run that promoted, refused or failed, or has no summary yet (in
@@ -229,12 +232,13 @@ def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
     Skipped and reported runs keep the newest ``keep`` of each DAG; hand runs
     (``interactive__...``) keep the newest ``keep`` of each DAG among themselves.
     """
-    from mindpulse.monitoring.index import _run_time, run_folders
+    from mindpulse.monitoring.index import run_folders, run_time
     from mindpulse.pipeline.records import is_hand_run
+    from mindpulse.steps import read_run_summary
 
     if int(keep) != keep or keep < 1:
         raise ValueError(f"keep: got {keep!r}, expected a whole number of at least 1")
-    referred = _runs_models_refer_to(settings)
+    referred = _runs_models_refer_to(settings, registry)
     plan: list[dict[str, Any]] = []
     for dag_id in (RETRAIN_DAG_ID, REPORTING_DAG_ID):  # each DAG's folder on its own: nothing else under reports/
         pools: dict[str, list[tuple[float, str, Path, str | None]]] = {"pipeline": [], "hand": []}
@@ -242,8 +246,8 @@ def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
         for folder in run_folders(dag_folder):
             if folder.parent != dag_folder:
                 continue
-            summary = runs.read_summary(folder) if (folder / runs.SUMMARY_NAME).is_file() else None
-            outcome = (summary or {}).get("outcome")
+            summary = read_run_summary(folder)
+            outcome = summary.outcome if summary else None
             entry = {"dag_id": dag_id, "run": folder.name, "path": folder, "outcome": outcome}
             if (runs.safe_run_id(dag_id), folder.name) in referred:
                 plan.append({**entry, "keep": True, "reason": "a kept model version was trained in it"})
@@ -251,7 +255,7 @@ def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
                 plan.append({**entry, "keep": True, "reason": f"outcome {outcome or 'not written yet'}: always kept"})
             else:
                 pool = "hand" if is_hand_run(folder.name) else "pipeline"
-                pools[pool].append((_run_time(folder, summary)[0], folder.name, folder, outcome))
+                pools[pool].append((run_time(folder, summary)[0], folder.name, folder, outcome))
         for pool, members in pools.items():
             members.sort(reverse=True)
             label = "hand runs" if pool == "hand" else "skipped/reported runs"
@@ -262,16 +266,17 @@ def retention_plan(settings: Any, keep: int) -> list[dict[str, Any]]:
     return plan
 
 
+@glues("clean_up_reports")
 def clean_up_reports(run: Run, *, keep: int | None = None, commit: bool = False) -> StepResult:
     """Delete the run folders :func:`retention_plan` does not keep (with ``commit=False``, only list them)."""
-    from mindpulse.monitoring.index import _remove
+    from mindpulse.monitoring.index import remove_run_folder
 
     keep = run.settings.reports_keep if keep is None else int(keep)
-    plan = retention_plan(run.settings, keep)
+    plan = retention_plan(run.settings, keep, registry=run.registry)
     doomed = [entry for entry in plan if not entry["keep"] and entry["path"] != run.dir]
     if commit:
         for entry in doomed:
-            _remove(entry["path"])
+            remove_run_folder(entry["path"])
     names = [f"{entry['dag_id']}/{entry['run']}" for entry in doomed]
     outputs = {"committed": bool(commit), "keep": keep, "removed": names if commit else [],
                "would_remove": [] if commit else names}
@@ -283,52 +288,59 @@ def clean_up_reports(run: Run, *, keep: int | None = None, commit: bool = False)
                                       f"each DAG; removed {len(names)}.")
 
 
-def _models_record(availability: dict[str, Any], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _models_record(availability: steps.AvailabilityOutputs, drift: steps.DriftReportOutputs,
+                   performance: steps.PerformanceReportOutputs) -> dict[str, Any]:
     """Which model produced what: the versions behind the current rows' predictions (rows each),
     the model that scored the reference for the drift comparison, and performance per version."""
-    drift = reports.get("data_drift_report") or {}
-    performance = reports.get("model_performance_report") or {}
     return {
-        "current_rows_by_version": availability.get("model_versions") or {},
-        "reference_scored_by": drift.get("reference_model"),
-        "reference_model_reason": drift.get("reference_model_reason"),
-        "current_rows_rescored_for_drift": drift.get("current_rows_rescored"),
-        "performance_by_version": performance.get("by_model_version"),
+        "current_rows_by_version": availability.model_versions or {},
+        "reference_scored_by": drift.reference_model,
+        "reference_model_reason": drift.reference_model_reason,
+        "current_rows_rescored_for_drift": drift.current_rows_rescored,
+        "performance_by_version": performance.by_model_version,
     }
 
 
+#: What the drift report's figures add to a reporting run's summary (``drift``).
+SUMMARY_DRIFT_KEYS = ("feature_drift_share", "n_features_drifted", "n_features", "features_drifted",
+                      "prediction_drift_score", "prediction_drifted", "label_drift_score", "label_drifted")
+
+
+@glues("send_summary")
 def finish_reporting(run: Run) -> StepResult:
     """Close a reporting run: write run_summary.json and send the summary."""
-    steps = _step_statuses(run, REPORTING_STEPS, own="send_summary")
-    availability = runs.read_outputs(run.notebook("check_data_availability"))
-    decision = _read_decision(run.dir, "decide_reports")
-    reports = {step: runs.read_outputs(run.notebook(step)) for step in REPORT_STEPS}
-    failed = [name for name, step in steps.items() if step["status"] in ("failed", "incomplete")]
+    statuses = step_statuses(run, REPORTING_STEPS, own="send_summary")
+    availability = run.outputs("check_data_availability")
+    decision = run.decision("decide_reports")
+    reports = {step: run.outputs(step) for step in REPORT_STEPS}
+    ran = {step: out for step, out in reports.items() if out.model_fields_set}  # a step that glued anything
+    drift, performance = reports["data_drift_report"], reports["model_performance_report"]
+    failed = [name for name, step in statuses.items() if step["status"] in ("failed", "incomplete")]
     if failed:
         outcome = "failed"
-    elif any(reports.values()):
+    elif ran:
         outcome = "reported"
     else:
         outcome = "skipped"
-    drift_headline = reports["data_drift_report"].get("headline") or {}
+    drift_headline = drift.headline or {}
+    champion = current_champion(run)
     summary = {
-        "dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), "created_at": _now(),
+        "dag_id": run.dag_id, "run_id": run.run_id, "run_dir": str(run.dir), "created_at": utc_now(),
         "outcome": outcome, "failed_steps": failed,
-        "trigger": decision or {"proceed": False, "reasons": [availability.get("reason") or "no gate decision in this run folder"]},
-        "rows": availability.get("current_rows"), "labelled_rows": availability.get("labelled_rows"),
-        "unlabelled_rows": availability.get("unlabelled_rows"), "labels": availability.get("labels"),
+        "trigger": decision.as_dict() if decision else {
+            "proceed": False, "reasons": [availability.reason or "no gate decision in this run folder"]},
+        "rows": availability.current_rows, "labelled_rows": availability.labelled_rows,
+        "unlabelled_rows": availability.unlabelled_rows, "labels": availability.labels,
         "drift_share": drift_headline.get("share"), "drift_status": drift_headline.get("status"),
-        "drift": {key: reports["data_drift_report"].get(key) for key in (
-            "feature_drift_share", "n_features_drifted", "n_features", "features_drifted", "prediction_drift_score",
-            "prediction_drifted", "label_drift_score", "label_drifted")} if reports["data_drift_report"] else None,
-        "model_before": _current_champion(run.settings), "model_after": _current_champion(run.settings),
-        "models": _models_record(availability, reports),
-        "metrics": {step.removesuffix("_report"): out.get("headline") for step, out in reports.items() if out},
-        "estimated": reports["model_performance_report"].get("estimated"),
-        "reports": {step.removesuffix("_report"): out.get("html") for step, out in reports.items() if out},
-        "reference": next((out["reference"] for out in reports.values() if out.get("reference")), None),
-        "removed_runs": runs.read_outputs(run.notebook("clean_up_reports")).get("removed", []),
-        "steps": steps,
+        "drift": {key: getattr(drift, key) for key in SUMMARY_DRIFT_KEYS} if "data_drift_report" in ran else None,
+        "model_before": champion, "model_after": champion,
+        "models": _models_record(availability, drift, performance),
+        "metrics": {step.removesuffix("_report"): out.headline for step, out in ran.items()},
+        "estimated": performance.estimated,
+        "reports": {step.removesuffix("_report"): out.html for step, out in ran.items()},
+        "reference": next((out.reference for out in ran.values() if out.reference), None),
+        "removed_runs": run.outputs("clean_up_reports").removed or [],
+        "steps": statuses,
     }
     text = "\n".join([
         f"Reporting run {run.run_id}: {outcome}.",
@@ -342,7 +354,7 @@ def finish_reporting(run: Run) -> StepResult:
         *(["Failed step(s): " + ", ".join(failed)] if failed else []),
         f"Audit record: {run.dir}",
     ])
-    return _close_run(run, summary, text)
+    return close_run(run, summary, text)
 
 
 def _baseline_sentence(baseline: dict[str, Any]) -> str:

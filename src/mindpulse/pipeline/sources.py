@@ -6,28 +6,44 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mindpulse.settings import Settings
 
 
-def _store(settings: Settings):  # noqa: ANN202 - the store class is imported lazily
+def open_store(settings: Settings):  # noqa: ANN202 - the store class is imported lazily
+    """The production store of ``settings`` (its schema checked: migrating is the deploy step's job)."""
     from mindpulse.store import Store
 
     return Store.from_settings(settings)  # its schema checked (the deploy step migrated it)
 
 
-def _registry(settings: Settings):  # noqa: ANN202
+def open_registry(settings: Settings):  # noqa: ANN202 - the registry class is imported lazily
+    """The model registry of ``settings``."""
     from mindpulse.registry import ModelRegistry
 
     return ModelRegistry.from_settings(settings)
 
 
-def _reference(settings: Settings) -> pd.DataFrame:
-    from mindpulse.data import load_reference
+def store_of(settings: Settings, context: Any = None):  # noqa: ANN201 - the store class is imported lazily
+    """The store of a step's context (its :class:`~mindpulse.pipeline.records.Run`, which opens it once, on
+    first use), or, without one, the store of ``settings``. Asked only where rows are read, so a
+    step whose rows are frozen in its run folder opens nothing."""
+    return context.store if context is not None else open_store(settings)
 
-    return load_reference(settings)
+
+def registry_of(settings: Settings, context: Any = None):  # noqa: ANN201
+    """The registry of a step's context (see :func:`store_of`), or, without one, the registry of ``settings``."""
+    return context.registry if context is not None else open_registry(settings)
+
+
+def load_reference(settings: Settings) -> pd.DataFrame:
+    """The reference data (the first training set), read when a step needs it."""
+    from mindpulse import data
+
+    return data.load_reference(settings)
 
 
 def _frozen(run_dir: Path | None, name: str, make: Callable[[], tuple[pd.DataFrame, dict]],
@@ -59,21 +75,21 @@ BASELINE_NAME = "reference_data"
 
 
 def monitored_predictions(settings: Settings, run_dir: Path | None = None, *,
-                          now: datetime | None = None) -> tuple[pd.DataFrame, dict]:
+                          now: datetime | None = None, context: Any = None) -> tuple[pd.DataFrame, dict]:
     """What monitoring looks at: the predictions logged in the last ``monitoring_window_days`` days, at most
     ``monitoring_max_rows`` of them (the newest), labelled or not; in prediction id order, with a description.
 
     Both DAGs read their current rows here (the reporting run's reports, the retrain run's drift
     trigger). With ``run_dir`` the rows are frozen there on first use, so every step of a run
-    describes the same rows.
+    describes the same rows. ``context``: see :func:`store_of`.
     """
-    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now))
+    return _frozen(run_dir, CURRENT_NAME, lambda: _monitored_predictions(settings, now, context))
 
 
-def _monitored_predictions(settings: Settings, now: datetime | None) -> tuple[pd.DataFrame, dict]:
+def _monitored_predictions(settings: Settings, now: datetime | None, context: Any) -> tuple[pd.DataFrame, dict]:
     now = now or datetime.now(timezone.utc)
     since = now - timedelta(days=settings.monitoring_window_days)
-    recent = _store(settings).recent_predictions(limit=settings.monitoring_max_rows)
+    recent = store_of(settings, context).recent_predictions(limit=settings.monitoring_max_rows)
     created = pd.to_datetime(recent["created_at"], utc=True)
     frame = recent.loc[created >= since].sort_values("prediction_id").reset_index(drop=True)
     labelled = int(frame["depression"].notna().sum())
@@ -84,15 +100,16 @@ def _monitored_predictions(settings: Settings, now: datetime | None) -> tuple[pd
     return frame, described
 
 
-def champion_reference(settings: Settings, run_dir: Path | None = None,
-                       current: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+def champion_reference(settings: Settings, run_dir: Path | None = None, current: pd.DataFrame | None = None, *,
+                       context: Any = None) -> tuple[pd.DataFrame, dict]:
     """The drift and quality baseline (see :func:`drift_baseline`) of ``current`` (default: :func:`monitored_predictions`)."""
     if current is None:
-        current = monitored_predictions(settings, run_dir)[0]
-    return drift_baseline(settings, current, run_dir)
+        current = monitored_predictions(settings, run_dir, context=context)[0]
+    return drift_baseline(settings, current, run_dir, context=context)
 
 
-def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
+def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
+                   context: Any = None) -> tuple[pd.DataFrame, dict]:
     """The rows drift is measured against, and their description (source, rows, sha256) for every summary.
 
     The champion's training data (the reference data plus the trained rows of every production
@@ -101,10 +118,11 @@ def drift_baseline(settings: Settings, current: pd.DataFrame, run_dir: Path | No
     ``drift_baseline_rows`` rows with the seed. A baseline needs ``drift_baseline_min_rows``
     rows; with fewer, or with no champion, or a champion without a lineage record, the
     reference data is the baseline. With ``run_dir``, it is frozen there on first use
-    (``reference_data``), so every step of a run compares with the same rows.
+    (``reference_data``), so every step of a run compares with the same rows. ``context``: see
+    :func:`store_of`.
     """
     ids = _prediction_ids(current)
-    return _frozen(run_dir, BASELINE_NAME, lambda: _drift_baseline(settings, ids),
+    return _frozen(run_dir, BASELINE_NAME, lambda: _drift_baseline(settings, ids, context=context),
                    valid=lambda about: about.get("current_ids_sha256") == _ids_sha256(ids))
 
 
@@ -120,13 +138,13 @@ def _ids_sha256(ids: set[int]) -> str:
     return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
 
 
-def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataFrame, dict]:
+def _drift_baseline(settings: Settings, current_ids: set[int], *, context: Any = None) -> tuple[pd.DataFrame, dict]:
     from mindpulse.contract import CANONICAL_COLUMNS
     from mindpulse.data import frame_sha256
 
     columns = [*CANONICAL_COLUMNS, "prediction_id"]
-    reference = _reference(settings).reindex(columns=columns)
-    champion = _registry(settings).champion()
+    reference = load_reference(settings).reindex(columns=columns)
+    champion = registry_of(settings, context).champion()
     record = champion.metadata.get("lineage") if champion is not None else None
     described: dict = {"model_version": champion.version if champion is not None else None,
                        "sample_cap": settings.drift_baseline_rows, "min_rows": settings.drift_baseline_min_rows,
@@ -136,7 +154,7 @@ def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataF
                                          "reference data (the champion has no lineage record)")
         left_out = 0
     else:
-        training, snapshot_ids = _champion_training_rows(settings, record, columns)
+        training, snapshot_ids = _champion_training_rows(settings, record, columns, context)
         overlap = training["prediction_id"].isin(current_ids)
         population, left_out = training.loc[~overlap].reset_index(drop=True), int(overlap.sum())
         source, described["snapshots"] = "the champion's training data (reference + trained snapshot rows)", snapshot_ids
@@ -154,14 +172,15 @@ def _drift_baseline(settings: Settings, current_ids: set[int]) -> tuple[pd.DataF
     return frame, described
 
 
-def _champion_training_rows(settings: Settings, record: dict, columns: list[str]) -> tuple[pd.DataFrame, list[int]]:
+def _champion_training_rows(settings: Settings, record: dict, columns: list[str],
+                            context: Any = None) -> tuple[pd.DataFrame, list[int]]:
     """The reference plus the trained rows of each snapshot in the lineage ``record``, with their prediction ids."""
     from mindpulse.holdout import recent_slice
     from mindpulse.store.production_store import SnapshotError
 
-    store = _store(settings)
+    store = store_of(settings, context)
     seed = int(record.get("seed") or 0)
-    parts, ids = [_reference(settings).reindex(columns=columns)], []
+    parts, ids = [load_reference(settings).reindex(columns=columns)], []
     for item in record.get("snapshots") or []:
         if not item.get("rows"):
             continue
@@ -175,9 +194,10 @@ def _champion_training_rows(settings: Settings, record: dict, columns: list[str]
     return pd.concat(parts, ignore_index=True), ids
 
 
-def _drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`_drift_inputs`)."""
-    reference, current, _ = _drift_inputs(settings, current, run_dir)
+def drift_frames(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
+                 context: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current rows, both with one model's outputs, for the drift comparison (see :func:`drift_inputs`)."""
+    reference, current, _ = drift_inputs(settings, current, run_dir, context=context)
     return reference, current
 
 
@@ -202,11 +222,12 @@ def reference_model(registry, current: pd.DataFrame) -> tuple[str | None, str]: 
     return champion.version, f"the champion ({why})"
 
 
-#: What :func:`_drift_inputs` adds to the reference's description: whose outputs were compared.
+#: What :func:`drift_inputs` adds to the reference's description: whose outputs were compared.
 SCORING_KEYS = ("reference_model", "reference_model_reason", "current_rows_rescored")
 
 
-def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | None = None, *,
+                 context: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Reference (:func:`champion_reference`) and current rows, both with the same model's outputs, and a description.
 
     As in Evidently's own preset, prediction drift counts beside feature and target drift. The
@@ -215,13 +236,13 @@ def _drift_inputs(settings: Settings, current: pd.DataFrame, run_dir: Path | Non
     scored by it too, so prediction drift compares one model on two sets of data rather than
     two models. The description names that model (``SCORING_KEYS``). With no model yet,
     features and target alone. With ``run_dir``, the reference and its scores are frozen there
-    on first use (see :func:`champion_reference`).
+    on first use (see :func:`champion_reference`). ``context``: see :func:`store_of`.
     """
     from mindpulse.contract import CANONICAL_COLUMNS
 
-    reference, described = drift_baseline(settings, current, run_dir)
+    reference, described = drift_baseline(settings, current, run_dir, context=context)
     reference = reference.reindex(columns=[*CANONICAL_COLUMNS, "prediction_id"]).reset_index(drop=True)
-    registry = _registry(settings)
+    registry = registry_of(settings, context)
     version, reason = reference_model(registry, current)
     described = {**described, "reference_model": version, "reference_model_reason": reason, "current_rows_rescored": 0}
     if version is None or current.empty:

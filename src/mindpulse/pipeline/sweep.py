@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 
 from mindpulse.dag_ids import RETRAIN_DAG_ID
-from mindpulse.pipeline.records import Run, StepResult
-from mindpulse.pipeline.sources import _registry, _store
+from mindpulse.pipeline.records import Run, StepResult, decision_record, open_run
 
 log = logging.getLogger("mindpulse.pipeline")
 
@@ -31,19 +30,19 @@ def sweep_stale_claims(run: Run, *, older_than: timedelta | None = None, now: da
     Each sweep is logged and notified.
     """
     from mindpulse import notify
-    from mindpulse.pipeline.retrain import _version_trained_for
+    from mindpulse.pipeline.training import version_trained_for
 
     settings = run.settings
     older_than = older_than or timedelta(minutes=settings.pipeline_run_timeout_minutes)
     now = now or datetime.now(timezone.utc)
-    store = _store(settings)
+    store = run.store
     stale = [s for s in store.snapshots()
              if s.state == "claimed" and s.run_id != run.run_id and now - _utc(s.claimed_at) > older_than]
-    registry = _registry(settings) if stale else None
+    registry = run.registry if stale else None
     swept: list[dict[str, Any]] = []
     for snapshot in stale:
         owner = Run(settings=settings, dag_id=RETRAIN_DAG_ID, run_id=snapshot.run_id, dir=run.dir)
-        trained = _version_trained_for(registry, owner)
+        trained = version_trained_for(registry, owner)
         if trained is not None:
             path = store.archive_snapshot(snapshot.id, settings.archive_dir)
             action, detail = "archived", f"its run registered {trained.version}, trained on these rows; exported to {path}"
@@ -83,15 +82,14 @@ def expire_predictions(run: Run, store: Any) -> int:
 
 
 def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a naive time is taken as UTC, as the store keeps it)."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def sweep_before_run(dag_id: str, run_id: str, run_dir: str) -> int:
     """The DAG's first task: sweep, and keep what was swept in the run folder (``sweep_stale_claims.json``)."""
-    from mindpulse.pipeline.records import _decision_record, open_run
-
     run = open_run(dag_id, run_id, run_dir)
-    with _decision_record(run.dir, "sweep_stale_claims") as record:
+    with decision_record(run.dir, "sweep_stale_claims") as record:
         result = sweep_stale_claims(run)
         record.update(result.outputs)
     return len(result.outputs["swept"])
