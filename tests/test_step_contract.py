@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_support import migrated
 
 from mindpulse import pipeline, runs, steps, trends
 from mindpulse.monitoring import list_report_runs
@@ -175,7 +176,7 @@ def test_a_step_opens_the_store_and_the_registry_once(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(records, "open_store", count("store", real_store))
     monkeypatch.setattr(records, "open_registry", count("registry", real_registry))
-    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__1", settings=Settings(home=tmp_path / "home"))
+    run = pipeline.open_run(pipeline.RETRAIN_DAG_ID, "manual__1", settings=migrated(Settings(home=tmp_path / "home")))
     assert opened == {"store": 0, "registry": 0}  # lazily: opening a run opens nothing
     assert run.store is run.store and run.registry is run.registry
     for _ in range(2):

@@ -278,11 +278,35 @@ class SweepRecord(DecisionRecord, SweepOutputs):
     """``sweep_stale_claims.json``: what the sweep before a retrain run settled."""
 
 
+class ApprovalRequestRecord(DecisionRecord):
+    """``await_approval.json``: the request put to an admin for a held challenger (mindpulse.pipeline.approval)."""
+
+    version: str
+    subject: str | None = None
+    body: str | None = None
+    asked_at: str | None = None
+    requested_at: str | None = None
+    timeout_hours: float | None = None
+
+
+class ApprovalAppliedRecord(DecisionRecord):
+    """``apply_approval.json``: the answer applied to the held challenger (approved, rejected, timed out)."""
+
+    version: str | None = None
+    status: str | None = None
+    promoted: bool | None = None
+    reason: str | None = None
+    run_id: str | None = None
+    applied_at: str | None = None
+
+
 #: The model of each Python task's record file.
 DECISIONS: dict[str, type[DecisionRecord]] = {
     "decide_retrain": RetrainDecisionRecord,
     "decide_reports": ReportsDecisionRecord,
     "sweep_stale_claims": SweepRecord,
+    "await_approval": ApprovalRequestRecord,
+    "apply_approval": ApprovalAppliedRecord,
 }
 
 
