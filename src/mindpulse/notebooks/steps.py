@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mindpulse.dag_ids import REPORTING_DAG_ID, RETRAIN_DAG_ID
 
 # Links from a notebook in notebooks/<dag folder>/ to the documents that state a rule once.
-GATE_RULE = "[the gate's rule](../../docs/architecture.md#the-gates-rule) ([`mindpulse.gate`](../../src/mindpulse/gate.py))"
+GATE_RULE = "[the gate's rule](../../docs/architecture.md#the-promotion-gate) ([`mindpulse.gate`](../../src/mindpulse/gate.py))"
 DRIFT_RULE = "[the drift rule of `mindpulse.monitoring.drift`](../../src/mindpulse/monitoring/drift.py)"
 RETRAIN_DECISION = "[`decide_retrain`](../../dags/ml_retrain_pipeline.py)"
 REPORTS_DECISION = "[`decide_reports`](../../dags/evidently_reporting_pipeline.py)"
@@ -137,7 +137,7 @@ RETRAIN = (
                                       "would train on now, counted by the same function"),
         about=("Trains a challenger on all labelled data so far (the reference, every archived production snapshot "
                "and this run's snapshot, each less its recent slice), scores it beside the champion on the same rows, "
-               f"and promotes it or refuses it by {GATE_RULE}. The printed reason gives both ROC-AUCs, the interval and "
+               f"and promotes it or refuses it by {GATE_RULE} (with MINDPULSE_PROMOTION_APPROVAL=required, one that passes is held for an admin's approval instead: the DAG's await_approval task). The printed reason gives both ROC-AUCs, the interval and "
                "the decision in words. When a registered version was trained on the same data with the same "
                "settings, nothing is trained and the step names it; a retry gates the version it registered. A "
                "refused challenger stays in the registry, not serving, and the champion's score on each snapshot "

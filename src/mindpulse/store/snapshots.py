@@ -41,14 +41,19 @@ class Snapshots(StoreCore):
                 # different orders could deadlock. (SQLite's IMMEDIATE already serialises.)
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
             now = utc_now()
-            # The snapshot row for this run, unless one exists (ON CONFLICT: a concurrent claim of the
-            # same run_id that inserted it first is waited for, and its snapshot returned).
-            inserted = connection.execute(
-                self._insert(snapshots_t).values(run_id=run_id, state=CLAIMED, n_rows=0, claimed_at=now)
-                .on_conflict_do_nothing(index_elements=[snapshots_t.c.run_id]).returning(snapshots_t.c.id)).scalar()
+            mine = self._lock(sa.select(snapshots_t).where(snapshots_t.c.run_id == run_id))
+            existing = connection.execute(mine).mappings().first()
+            inserted = None
+            if existing is None:
+                # Inserted only when absent (an INSERT that meets its conflict would still use up an id,
+                # and snapshot ids are what people name); ON CONFLICT covers a concurrent claim of the
+                # same run_id that inserted it first: its snapshot is returned.
+                inserted = connection.execute(
+                    self._insert(snapshots_t).values(run_id=run_id, state=CLAIMED, n_rows=0, claimed_at=now)
+                    .on_conflict_do_nothing(index_elements=[snapshots_t.c.run_id]).returning(snapshots_t.c.id)).scalar()
+                if inserted is None:
+                    existing = connection.execute(mine).mappings().one()
             if inserted is None:
-                existing = connection.execute(
-                    self._lock(sa.select(snapshots_t).where(snapshots_t.c.run_id == run_id))).mappings().one()
                 if existing["state"] != RELEASED:
                     return snapshot_of(existing)
                 inserted = existing["id"]
