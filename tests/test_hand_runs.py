@@ -5,10 +5,7 @@ pipeline's runs. A claimed snapshot can be freed by hand (``mindpulse store rele
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import papermill as pm
@@ -24,21 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 COMMIT_NOTEBOOKS = ("retrain/04_merge_training_data.ipynb", "retrain/05_train_and_gate.ipynb",
                     "retrain/06_archive_production_data.ipynb", "reporting/05_clean_up_reports.ipynb")
-
-
-@pytest.fixture
-def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A fresh copy of the demo home (1,200 labelled rows pending), exported to notebook kernels."""
-    target = tmp_path / "home"
-    shutil.copytree(demo_template, target)
-    for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("MINDPULSE_HOME", str(target))
-    from mindpulse.settings import get_settings
-
-    get_settings.cache_clear()
-    yield Settings(home=target)
-    get_settings.cache_clear()
 
 
 def _state(settings: Settings) -> dict[str, object]:

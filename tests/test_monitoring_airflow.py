@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import airflow_support as af
+from fixtures.homes import HomeFactory
 from mindpulse import data, pipeline, runs
 from mindpulse.predict import Predictor
 from mindpulse.registry import ModelRegistry
@@ -27,8 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("shifted-home"))
+def home(make_module_home: HomeFactory) -> Settings:
+    settings = make_module_home(name="shifted-home")
     data.generate_reference(settings, rows=3_000, seed=7)
     pipeline.train_first_champion(settings, seed=7, candidates=["logistic_regression"])
     cohort = school_shift(generate(2_000, seed=21, id_start=800_000).canonical(), seed=21)

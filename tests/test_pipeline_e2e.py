@@ -371,7 +371,7 @@ def test_the_dashboards_pipelines_page_lists_and_starts_runs_in_the_platforms_ai
     REST runs below are the only ones."""
     from dashboard.stores import DashboardStore
     from dashboard.views import PipelinesView
-    from tests.dashboard_support import click
+    from dashboard_support import click
 
     client = platform["client"]
     settings = platform["settings"].model_copy(update={
