@@ -287,8 +287,8 @@ def test_error_lines_cut_long_values(tmp_path, trained_home):
 
 # 11. one validation fast path ----------------------------------------------------------------
 
-def test_one_fast_path_for_a_single_record():
-    import dashboard.stores.predict
+def test_one_fast_path_for_a_single_record(tmp_path, monkeypatch):
+    from dashboard.stores.predict import PredictionStore
     from mindpulse import predict
     from mindpulse.store import production_store, records
 
@@ -296,7 +296,17 @@ def test_one_fast_path_for_a_single_record():
     assert production_store.canonical_record is c.canonical_record
     assert not hasattr(predict, "_fast_canonical_record") and not hasattr(records, "_fast_canonical")
     assert not hasattr(records, "canonical_record")
-    assert "mindpulse.contract import canonical_record" in Path(dashboard.stores.predict.__file__).read_text()
+    # The dashboard's Predict validates with the same function, before it loads any model.
+    checked = []
+
+    def canonical_record(values):
+        checked.append(dict(values))
+        raise c.ContractError([c.Problem(1, "Age", values["Age"], "a whole number")])
+
+    monkeypatch.setattr(c, "canonical_record", canonical_record)
+    with pytest.raises(c.ContractError, match="Age"):
+        PredictionStore(settings=Settings(home=tmp_path)).predict({**RECORD, "Age": "x"})
+    assert checked == [{**RECORD, "Age": "x"}]
 
 
 # Ages are whole numbers ----------------------------------------------------------------------
