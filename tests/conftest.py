@@ -9,7 +9,7 @@ import pytest
 
 # The suite's shared fixtures live in tests/fixtures/ (one module per concern) and are plugins:
 # a test module uses them by name, without importing them.
-pytest_plugins = ["fixtures.homes", "fixtures.services", "fixtures.dashboard"]
+pytest_plugins = ["fixtures.homes", "fixtures.services", "fixtures.dashboard", "fixtures.tiers"]
 
 
 # Hypothesis profiles for the fuzz suite (tests/test_fuzz_inputs.py). "ci" (the default) keeps

@@ -271,7 +271,7 @@ def serve_dashboard(home: Path, *, timeout: float = 90.0, extra: tuple[str, ...]
     command = [sys.executable, "-m", "dashboard", "--port", "0"]
     if extra:
         command += ["--", *extra]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=dashboard_env(home, env), stdout=subprocess.PIPE,
+    process = subprocess.Popen(command, cwd=home, env=dashboard_env(home, env), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, bufsize=1)
     log: list[str] = []
     found = threading.Event()
