@@ -12,8 +12,8 @@ import papermill as pm
 import pytest
 from typer.testing import CliRunner
 
+from home_support import home_state as _state
 from mindpulse import pipeline, runs
-from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 
@@ -21,14 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 COMMIT_NOTEBOOKS = ("retrain/04_merge_training_data.ipynb", "retrain/05_train_and_gate.ipynb",
                     "retrain/06_archive_production_data.ipynb", "reporting/05_clean_up_reports.ipynb")
-
-
-def _state(settings: Settings) -> dict[str, object]:
-    registry = ModelRegistry.from_settings(settings)
-    store = Store.from_settings(settings)
-    return {"champion": registry.champion().version, "versions": [v.version for v in registry.versions()],
-            "pending": store.pending_count(), "snapshots": [(s.id, s.state) for s in store.snapshots()],
-            "archive": sorted(p.name for p in settings.archive_dir.glob("*")) if settings.archive_dir.is_dir() else []}
 
 
 def test_each_hand_run_gets_its_own_run_id_and_folder(home: Settings) -> None:

@@ -7,7 +7,6 @@ same unlabelled rows and, with no new outcomes, asks for them instead of registe
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -40,14 +39,7 @@ def home(make_module_home: HomeFactory) -> Settings:
 
 
 def _env(migrated: Path, airflow_home: Path, settings: Settings, zygote: dict) -> dict[str, str]:
-    airflow_home.mkdir(parents=True)
-    shutil.copy(migrated, airflow_home / "airflow.db")
-    env = af.airflow_env(airflow_home)
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": "0", **zygote})
-    return env
+    return af.pipeline_env(migrated, airflow_home, settings.home, settings=zygote)
 
 
 def _run_folder(settings: Settings, dag_id: str) -> Path:

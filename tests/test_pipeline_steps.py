@@ -12,6 +12,7 @@ import pytest
 
 from airflow_support import WebhookReceiver
 from fixtures.homes import HomeFactory
+from home_support import home_state as _state
 from mindpulse import pipeline, runs
 from mindpulse.kernels import IPCKernelManager
 from mindpulse.registry import ModelRegistry
@@ -104,14 +105,6 @@ def home(make_home: HomeFactory, demo_template: Path, kernel_zygote: dict[str, s
     """A fresh copy of the demo home, exported to the notebook kernels Papermill starts (forked from
     the session's zygote, as under the embedded Airflow)."""
     return make_home(demo_template, export=True, env=kernel_zygote)
-
-
-def _state(settings: Settings) -> dict[str, object]:
-    registry = ModelRegistry.from_settings(settings)
-    store = Store.from_settings(settings)
-    return {"champion": registry.champion().version, "versions": [v.version for v in registry.versions()],
-            "pending": store.pending_count(), "snapshots": [(s.id, s.state) for s in store.snapshots()],
-            "archive": sorted(p.name for p in settings.archive_dir.glob("*")) if settings.archive_dir.is_dir() else []}
 
 
 def _execute(notebook: str, run: pipeline.Run, step: str, **parameters: object) -> Path:

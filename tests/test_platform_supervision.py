@@ -19,17 +19,10 @@ import pytest
 import typer
 
 import airflow_support as af
+from airflow_support import process_family as _family
 from mindpulse.commands import platform
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
-
-
-def _family(pid: int) -> list[psutil.Process]:
-    try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 @pytest.mark.airflow
