@@ -1,5 +1,6 @@
 """The project's set-up: layout, the two make targets, and environment.yml agreeing with pyproject."""
 
+import os
 import re
 import subprocess
 import tomllib
@@ -43,16 +44,21 @@ def test_known_breakages_are_pinned():
     assert tuple(int(x) for x in celery.split(".")[:2]) < (5, 7)
 
 
+#: A make of its own, even under `make test` (whose variables, PYTEST_ARGS say, would pass down).
+MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def make_dry_run(*args: str) -> list[str]:
     """The commands ``make ARGS`` would run (``--dry-run``: none is run)."""
-    result = subprocess.run(["make", "--dry-run", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["make", "--dry-run", *args], cwd=ROOT, env=MAKE_ENV, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.replace("\\\n", " ").splitlines()
 
 
 def test_make_has_exactly_the_two_entry_points_and_each_does_its_job():
-    database = subprocess.run(["make", "--print-data-base", "--question"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=60).stdout
+    database = subprocess.run(["make", "--print-data-base", "--question"], cwd=ROOT, env=MAKE_ENV, capture_output=True,
+                              text=True, timeout=60).stdout
     phony = next(line for line in database.splitlines() if line.startswith(".PHONY:")).split()[1:]
     assert sorted(phony) == ["run", "test"]
     assert make_dry_run("run")[-1] == ".venv/bin/mindpulse platform run"
