@@ -25,15 +25,17 @@ def outside_env() -> dict[str, str]:
 
 
 def test_the_dashboard_imports_from_a_folder_outside_the_checkout(tmp_path: Path) -> None:
+    """Also where the current folder holds a home named mindpulse: it must not shadow the package."""
+    (tmp_path / "mindpulse" / "data").mkdir(parents=True)
     probe = ("import dashboard, dashboard.stores, dashboard.views, dashboard.auth, dashboard.http_policy, sys; "
-             "from mindpulse.settings import Settings; "
+             "from mindpulse.data import frame_sha256; from mindpulse.settings import Settings; "
              "print(dashboard.__file__); print(Settings().dashboard_app); print(sys.path)")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=outside_env(), capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     package, app, path = result.stdout.splitlines()[-3:]
     assert str(ROOT) not in ast.literal_eval(path)  # found as installed, not through the checkout on sys.path
-    assert Path(package).parent == Path(app).parent and Path(app).is_file()
+    assert Path(package).resolve().parent == Path(app).parent and Path(app).is_file()
 
 
 def test_python_m_dashboard_runs_from_a_folder_outside_the_checkout(tmp_path: Path) -> None:

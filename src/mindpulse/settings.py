@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         """The dashboard's Panel app: ``app.py`` of the installed ``dashboard`` package, else HOME's."""
         spec = importlib.util.find_spec("dashboard")
         if spec is not None and spec.origin is not None:
-            return Path(spec.origin).parent / "app.py"
+            return Path(spec.origin).resolve().parent / "app.py"
         return _code_folder("dashboard", self.home) / "app.py"
 
     @property
