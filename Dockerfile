@@ -6,9 +6,7 @@ ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
 FROM ${AIRFLOW_IMAGE}
 
 ENV MINDPULSE_HOME=/opt/mindpulse \
-    AIRFLOW__CORE__DAGS_FOLDER=/opt/mindpulse/dags \
-    # The dashboard imports its own package (dashboard.stores, dashboard.views).
-    PYTHONPATH=/opt/mindpulse
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/mindpulse/dags
 
 # The folders the named volumes mount on. Made here, owned by airflow with group 0 (as the
 # official image expects, for any UID), so a fresh volume takes that ownership.
@@ -25,12 +23,13 @@ WORKDIR /opt/mindpulse
 # (rfc3987-syntax, papermill's cloud back-ends: each costs Airflow processes ~1 s of CPU at start).
 COPY --chown=airflow:0 pyproject.toml requirements.lock requirements.exclude README.md ./
 COPY --chown=airflow:0 src/ src/
+# The dashboard is a package of the project too (pyproject.toml): installed with it.
+COPY --chown=airflow:0 dashboard/ dashboard/
 RUN --mount=type=cache,target=/home/airflow/.cache/pip,uid=50000,gid=0 \
     pip install --constraint requirements.lock "apache-airflow==${AIRFLOW_VERSION}" . \
     && pip uninstall --yes --requirement requirements.exclude \
-    && python -c "import mindpulse, airflow.providers.papermill, airflow.providers.celery.executors.celery_executor"
+    && python -c "import mindpulse, dashboard, airflow.providers.papermill, airflow.providers.celery.executors.celery_executor"
 
 COPY --chown=airflow:0 dags/ dags/
 COPY --chown=airflow:0 notebooks/ notebooks/
-COPY --chown=airflow:0 dashboard/ dashboard/
 COPY --chown=airflow:0 docker/ docker/

@@ -63,13 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports_dir = Path(get_settings().reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)  # panel refuses to serve a missing folder
     command = serve_command(reports_dir, address=args.address, port=args.port, extra=extra)
-    # panel imports the plugin before the app: the dashboard package must be importable from anywhere
     env = dict(os.environ)
     if not env.get("PANEL_COOKIE_SECRET"):  # signs the session cookies: one per home, kept across restarts
         from mindpulse.accounts import session_secret
 
         env["PANEL_COOKIE_SECRET"] = session_secret(get_settings().data_dir / SESSION_SECRET_FILE)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APP_PATH.parents[1]), env.get("PYTHONPATH")]))
     os.execve(command[0], command, env)
     return 0  # not reached
 

@@ -6,26 +6,18 @@ static files (``--static-dirs reports=DIR``); the Reports page points iframes at
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from html import escape
-from pathlib import Path
 from typing import Any
 
 import panel as pn
 import param
 
-if importlib.util.find_spec("dashboard") is None:
-    # `panel serve dashboard/app.py` runs this file as a script: make its package importable
-    # without asking for PYTHONPATH (python -m dashboard and the Docker image need no help).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashboard import REPORTS_ROUTE  # noqa: E402
-from dashboard.offline import SYSTEM_FONTS, OfflineFast, pin_panel_files_to_this_server  # noqa: E402
-from dashboard.stores.session import DashboardStore  # noqa: E402
-from dashboard.views import (  # noqa: E402
-    AuditView, FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView)
-from dashboard.views.common import DISCLAIMER, code  # noqa: E402
+# `panel serve dashboard/app.py` runs this file as a script; its package is installed with mindpulse.
+from dashboard import REPORTS_ROUTE
+from dashboard.offline import SYSTEM_FONTS, OfflineFast, pin_panel_files_to_this_server
+from dashboard.stores.session import DashboardStore
+from dashboard.views import AuditView, FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView, TrendsView
+from dashboard.views.common import DISCLAIMER, code
 
 PAGES = ("Predict", "Feedback", "Reports", "Trends", "Models", "Pipelines", "Audit")
 #: The right each page needs (mindpulse.accounts): a page the account may not use is not built.

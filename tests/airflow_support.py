@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,12 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from mindpulse.airflow_client import AirflowClient
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = str(VENV_BIN / "airflow")
 ADMIN_USER = "admin"
+
+
+def process_family(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (task processes move to process groups of their own)."""
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def free_port() -> int:
@@ -58,6 +70,22 @@ def airflow_env(
         extra={"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False", **(extra or {})},
     )
+
+
+def pipeline_env(migrated: Path, airflow_home: Path, home: Path, *, notebooks: Path | None = None, retries: int = 0,
+                 settings: dict[str, str] | None = None, **airflow: Any) -> dict[str, str]:
+    """The environment of a test Airflow in ``airflow_home`` (a copy of the ``migrated`` database) whose
+    pipeline runs on the MindPulse ``home``, ``retries`` per task: no other ``MINDPULSE_*`` variable of
+    this process leaks in; ``settings`` adds more (and the kernel zygote's variable). ``airflow`` goes to
+    :func:`airflow_env`."""
+    airflow_home.mkdir(parents=True)
+    shutil.copy(migrated, airflow_home / "airflow.db")
+    env = airflow_env(airflow_home, **airflow)
+    for name in [k for k in env if k.startswith("MINDPULSE_")]:
+        del env[name]
+    env.update({"MINDPULSE_HOME": str(home), "MINDPULSE_NOTEBOOKS_DIR": str(notebooks or REPO / "notebooks"),
+                "MINDPULSE_PIPELINE_RETRIES": str(retries), **(settings or {})})
+    return env
 
 
 def api_url(env: dict[str, str]) -> str:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import httpx
 import psutil
 
+from airflow_support import process_family
+
 if TYPE_CHECKING:
     from mindpulse.settings import Settings
 
@@ -153,15 +155,6 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _family(pid: int) -> list[psutil.Process]:
-    """A process and all its descendants (task processes move to process groups of their own)."""
-    try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 def processes_in_home(home: Path) -> list[psutil.Process]:
     """Processes whose environment says AIRFLOW_HOME=home: whatever a cluster left behind."""
     found = []
@@ -192,7 +185,7 @@ def stop_processes(processes: list[psutil.Process], *, grace: float = 20.0) -> N
 
 def stop_services(services: list[Service], *, grace: float = 20.0) -> None:
     """Stop components together: their process groups and every descendant, even in other groups."""
-    family = [proc for service in services for proc in _family(service.process.pid)]
+    family = [proc for service in services for proc in process_family(service.process.pid)]
     for service in services:
         try:
             os.killpg(service.process.pid, signal.SIGTERM)

@@ -2,94 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from mindpulse.settings import Settings, get_settings
 
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings whose home is a fresh temporary folder (also exported for subprocesses)."""
-    for name in list(os.environ):
-        if name.startswith("MINDPULSE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MINDPULSE_HOME", str(tmp_path))
-    get_settings.cache_clear()
-    from shared_support import migrated
-
-    yield migrated(Settings(home=tmp_path))
-    get_settings.cache_clear()
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict) -> dict:
-    """Browser pages start signed in to the test dashboards as their admin (tests of the sign-in
-    itself open a fresh context); see ``dashboard_support.signed_in_context_args``."""
-    from dashboard_support import signed_in_context_args
-
-    return signed_in_context_args(browser_context_args)
-
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo home built once per test run (the xdist workers share it): 3,000 reference rows,
-    a logistic-regression champion, 1,200 labelled production rows (the last 600 in exam season).
-    Never change it: copy it (``shutil.copytree``) into the test's own folder first."""
-    from mindpulse import pipeline
-    from shared_support import built_once, migrated
-
-    def build(home: Path) -> None:
-        pipeline.prepare_demo_home(migrated(Settings(home=home)), reference_rows=3_000, seed=7, candidates=["logistic_regression"])
-
-    return built_once(tmp_path_factory, "demo-home", build)
-
-
-@pytest.fixture(scope="session")
-def migrated_airflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow metadatabase (SQLite) migrated once per test run (the xdist workers share it); each
-    test Airflow starts from a copy in its own AIRFLOW_HOME (`airflow db migrate` takes 6-15 s, a
-    copy milliseconds)."""
-    import airflow_support as af
-    from shared_support import built_once
-
-    home = built_once(tmp_path_factory, "airflow-template", lambda home: af.migrate(af.airflow_env(home)))
-    return home / "airflow.db"
-
-
-@pytest.fixture(scope="session")
-def kernel_zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A kernel zygote (:mod:`mindpulse.kernel_zygote`) for this test process, as the embedded Airflow's
-    executor starts one beside its scheduler: notebook kernels started with ``IPCKernelManager`` by a
-    process whose environment holds the returned variable are forked from it, warm, instead of each
-    importing pandas, scikit-learn and Evidently again (~4 s of CPU a notebook).
-
-    Add the returned mapping to the environment of what runs the notebooks (``airflow dags test``,
-    Papermill in this process). The zygote is ready (its modules imported) when this returns, and
-    exits with this process.
-    """
-    import subprocess
-    import sys
-    import time
-
-    from mindpulse.kernel_zygote import ENV_VAR
-
-    path = tmp_path_factory.mktemp("kernel-zygote") / "zygote.sock"
-    process = subprocess.Popen([sys.executable, "-m", "mindpulse.kernel_zygote", "--socket", str(path),
-                                "--parent", str(os.getpid())], stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while not path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the kernel zygote did not come up (exit code {process.poll()})")
-        time.sleep(0.05)
-    yield {ENV_VAR: str(path)}
-    process.terminate()
-    process.wait(timeout=30)
+# The suite's shared fixtures live in tests/fixtures/ (one module per concern) and are plugins:
+# a test module uses them by name, without importing them.
+pytest_plugins = ["fixtures.homes", "fixtures.services", "fixtures.dashboard", "fixtures.tiers"]
 
 
 # Hypothesis profiles for the fuzz suite (tests/test_fuzz_inputs.py). "ci" (the default) keeps

@@ -1,6 +1,6 @@
 """Test support for the dashboard: a prepared MindPulse home, a real ``panel serve``, Chromium.
 
-Used by tests/test_dashboard_views.py, tests/test_dashboard_browser.py and
+Used by the dashboard tests (their fixtures are in tests/fixtures/dashboard.py) and
 benchmarks/bench_dashboard.py. The prepared home is real: reference data from the generator,
 two trained model versions (a champion and its backup), a migrated SQLite store and report
 runs made by the monitoring module; it is built once per test run and copied for each user.
@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from mindpulse.settings import Settings
 
@@ -42,12 +41,6 @@ CHROMIUM_ARGS = [
 def chromium_launch_args(base: dict | None = None) -> dict:
     """Launch options for pytest-playwright / playwright: the system Chromium, headless."""
     return {**(base or {}), "executable_path": CHROMIUM_PATH, "headless": True, "args": list(CHROMIUM_ARGS)}
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """pytest-playwright uses the system Chromium (STACK.md trap 16); browser test modules import this."""
-    return chromium_launch_args(browser_type_launch_args)
 
 
 # --- a prepared MindPulse home -----------------------------------------------------------------
@@ -169,46 +162,16 @@ def write_executed_notebook(path: Path, figures: dict) -> Path:
 
 
 def copy_home(prepared: PreparedHome, target: Path) -> PreparedHome:
-    """A private copy of a prepared home (tests that change it do not disturb each other)."""
-    shutil.copytree(prepared.settings.home, target)
+    """A private copy of a prepared home in ``target`` (tests that change it do not disturb each other)."""
+    shutil.copytree(prepared.settings.home, target, dirs_exist_ok=True)
+    return moved_home(prepared, target)
+
+
+def moved_home(prepared: PreparedHome, target: Path) -> PreparedHome:
+    """What ``prepared`` holds, for its copy in ``target``."""
     source = str(prepared.settings.home)
     runs = tuple(run.replace(source, str(target), 1) for run in prepared.report_runs)
     return dataclasses.replace(prepared, settings=home_settings(target), report_runs=runs)
-
-
-_templates: dict[str, PreparedHome] = {}
-
-
-@pytest.fixture(scope="session")
-def prepared_template(tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:
-    """A prepared home built once per test run (the xdist workers share it); copy it before
-    changing anything.
-
-    Each test module that imports this fixture gets its own fixture definition, so the home
-    itself is kept here: it is built once however many modules use it.
-    """
-    from shared_support import built_once
-
-    session = str(tmp_path_factory.getbasetemp())
-    if session not in _templates:
-        def build(folder: Path) -> None:
-            prepared = prepare_home(folder / "home")
-            (folder / "prepared.json").write_text(json.dumps(
-                {"champion": prepared.champion, "backup": prepared.backup, "refused": prepared.refused,
-                 "report_runs": list(prepared.report_runs)}), encoding="utf-8")
-
-        folder = built_once(tmp_path_factory, "mindpulse-template", build)
-        found = json.loads((folder / "prepared.json").read_text(encoding="utf-8"))
-        _templates[session] = PreparedHome(home_settings(folder / "home"), champion=found["champion"],
-                                           backup=found["backup"], refused=found["refused"],
-                                           report_runs=tuple(found["report_runs"]))
-    return _templates[session]
-
-
-@pytest.fixture
-def prepared(prepared_template: PreparedHome, tmp_path: Path) -> PreparedHome:
-    """A private, prepared home for one test."""
-    return copy_home(prepared_template, tmp_path / "home")
 
 
 # --- accounts and signed-in sessions ----------------------------------------------------------
@@ -258,6 +221,22 @@ def signed_in_context_args(base: dict | None = None, username: str = "admin") ->
     return {**(base or {}), "storage_state": {"cookies": cookies, "origins": []}}
 
 
+# --- pages in the browser -----------------------------------------------------------------------
+
+def wait_until_idle(page) -> None:  # noqa: ANN001 - a playwright Page
+    """Wait until Bokeh has rendered every root of the page's document: a click on a button drawn
+    before that can be lost (seen at load ~4: Predict pressed, nothing reached the server)."""
+    page.wait_for_function("() => { const docs = window.Bokeh && window.Bokeh.documents;"
+                           " return Boolean(docs && docs.length && docs.every((doc) => doc.is_idle)); }")
+
+
+def open_page(page, name: str) -> None:  # noqa: ANN001 - a playwright Page
+    """Switch to a page of the dashboard. Its tabs are dynamic: a page is built when it is opened, and
+    a click on a widget drawn before Bokeh has rendered it can be lost, as on the first load."""
+    page.locator(".bk-tab", has_text=name).click()
+    wait_until_idle(page)
+
+
 # --- a real dashboard server -------------------------------------------------------------------
 
 def dashboard_env(home: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
@@ -292,7 +271,7 @@ def serve_dashboard(home: Path, *, timeout: float = 90.0, extra: tuple[str, ...]
     command = [sys.executable, "-m", "dashboard", "--port", "0"]
     if extra:
         command += ["--", *extra]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=dashboard_env(home, env), stdout=subprocess.PIPE,
+    process = subprocess.Popen(command, cwd=home, env=dashboard_env(home, env), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, bufsize=1)
     log: list[str] = []
     found = threading.Event()

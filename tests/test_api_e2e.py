@@ -5,7 +5,6 @@ each step: who logged the predictions, who entered the outcomes, and which accou
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -54,14 +53,7 @@ def test_a_cohort_and_its_outcomes_through_the_api_retrain_and_the_audit_names_e
     finally:
         server.stop()
 
-    airflow_home = tmp_path / "airflow"
-    airflow_home.mkdir()
-    shutil.copy(migrated_airflow, airflow_home / "airflow.db")
-    env = af.airflow_env(airflow_home)
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": "0", **kernel_zygote})
+    env = af.pipeline_env(migrated_airflow, tmp_path / "airflow", settings.home, settings=kernel_zygote)
     result = af.dags_test(env, pipeline.RETRAIN_DAG_ID, {"candidates": ["logistic_regression"]})
     assert result.returncode == 0, result.stdout[-3000:]
     folder = next(p for p in (settings.reports_dir / pipeline.RETRAIN_DAG_ID).iterdir() if p.is_dir())

@@ -33,7 +33,6 @@ from mindpulse.dag_ids import RETRAIN_DAG_ID
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
-from dashboard_support import browser_type_launch_args  # noqa: F401 (fixture: the system Chromium)
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -18,10 +18,10 @@ import pandas as pd
 import psutil
 import pytest
 
+from airflow_support import process_family as _family
 from celery_support import (
     REPO,
     ServiceUnavailable,
-    _family,
     celery_airflow,
     celery_workloads,
     check_postgres,

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow  # trains models (and starts the CLI)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(make_module_home):
     """A project home with 2,500 reference rows and a first champion trained by the CLI."""
-    home = tmp_path_factory.mktemp("home")
-    run_cli("store", "migrate", home=home, check=True)  # the deploy step
+    home = make_module_home(migrate=False).home
+    run_cli("store", "migrate", home=home, check=True)  # the deploy step, as a user runs it
     run_cli("generate", "reference", "--rows", "2500", "--seed", "71", home=home, check=True)
     trained = run_cli("train", "--folds", "3", home=home, check=True)
     return home, trained.stdout

@@ -26,9 +26,9 @@ def one_line_error(result) -> str:
 
 
 @pytest.fixture
-def home(tmp_path):
+def home(make_home, tmp_path):
     """A project home whose store holds 3 logged predictions (ids 1, 2, 3), no outcome yet."""
-    with Store.from_settings(migrated(Settings(home=tmp_path))) as store:
+    with Store.from_settings(make_home.at(tmp_path)) as store:
         records = synthetic.generate(3, seed=2).canonical().drop(columns=[c.TARGET]).to_dict("records")
         ids = [store.log_prediction(r, probability=0.7, label=1, model_version="v0001") for r in records]
     assert ids == [1, 2, 3]

@@ -46,14 +46,7 @@ def _run(dag_id: str, broken_step: str, migrated: Path, zygote: dict[str, str], 
     folder = "retrain" if dag_id == RETRAIN_DAG_ID else "reporting"
     _breaking(notebooks, next(str(p.relative_to(notebooks)) for p in (notebooks / folder).glob(f"*_{broken_step}.ipynb")))
 
-    airflow_home = tmp_path / "airflow"
-    airflow_home.mkdir()
-    shutil.copy(migrated, airflow_home / "airflow.db")
-    env = af.airflow_env(airflow_home)
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(notebooks),
-                "MINDPULSE_PIPELINE_RETRIES": "0", **zygote})
+    env = af.pipeline_env(migrated, tmp_path / "airflow", settings.home, notebooks=notebooks, settings=zygote)
     af.dags_test(env, dag_id, conf)
     return env, settings
 

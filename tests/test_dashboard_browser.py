@@ -17,46 +17,28 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboard_support import (  # noqa: F401 (fixtures)
-    DashboardServer,
-    PreparedHome,
-    browser_type_launch_args,
-    copy_home,
-    prepared_template,
-    serve_dashboard,
-)
+from dashboard_support import DashboardServer, PreparedHome, open_page, wait_until_idle
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="module")
-def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:  # noqa: F811
-    return copy_home(prepared_template, tmp_path_factory.mktemp("browser") / "home")
-
-
-@pytest.fixture(scope="module")
-def server(home: PreparedHome) -> Iterator[DashboardServer]:
-    with serve_dashboard(home.settings.home) as running:
-        yield running
-
-
 @pytest.fixture(autouse=True)
-def server_threads_on_failure(request: pytest.FixtureRequest, server: DashboardServer) -> Iterator[None]:
+def server_threads_on_failure(request: pytest.FixtureRequest, dashboard_server: DashboardServer) -> Iterator[None]:
     """After a failed test, the server's output with every thread's stack (it dumps them on SIGUSR1):
     what a page left waiting on the server was waiting for."""
     yield
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed and server.process.poll() is None:
-        seen = len(server.log)
-        os.kill(server.process.pid, signal.SIGUSR1)
+    if report is not None and report.failed and dashboard_server.process.poll() is None:
+        seen = len(dashboard_server.log)
+        os.kill(dashboard_server.process.pid, signal.SIGUSR1)
         time.sleep(2)
         print("dashboard server output (last 60 lines before the dump), then its threads:")
-        print("\n".join(server.log[max(0, seen - 60):]))
+        print("\n".join(dashboard_server.log[max(0, seen - 60):]))
 
 
 @pytest.fixture
-def app(page: Page, server: DashboardServer, request: pytest.FixtureRequest) -> Iterator[Page]:
+def app(page: Page, dashboard_server: DashboardServer, request: pytest.FixtureRequest) -> Iterator[Page]:
     """The dashboard's first page, loaded and connected; after a failed test, what the page's
     console said (a Bokeh error applying an update would show there)."""
     console: list[str] = []
@@ -64,27 +46,13 @@ def app(page: Page, server: DashboardServer, request: pytest.FixtureRequest) -> 
     page.on("pageerror", lambda error: console.append(f"page error: {error}"))
     page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)  # a shared 2-core machine is slow at times
-    page.goto(server.url, timeout=60_000)  # a session's first page builds every view
+    page.goto(dashboard_server.url, timeout=60_000)  # a session's first page builds every view
     expect(page.get_by_role("button", name="Predict", exact=True)).to_be_visible()
     wait_until_idle(page)
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print("browser console (last 40 messages):", *console[-40:], sep="\n  ")
-
-
-def wait_until_idle(page: Page) -> None:
-    """Wait until Bokeh has rendered every root of the page's document: a click on a button drawn
-    before that can be lost (seen at load ~4: Predict pressed, nothing reached the server)."""
-    page.wait_for_function("() => { const docs = window.Bokeh && window.Bokeh.documents;"
-                           " return Boolean(docs && docs.length && docs.every((doc) => doc.is_idle)); }")
-
-
-def open_page(page: Page, name: str) -> None:
-    """Switch to a page of the dashboard. Its tabs are dynamic: a page is built when it is opened, and
-    a click on a widget drawn before Bokeh has rendered it can be lost, as on the first load."""
-    page.locator(".bk-tab", has_text=name).click()
-    wait_until_idle(page)
 
 
 def predict(page: Page) -> int:
@@ -99,29 +67,29 @@ def predict(page: Page) -> int:
     return int(re.search(r"prediction #(\d+)", logged.inner_text()).group(1))
 
 
-def store_for(home: PreparedHome):
+def store_for(dashboard_home: PreparedHome):
     from mindpulse.store import Store
 
-    return Store.from_settings(home.settings)
+    return Store.from_settings(dashboard_home.settings)
 
 
-def test_filling_the_form_shows_a_probability(app: Page, home: PreparedHome) -> None:
+def test_filling_the_form_shows_a_probability(app: Page, dashboard_home: PreparedHome) -> None:
     app.get_by_label("Age (years)").fill("21")
     app.get_by_label("Ever had suicidal thoughts?").select_option("Yes")
     prediction_id = predict(app)
 
     result = app.locator(".mp-result")
     expect(result).to_contain_text(re.compile(r"Estimated probability of depression: \d+% \((0\.\d{3}|1\.000)\)"))
-    expect(result).to_contain_text(f"Model version {home.champion}")
+    expect(result).to_contain_text(f"Model version {dashboard_home.champion}")
     expect(app.locator(".mp-disclaimer").first).to_contain_text("screening aid, not a diagnosis")
-    logged = store_for(home).recent_predictions(10)
+    logged = store_for(dashboard_home).recent_predictions(10)
     assert prediction_id in set(logged["prediction_id"])
 
 
-def test_the_form_starts_on_a_student_the_model_scores_below_half(app: Page, home: PreparedHome) -> None:
+def test_the_form_starts_on_a_student_the_model_scores_below_half(app: Page, dashboard_home: PreparedHome) -> None:
     from dashboard.stores.predict import form_defaults
 
-    defaults = form_defaults(home.settings)
+    defaults = form_defaults(dashboard_home.settings)
     assert defaults["suicidal_thoughts"] == "No"
     expect(app.get_by_label("Ever had suicidal thoughts?")).to_have_value("No")
     expect(app.get_by_label("Age (years)")).to_have_value(str(defaults["age"]))
@@ -149,33 +117,33 @@ def test_an_invalid_field_shows_its_message(app: Page) -> None:
     expect(age).not_to_have_css("border-top-color", "rgb(176, 0, 32)")  # cleared once valid
 
 
-def test_age_takes_whole_years_only(app: Page, home: PreparedHome) -> None:
+def test_age_takes_whole_years_only(app: Page, dashboard_home: PreparedHome) -> None:
     age = app.get_by_label("Age (years)")
     age.fill("20.5")
     age.press("Tab")
     prediction_id = predict(app)
-    logged = store_for(home).recent_predictions(50)
+    logged = store_for(dashboard_home).recent_predictions(50)
     stored = float(logged.loc[logged["prediction_id"] == prediction_id, "age"].iloc[0])
     assert stored == int(stored), stored  # a whole number of years is what is stored
 
 
-def test_pressing_again_on_unchanged_answers_logs_nothing(app: Page, home: PreparedHome) -> None:
+def test_pressing_again_on_unchanged_answers_logs_nothing(app: Page, dashboard_home: PreparedHome) -> None:
     app.get_by_label("Age (years)").fill("23")
     app.get_by_label("Age (years)").press("Tab")
     first = predict(app)
-    before = len(store_for(home).recent_predictions(1000))
+    before = len(store_for(dashboard_home).recent_predictions(1000))
     for _ in range(2):
         assert predict(app) == first
     expect(app.locator(".mp-result")).to_contain_text(f"already logged as prediction #{first}")
-    assert len(store_for(home).recent_predictions(1000)) == before
+    assert len(store_for(dashboard_home).recent_predictions(1000)) == before
 
 
-def test_the_model_is_loaded_when_the_server_starts(server: DashboardServer, home: PreparedHome) -> None:
+def test_the_model_is_loaded_when_the_server_starts(dashboard_server: DashboardServer, dashboard_home: PreparedHome) -> None:
     """The first press is as fast as later ones: the champion is loaded before any browser comes."""
-    assert any("warmed up" in line and home.champion in line for line in server.log), server.log[-20:]
+    assert any("warmed up" in line and dashboard_home.champion in line for line in dashboard_server.log), dashboard_server.log[-20:]
 
 
-def test_feedback_submitted_in_the_page_is_in_the_store(app: Page, home: PreparedHome) -> None:
+def test_feedback_submitted_in_the_page_is_in_the_store(app: Page, dashboard_home: PreparedHome) -> None:
     prediction_id = predict(app)
     open_page(app, "Feedback")
     expect(app.get_by_text(f"Your latest prediction: #{prediction_id}")).to_be_visible()
@@ -183,11 +151,11 @@ def test_feedback_submitted_in_the_page_is_in_the_store(app: Page, home: Prepare
     app.get_by_role("button", name="Save outcome").click()
     expect(app.get_by_text(f"Saved: prediction #{prediction_id}")).to_be_visible()
 
-    pending = store_for(home).production_frame()
+    pending = store_for(dashboard_home).production_frame()
     assert pending.loc[pending["prediction_id"] == prediction_id, "depression"].tolist() == [1]
 
 
-def test_an_uploaded_csv_gets_a_validation_summary(app: Page, home: PreparedHome) -> None:
+def test_an_uploaded_csv_gets_a_validation_summary(app: Page, dashboard_home: PreparedHome) -> None:
     prediction_id = predict(app)
     open_page(app, "Feedback")
     outcomes = f"prediction_id,Depression\n{prediction_id},0\n999999,1\n"
@@ -198,11 +166,11 @@ def test_an_uploaded_csv_gets_a_validation_summary(app: Page, home: PreparedHome
     expect(app.get_by_text("outcomes.csv: 1 of 2 outcomes accepted")).to_be_visible()
     expect(app.get_by_role("gridcell", name="999999")).to_be_visible()  # the rejected row, by line and field
 
-    pending = store_for(home).production_frame()
+    pending = store_for(dashboard_home).production_frame()
     assert pending.loc[pending["prediction_id"] == prediction_id, "depression"].tolist() == [0]
 
 
-def test_a_wrong_csv_header_names_both_accepted_forms_and_what_the_file_has(app: Page, home: PreparedHome) -> None:
+def test_a_wrong_csv_header_names_both_accepted_forms_and_what_the_file_has(app: Page, dashboard_home: PreparedHome) -> None:
     open_page(app, "Feedback")
     app.locator("input[type=file]").set_input_files(
         files=[{"name": "mine.csv", "mimeType": "text/csv", "buffer": b"id,outcome\n1,0\n"}])
@@ -216,7 +184,7 @@ def test_a_wrong_csv_header_names_both_accepted_forms_and_what_the_file_has(app:
 
 
 def test_a_conflicting_outcome_points_to_the_pages_own_checkbox_and_the_bar_shows_pending_rows(
-        app: Page, home: PreparedHome) -> None:
+        app: Page, dashboard_home: PreparedHome) -> None:
     prediction_id = predict(app)
     open_page(app, "Feedback")
     app.get_by_role("button", name="Depressed (1)").click()
@@ -233,7 +201,7 @@ def test_a_conflicting_outcome_points_to_the_pages_own_checkbox_and_the_bar_show
     expect(app.get_by_text("--correct")).to_have_count(0)
 
 
-def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, home: PreparedHome, server: DashboardServer) -> None:
+def test_a_report_opens_and_its_html_loads_in_the_iframe(app: Page, dashboard_home: PreparedHome, dashboard_server: DashboardServer) -> None:
     open_page(app, "Reports")
     app.get_by_label("Report run").select_option(index=0)
     app.get_by_role("button", name="Open", exact=True).click()
@@ -253,11 +221,11 @@ def test_the_reports_page_opens_on_the_run_its_picker_names(app: Page) -> None:
                                                                            timeout=30_000)
 
 
-def test_the_models_page_shows_four_decimals_and_the_whole_data_column(app: Page, home: PreparedHome) -> None:
+def test_the_models_page_shows_four_decimals_and_the_whole_data_column(app: Page, dashboard_home: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
     open_page(app, "Models")
-    champion = ModelRegistry.from_settings(home.settings).champion()
+    champion = ModelRegistry.from_settings(dashboard_home.settings).champion()
     expect(app.locator(".mp-champion")).to_contain_text(f"holdout ROC-AUC {champion.metric('holdout', 'roc_auc'):.4f}")
     expect(app.get_by_role("gridcell", name=f"{champion.metric('holdout', 'roc_auc'):.4f}").first).to_be_visible()
     cell = app.get_by_role("gridcell", name="shuffled labels (demonstrates a refusal)")
@@ -267,10 +235,10 @@ def test_the_models_page_shows_four_decimals_and_the_whole_data_column(app: Page
     app.wait_for_function(whole, arg=cell.element_handle(), timeout=TIMEOUT_MS)  # times out if it stays cut off
 
 
-def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> None:
+def test_rolling_back_changes_the_champion(app: Page, dashboard_home: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
-    registry = ModelRegistry.from_settings(home.settings)
+    registry = ModelRegistry.from_settings(dashboard_home.settings)
     before = registry.champion().version
     open_page(app, "Models")
     app.get_by_role("button", name="Roll back…").click()
@@ -287,7 +255,7 @@ def test_rolling_back_changes_the_champion(app: Page, home: PreparedHome) -> Non
     expect(app.locator(".mp-result")).to_contain_text(f"Model version {after}")
 
 
-def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, server: DashboardServer) -> None:
+def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, dashboard_server: DashboardServer) -> None:
     """Offline (a school network, a laptop on a train): every request stays on the dashboard's own host."""
     outside: list[str] = []
 
@@ -302,7 +270,7 @@ def test_no_page_asks_an_outside_host_and_the_icons_render(page: Page, server: D
     page.context.route("**/*", guard)  # the context's route also sees the iframes' requests
     page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
-    page.goto(server.url, timeout=60_000)
+    page.goto(dashboard_server.url, timeout=60_000)
     icon = page.get_by_role("button", name="Predict", exact=True).locator("svg")
     expect(icon).to_be_visible()
     box = icon.bounding_box()

@@ -16,15 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboard_support import (  # noqa: F401 (fixtures)
-    DashboardServer,
-    PreparedHome,
-    browser_type_launch_args,
-    copy_home,
-    prepared_template,
-    serve_dashboard,
-)
-from tests.test_dashboard_browser import open_page, wait_until_idle
+from dashboard_support import DashboardServer, PreparedHome, open_page, wait_until_idle
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 20_000
@@ -44,12 +36,13 @@ UPLOAD = {"name": plant(10) + ".csv", "header": plant(11), "cell": plant(12)}
 
 
 @pytest.fixture(scope="module")
-def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:  # noqa: F811
+def dashboard_home(dashboard_home: PreparedHome) -> PreparedHome:
+    """The module's home, with markup planted wherever a page shows a stored value."""
     from mindpulse import runs
     from mindpulse.registry import ModelRegistry
     from mindpulse.store import Store
 
-    prepared = copy_home(prepared_template, tmp_path_factory.mktemp("escaping") / "home")
+    prepared = dashboard_home
     settings = prepared.settings
     folder = Path(settings.reports_dir) / "evidently_reporting_pipeline" / RUN_FOLDER
     folder.mkdir(parents=True)
@@ -78,14 +71,8 @@ def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFacto
     return prepared
 
 
-@pytest.fixture(scope="module")
-def server(home: PreparedHome) -> Iterator[DashboardServer]:
-    with serve_dashboard(home.settings.home) as running:
-        yield running
-
-
 @pytest.fixture
-def app(page: Page, server: DashboardServer) -> Iterator[tuple[Page, list[str]]]:
+def app(page: Page, dashboard_server: DashboardServer) -> Iterator[tuple[Page, list[str]]]:
     """The dashboard, with every dialog a planted script would open recorded (and dismissed)."""
     dialogs: list[str] = []
 
@@ -96,7 +83,7 @@ def app(page: Page, server: DashboardServer) -> Iterator[tuple[Page, list[str]]]
     page.on("dialog", record)
     page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
-    page.goto(server.url, timeout=60_000)
+    page.goto(dashboard_server.url, timeout=60_000)
     expect(page.get_by_role("button", name="Predict", exact=True)).to_be_visible()
     wait_until_idle(page)
     yield page, dialogs

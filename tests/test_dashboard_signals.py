@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.dashboard_support import REPO_ROOT, dashboard_env, serve_dashboard
+from dashboard_support import REPO_ROOT, dashboard_env, serve_dashboard
 
 
 def _listening(port: int) -> bool:

@@ -2,49 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboard_support import (  # noqa: F401 (fixtures)
-    DashboardServer,
-    PreparedHome,
-    browser_type_launch_args,
-    copy_home,
-    prepared_template,
-    serve_dashboard,
-)
-from tests.trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_hand_run, write_runs
+from dashboard_support import DashboardServer, PreparedHome
+from trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_hand_run, write_runs
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
-def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:  # noqa: F811
+def dashboard_home(dashboard_home: PreparedHome) -> PreparedHome:
     """The prepared home's two report runs, plus three reporting runs with estimates and three retrain runs."""
-    home = copy_home(prepared_template, tmp_path_factory.mktemp("trends") / "home")
-    write_runs(home.settings.reports_dir)
-    write_hand_run(home.settings.reports_dir)  # a notebook rerun by hand: not a run of the pipeline
-    return home
+    write_runs(dashboard_home.settings.reports_dir)
+    write_hand_run(dashboard_home.settings.reports_dir)  # a notebook rerun by hand: not a run of the pipeline
+    return dashboard_home
 
 
-@pytest.fixture(scope="module")
-def server(home: PreparedHome) -> Iterator[DashboardServer]:
-    with serve_dashboard(home.settings.home) as running:
-        yield running
-
-
-def test_trends_page_plots_the_runs(page: Page, server: DashboardServer, home: PreparedHome) -> None:
+def test_trends_page_plots_the_runs(page: Page, dashboard_server: DashboardServer, dashboard_home: PreparedHome) -> None:
     page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server.url)
+    page.goto(dashboard_server.url)
     page.locator(".bk-tab", has_text="Trends").click()
 
-    runs = len(home.report_runs) + len(REPORTING_RUNS) + len(RETRAIN_RUNS)
+    runs = len(dashboard_home.report_runs) + len(REPORTING_RUNS) + len(RETRAIN_RUNS)
     expect(page.locator(".mp-trends-summary")).to_contain_text(f"{runs} run(s) ({len(RETRAIN_RUNS)} retrain")
     for name in ("drift", "performance", "waiting", "champion"):
         plot = page.locator(f".mp-trend-{name}")
@@ -63,11 +48,11 @@ def test_trends_page_plots_the_runs(page: Page, server: DashboardServer, home: P
     assert not errors, errors
 
 
-def test_a_page_link_opens_that_page(page: Page, server: DashboardServer) -> None:
+def test_a_page_link_opens_that_page(page: Page, dashboard_server: DashboardServer) -> None:
     """`?page=Reports` opens the Reports tab (it used to open Predict), and opening a tab names it in the URL."""
     page.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
-    page.goto(server.url + "?page=Reports")
+    page.goto(dashboard_server.url + "?page=Reports")
     expect(page.locator(".bk-tab.bk-active").first).to_have_text("Reports")
     expect(page.get_by_text("Each run of the reporting or retrain pipeline leaves Evidently reports")).to_be_visible()
     page.locator(".bk-tab", has_text="Trends").click()

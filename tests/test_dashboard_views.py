@@ -17,7 +17,7 @@ from mindpulse.settings import Settings
 from dashboard.stores import DashboardStore, form_defaults, production_store
 from dashboard.stores.predict import _typical_value, form_fields
 from dashboard.views import FeedbackView, ModelsView, PipelinesView, PredictView, ReportsView
-from tests.dashboard_support import PreparedHome, click, prepared, prepared_template  # noqa: F401 (fixtures)
+from dashboard_support import PreparedHome, click
 
 
 def in_thread(action):
@@ -42,7 +42,7 @@ def in_thread(action):
 
 
 @pytest.fixture
-def store(prepared: PreparedHome) -> DashboardStore:  # noqa: F811
+def store(prepared: PreparedHome) -> DashboardStore:
     return DashboardStore.from_settings(prepared.settings, static_url="/reports")
 
 
@@ -68,7 +68,7 @@ def test_the_starting_student_scores_below_half(store: DashboardStore) -> None:
     assert store.predictions.predict(everyone).probability > 0.5  # what all rows' typical answers scored
 
 
-def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+def test_predict_with_valid_input_shows_a_probability_and_logs_the_prediction(store: DashboardStore, prepared: PreparedHome) -> None:
     view = PredictView(store=store.predictions)
     view.inputs["age"].value = 21
     view.inputs["academic_pressure"].value = 5
@@ -137,7 +137,7 @@ def test_pressing_again_on_unchanged_answers_shows_the_same_prediction_and_logs_
     assert len(production_store(store.settings).recent_predictions(10)) == 2
 
 
-def test_warm_up_loads_the_champion_and_logs_nothing(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+def test_warm_up_loads_the_champion_and_logs_nothing(store: DashboardStore, prepared: PreparedHome) -> None:
     from dashboard.stores import predict
 
     predict._predictors.clear()
@@ -232,7 +232,7 @@ def test_an_unreadable_upload_gets_a_message_not_a_traceback(store: DashboardSto
 
 # --- Models -------------------------------------------------------------------------------------
 
-def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+def test_rollback_changes_the_champion_only_after_confirmation(store: DashboardStore, prepared: PreparedHome) -> None:
     from mindpulse.registry import ModelRegistry
 
     registry = ModelRegistry.from_settings(store.settings)
@@ -284,7 +284,7 @@ def test_the_models_page_lists_the_snapshots_in_quarantine(store: DashboardStore
 
 # --- Reports ------------------------------------------------------------------------------------
 
-def test_reports_are_listed_newest_first_and_open_through_static_urls(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+def test_reports_are_listed_newest_first_and_open_through_static_urls(store: DashboardStore, prepared: PreparedHome) -> None:
     view = ReportsView(store=store.reports)
     listed = list(view.picker.options.values())
     assert listed == list(prepared.report_runs)[::-1]  # prepared oldest first
@@ -305,13 +305,13 @@ def test_reports_are_listed_newest_first_and_open_through_static_urls(store: Das
     assert list(reports_dir.rglob("*.html"))
 
 
-def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(store: DashboardStore, prepared: PreparedHome) -> None:
     """A newer retrain run with notebooks only: the page shows the newest run with an Evidently
     report, says why, and lists the retrain run's notebooks in step order when picked."""
     import nbformat
 
     from mindpulse import runs
-    from tests.dashboard_support import write_executed_notebook
+    from dashboard_support import write_executed_notebook
 
     folder = runs.run_dir(store.settings.reports_dir, "ml_retrain_pipeline", "manual__2026-11-28T10:00:00+00:00")
     steps = [("check_production_data", "01_check_production_data"), ("backup_model", "03_backup_model"),
@@ -337,7 +337,7 @@ def test_reports_open_on_the_newest_run_with_a_report_and_the_picker_names_it(st
     assert titles == ["Notebook: check production data", "Notebook: backup model", "Notebook: archive production data"]
 
 
-def test_reports_say_which_model_made_the_predictions_and_judge_each_version(store: DashboardStore,  # noqa: F811
+def test_reports_say_which_model_made_the_predictions_and_judge_each_version(store: DashboardStore,
                                                                            prepared: PreparedHome) -> None:
     from mindpulse import runs
 
@@ -365,7 +365,7 @@ def test_reports_say_which_model_made_the_predictions_and_judge_each_version(sto
                                                                                     prepared.backup: 0.8}
 
 
-def test_reports_list_hand_runs_apart_from_pipeline_runs(store: DashboardStore, prepared: PreparedHome) -> None:  # noqa: F811
+def test_reports_list_hand_runs_apart_from_pipeline_runs(store: DashboardStore, prepared: PreparedHome) -> None:
     from mindpulse import runs
 
     run_id = "interactive__2026-11-29T09:00:00.000000+00:00"
@@ -503,7 +503,7 @@ def _unescape(html_text: str) -> str:
     return html.unescape(html_text)
 
 
-def test_reports_status_names_a_planted_run_literally(prepared: PreparedHome) -> None:  # noqa: F811
+def test_reports_status_names_a_planted_run_literally(prepared: PreparedHome) -> None:
     """The status line that names the newest run (a folder's name when its summary has no run id)."""
     from mindpulse.io import atomic_write_json
 

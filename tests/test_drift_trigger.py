@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from fixtures.homes import HomeFactory
 from mindpulse import data, pipeline
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
@@ -27,8 +28,8 @@ def log_scored(settings: Settings, frame, *, labelled: bool = True) -> list[int]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = migrated(Settings(home=tmp_path_factory.mktemp("drift-home")))
+def home(make_module_home: HomeFactory) -> Settings:
+    settings = make_module_home(name="drift-home")
     data.generate_reference(settings, rows=6_000, seed=3)
     registry = ModelRegistry.from_settings(settings)
     train_register_and_judge(data.load_reference(settings), registry, seed=3, margin=settings.promotion_margin,

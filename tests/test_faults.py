@@ -66,18 +66,11 @@ def _retrain_env(demo_template: Path, migrated_airflow: Path, base: Path, *, ret
     """A copy of the demo home in ``base/home`` and the environment of an Airflow in ``base/airflow`` that runs
     its retrain DAG (migrated database copied in, free log-server ports, ``retries`` per pipeline task)."""
     shutil.copytree(demo_template, base / "home")
-    airflow_home = base / "airflow"
-    airflow_home.mkdir()
-    shutil.copy(migrated_airflow, airflow_home / "airflow.db")
     # Other Airflows on this machine may hold the default log server ports.
-    env = af.airflow_env(airflow_home, parallelism=2, extra={
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(af.free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(af.free_port()), **(extra or {})})
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    env.update({"MINDPULSE_HOME": str(base / "home"), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": str(retries), "MINDPULSE_PIPELINE_RETRY_DELAY_SECONDS": str(RETRY_DELAY)})
-    return env
+    return af.pipeline_env(migrated_airflow, base / "airflow", base / "home", retries=retries,
+                           settings={"MINDPULSE_PIPELINE_RETRY_DELAY_SECONDS": str(RETRY_DELAY)}, parallelism=2, extra={
+                               "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(af.free_port()),
+                               "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(af.free_port()), **(extra or {})})
 
 
 def _kernels(home: Path, scheduler: int) -> list[psutil.Process]:

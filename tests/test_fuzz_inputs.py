@@ -26,11 +26,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from bad_input_support import RECORD, cli, refused
-from fixtures_models import quick_train
 from fuzz_support import CASES, NUMBER, csv_files, expect_file, expect_record, records, same_record
 from mindpulse import contract as c
 from mindpulse.data import read_canonical
-from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 from mindpulse.synthetic import generate
@@ -49,13 +47,6 @@ def fuzz(base: int):  # noqa: ANN201 - a decorator
     return settings(max_examples=examples(base), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large, HealthCheck.large_base_example])
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("fuzz-trained")
-    quick_train(generate(600, seed=5).canonical(), ModelRegistry(Settings(home=home).artifacts_dir))
-    return home
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -126,10 +117,10 @@ def test_fuzz_contract_canonical_record(record, require_target):
 
 @fuzz(40)
 @given(record=records(json_values=True, require_target=False))
-def test_fuzz_predict_record(trained, record):
+def test_fuzz_predict_record(trained_home, record):
     CASES["predict --record"] += 1
     want, bad = expect_record(record, require_target=False, from_json=True)
-    out = cli("predict", "--record", json.dumps(record), home=trained)
+    out = cli("predict", "--record", json.dumps(record), home=trained_home)
     if want is None:
         refused(out, *[f"'{name}'" for name in bad])
     else:
@@ -159,11 +150,11 @@ def test_fuzz_feedback_row(backend, record):
 
 @pytest.mark.parametrize("field, value", [("City", ""), ("City", None), ("City", "?"), ("City", "Pu\u009bne"),
                                           ("Profession", "\u009b31m"), ("Degree", "B\u0085Sc")])
-def test_a_missing_city_and_c1_controls_are_refused_on_every_input_path(trained, tmp_path, field, value):
+def test_a_missing_city_and_c1_controls_are_refused_on_every_input_path(trained_home, tmp_path, field, value):
     """The examples the generators may miss, through each door: predict --record, feedback --row and
     a CSV to ingest. Each is refused naming the field, and nothing is stored."""
     record = {**RECORD, "Profession": "Student", "Depression": 1, field: value}
-    predicted = cli("predict", "--record", json.dumps(record), home=trained)
+    predicted = cli("predict", "--record", json.dumps(record), home=trained_home)
     refused(predicted, f"'{field}'")
     home = tmp_path / "home"
     row = cli("feedback", "--row", json.dumps(record), home=home)
@@ -232,12 +223,12 @@ def test_fuzz_report_current(tmp_path_factory, capsys, case):
 
 @fuzz(20)
 @given(case=csv_files(require_target=False))
-def test_fuzz_predict_input(trained, tmp_path_factory, case):
+def test_fuzz_predict_input(trained_home, tmp_path_factory, case):
     CASES["predict --input"] += 1
     folder = tmp_path_factory.mktemp("predict")
     path, output = write_case(folder, case["data"]), folder / "scored.csv"
     name, stdin = input_args(case, path)
-    out = cli("predict", "--input", name, "--output", str(output), home=trained, stdin=stdin)
+    out = cli("predict", "--input", name, "--output", str(output), home=trained_home, stdin=stdin)
     kind, want = expect_file(case, require_target=False)
     valid = [record for record, _ in want if record is not None] if kind == "rows" else []
     if not valid:

@@ -6,10 +6,7 @@ runs. A claimed snapshot can be freed by hand (``mindpulse store release``)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,8 +14,8 @@ import papermill as pm
 import pytest
 from typer.testing import CliRunner
 
+from home_support import home_state as _state
 from mindpulse import pipeline, runs
-from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
 from mindpulse.store import Store
 
@@ -26,29 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 COMMIT_NOTEBOOKS = ("retrain/04_merge_training_data.ipynb", "retrain/05_train_and_gate.ipynb",
                     "retrain/06_archive_production_data.ipynb", "reporting/05_clean_up_reports.ipynb")
-
-
-@pytest.fixture
-def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A fresh copy of the demo home (1,200 labelled rows pending), exported to notebook kernels."""
-    target = tmp_path / "home"
-    shutil.copytree(demo_template, target)
-    for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("MINDPULSE_HOME", str(target))
-    from mindpulse.settings import get_settings
-
-    get_settings.cache_clear()
-    yield Settings(home=target)
-    get_settings.cache_clear()
-
-
-def _state(settings: Settings) -> dict[str, object]:
-    registry = ModelRegistry.from_settings(settings)
-    store = Store.from_settings(settings)
-    return {"champion": registry.champion().version, "versions": [v.version for v in registry.versions()],
-            "pending": store.pending_count(), "snapshots": [(s.id, s.state) for s in store.snapshots()],
-            "archive": sorted(p.name for p in settings.archive_dir.glob("*")) if settings.archive_dir.is_dir() else []}
 
 
 HAND_RUN_ID = r"interactive__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00"
@@ -133,10 +107,11 @@ def test_the_state_changing_notebooks_run_by_hand_only_preview(home: Settings, t
 
 @pytest.mark.parametrize("notebook", COMMIT_NOTEBOOKS)
 def test_state_changing_notebooks_say_so_at_the_top_and_take_commit(notebook: str) -> None:
+    # The title cell is what a JupyterLab user reads before running: its words are the contract.
     cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
     assert "commit=True" in "".join(cells[0]["source"])
-    parameters = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
-    assert re.search(r"^commit = False\s+#", "".join(parameters["source"]), re.M)
+    commit = pm.inspect_notebook(str(NOTEBOOKS / notebook))["commit"]  # the parameter as Papermill sees it
+    assert commit["default"] == "False" and commit["help"], commit
 
 
 def test_a_committed_hand_run_claims_for_itself_and_the_next_one_finds_nothing_left(home: Settings) -> None:

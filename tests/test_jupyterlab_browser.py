@@ -21,9 +21,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from airflow_support import free_port
 from mindpulse.platform.components import jupyterlab_command
-from tests.airflow_support import free_port
-from tests.dashboard_support import browser_type_launch_args  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pytest
-
 from mindpulse import lineage, pipeline
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
@@ -14,17 +9,6 @@ from mindpulse.store import Store
 from mindpulse.synthetic import generate
 
 FAST = ["logistic_regression"]
-
-
-@pytest.fixture
-def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A fresh copy of the session's demo home (3,000 reference rows, a logistic-regression champion)."""
-    target = tmp_path / "home"
-    shutil.copytree(demo_template, target)
-    for name in [k for k in __import__("os").environ if k.startswith("MINDPULSE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("MINDPULSE_HOME", str(target))
-    return Settings(home=target)
 
 
 def _retrain(settings: Settings, run_id: str, **gate: object) -> dict:

@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboard_support import (  # noqa: F401 (fixtures)
-    DashboardServer,
-    PreparedHome,
-    browser_type_launch_args,
-    copy_home,
-    prepared_template,
-    serve_dashboard,
-    session_cookie,
-)
+from dashboard_support import DashboardServer, PreparedHome, session_cookie
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
@@ -34,14 +25,14 @@ SECTIONS = ("Intended use and its limits", "Training data", "Quality", "Per-grou
 
 
 @pytest.fixture(scope="module")
-def home(prepared_template: PreparedHome, tmp_path_factory: pytest.TempPathFactory) -> PreparedHome:  # noqa: F811
-    return copy_home(prepared_template, tmp_path_factory.mktemp("card-browser") / "home")
+def home(dashboard_home: PreparedHome) -> PreparedHome:
+    """The module's copy of the prepared home (a champion, its backup and a refused version)."""
+    return dashboard_home
 
 
 @pytest.fixture(scope="module")
-def server(home: PreparedHome) -> Iterator[DashboardServer]:
-    with serve_dashboard(home.settings.home) as running:
-        yield running
+def server(dashboard_server: DashboardServer) -> DashboardServer:
+    return dashboard_server
 
 
 def guard_requests(page: Page) -> tuple[list[str], list[str]]:

@@ -7,13 +7,13 @@ same unlabelled rows and, with no new outcomes, asks for them instead of registe
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import airflow_support as af
+from fixtures.homes import HomeFactory
 from mindpulse import data, pipeline, runs
 from mindpulse.predict import Predictor
 from mindpulse.registry import ModelRegistry
@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = migrated(Settings(home=tmp_path_factory.mktemp("shifted-home")))
+def home(make_module_home: HomeFactory) -> Settings:
+    settings = make_module_home(name="shifted-home")
     data.generate_reference(settings, rows=3_000, seed=7)
     pipeline.train_first_champion(settings, seed=7, candidates=["logistic_regression"])
     cohort = school_shift(generate(2_000, seed=21, id_start=800_000).canonical(), seed=21)
@@ -40,14 +40,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _env(migrated: Path, airflow_home: Path, settings: Settings, zygote: dict) -> dict[str, str]:
-    airflow_home.mkdir(parents=True)
-    shutil.copy(migrated, airflow_home / "airflow.db")
-    env = af.airflow_env(airflow_home)
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]
-    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": "0", **zygote})
-    return env
+    return af.pipeline_env(migrated, airflow_home, settings.home, settings=zygote)
 
 
 def _run_folder(settings: Settings, dag_id: str) -> Path:

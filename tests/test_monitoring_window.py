@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from fixtures.homes import HomeFactory
 from mindpulse import data, pipeline
 from mindpulse.pipeline import sources
 from mindpulse.predict import Predictor
@@ -27,10 +28,10 @@ def log_scored(settings: Settings, frame: pd.DataFrame, *, labelled: bool) -> li
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def home(make_module_home: HomeFactory) -> dict:
     """A champion retrained on 1,200 labelled predictions (still within the window), then 2,000 predictions
     of a shifted cohort, logged without outcomes."""
-    settings = migrated(Settings(home=tmp_path_factory.mktemp("window-home"), drift_baseline_min_rows=500))
+    settings = make_module_home(name="window-home", drift_baseline_min_rows=500)
     data.generate_reference(settings, rows=4_000, seed=3)
     pipeline.train_first_champion(settings, seed=3, candidates=["logistic_regression"])
     labelled_ids = log_scored(settings, generate(1_200, seed=5, id_start=500_000).canonical(), labelled=True)

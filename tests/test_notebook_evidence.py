@@ -12,6 +12,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
+from fixtures.homes import HomeFactory
 from mindpulse import pipeline
 from mindpulse.kernels import IPCKernelManager
 from mindpulse.settings import Settings
@@ -40,11 +41,11 @@ TRUNCATED = re.compile(r"\.\.\.|…")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    home = tmp_path_factory.mktemp("evidence-home")
-    pipeline.prepare_demo_home(migrated(Settings(home=home)), reference_rows=3_000, seed=7, candidates=["logistic_regression"],
+def home(make_module_home: HomeFactory) -> Settings:
+    settings = make_module_home(name="evidence-home")
+    pipeline.prepare_demo_home(settings, reference_rows=3_000, seed=7, candidates=["logistic_regression"],
                                unlabelled_rows=300)
-    return Settings(home=home)
+    return settings
 
 
 def _outputs(notebook: Path) -> list[dict]:

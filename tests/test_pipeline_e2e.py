@@ -65,14 +65,7 @@ def _copy_home(template: Path, target: Path) -> Settings:
 
 
 def _env(migrated: Path, airflow_home: Path, settings: Settings, **extra: str) -> dict[str, str]:
-    airflow_home.mkdir(parents=True)
-    shutil.copy(migrated, airflow_home / "airflow.db")
-    env = af.airflow_env(airflow_home)
-    for name in [k for k in env if k.startswith("MINDPULSE_")]:
-        del env[name]  # only what this test sets
-    env.update({"MINDPULSE_HOME": str(settings.home), "MINDPULSE_NOTEBOOKS_DIR": str(REPO / "notebooks"),
-                "MINDPULSE_PIPELINE_RETRIES": "0", **extra})
-    return env
+    return af.pipeline_env(migrated, airflow_home, settings.home, settings=extra)
 
 
 def _state(settings: Settings) -> dict[str, object]:
@@ -372,7 +365,7 @@ def test_the_dashboards_pipelines_page_lists_and_starts_runs_in_the_platforms_ai
     REST runs below are the only ones."""
     from dashboard.stores import DashboardStore
     from dashboard.views import PipelinesView
-    from tests.dashboard_support import click
+    from dashboard_support import click
 
     client = platform["client"]
     settings = platform["settings"].model_copy(update={

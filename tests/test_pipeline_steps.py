@@ -1,22 +1,19 @@
-"""The pipeline's pieces without Airflow: run folders, the trigger rule, notifications (to a real
-local HTTP and SMTP server), the REST client's errors, and the step functions on a small home
-(3,000 reference rows, a champion, 1,200 labelled production rows in a SQLite store), some run
-through Papermill exactly as the DAG runs them."""
+"""The pipeline's pieces without Airflow: run folders, the trigger rule, and the step functions on a
+small home (3,000 reference rows, a champion, 1,200 labelled production rows in a SQLite store),
+some run through Papermill exactly as the DAG runs them."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socketserver
-import threading
 from pathlib import Path
 
 import papermill as pm
 import pytest
 
-from airflow_support import WebhookReceiver, free_port
-from mindpulse import notify, pipeline, runs
-from mindpulse.airflow_client import AirflowApiError, AirflowClient, AirflowUnavailable
+from airflow_support import WebhookReceiver
+from fixtures.homes import HomeFactory
+from home_support import home_state as _state
+from mindpulse import pipeline, runs
 from mindpulse.kernels import IPCKernelManager
 from mindpulse.registry import ModelRegistry
 from mindpulse.settings import Settings
@@ -104,173 +101,12 @@ def test_retrain_trigger_rule(rows: int, status: str, share: float | None, score
     assert reason in decision.reasons
 
 
-# --- notifications ----------------------------------------------------------------------------------
-class _SMTPServer:
-    """A minimal real SMTP server on a free port that keeps each message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, object]] = []
-        messages = self.messages
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                envelope: dict[str, object] = {"rcpt": []}
-                self.wfile.write(b"220 test SMTP\r\n")
-                while line := self.rfile.readline():
-                    command = line.decode().strip()
-                    verb = command.split(" ", 1)[0].upper()
-                    if verb in ("EHLO", "HELO"):
-                        self.wfile.write(b"250 test\r\n")
-                    elif verb == "MAIL":
-                        envelope["from"] = command.split(":", 1)[1].strip(" <>")
-                        self.wfile.write(b"250 OK\r\n")
-                    elif verb == "RCPT":
-                        envelope["rcpt"].append(command.split(":", 1)[1].strip(" <>"))  # type: ignore[union-attr]
-                        self.wfile.write(b"250 OK\r\n")
-                    elif verb == "DATA":
-                        self.wfile.write(b"354 go on\r\n")
-                        body = []
-                        while (data := self.rfile.readline()) not in (b".\r\n", b""):
-                            body.append(data.decode())
-                        messages.append({**envelope, "data": "".join(body)})
-                        self.wfile.write(b"250 queued\r\n")
-                    elif verb == "QUIT":
-                        self.wfile.write(b"221 bye\r\n")
-                        return
-                    else:
-                        self.wfile.write(b"250 OK\r\n")
-
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def test_notification_goes_to_the_webhook_and_the_mail_of_the_settings(tmp_path: Path) -> None:
-    smtp = _SMTPServer()
-    try:
-        with WebhookReceiver() as hook:
-            settings = Settings(home=tmp_path, webhook_url=hook.url, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                                email_from="pipeline@example.org", email_to="a@example.org, b@example.org")
-            status = notify.send(notify.Notification("ml_retrain_pipeline: promoted", "v2 is champion", "success",
-                                                     {"outcome": "promoted"}), settings)
-    finally:
-        smtp.close()
-    assert status["webhook"].startswith("sent") and status["email"] == "sent to 2 recipient(s)"
-    assert hook.received[0]["path"] == "/hooks/mindpulse"
-    assert hook.received[0]["content_type"] == "application/json"
-    assert hook.received[0]["json"] == {"source": "mindpulse", "subject": "ml_retrain_pipeline: promoted",
-                                        "text": "v2 is champion", "level": "success", "payload": {"outcome": "promoted"}}
-    mail = smtp.messages[0]
-    assert mail["from"] == "pipeline@example.org" and mail["rcpt"] == ["a@example.org", "b@example.org"]
-    assert "Subject: [MindPulse] ml_retrain_pipeline: promoted" in mail["data"] and "v2 is champion" in mail["data"]
-
-
-def test_unreachable_channels_are_reported_not_raised(tmp_path: Path) -> None:
-    port = free_port()
-    settings = Settings(home=tmp_path, webhook_url=f"http://127.0.0.1:{port}/x", smtp_host="127.0.0.1", smtp_port=port,
-                        email_from="pipeline@example.org", email_to="a@example.org")
-    status = notify.send(notify.Notification("s", "t", "failure"), settings, timeout=2)
-    assert status["log"] == "sent"
-    assert status["webhook"].startswith("failed:") and status["email"].startswith("failed:")
-
-
-def test_nothing_is_sent_where_the_settings_name_no_address(tmp_path: Path) -> None:
-    status = notify.send(notify.Notification("s", "t"), Settings(home=tmp_path, smtp_host="127.0.0.1"))
-    assert status["webhook"] == "not configured (MINDPULSE_WEBHOOK_URL)"
-    assert status["email"] == "not configured (MINDPULSE_EMAIL_FROM is empty)"
-
-
-def test_a_webhook_error_status_is_a_failed_delivery(tmp_path: Path) -> None:
-    with WebhookReceiver(status=500) as hook:
-        status = notify.send(notify.Notification("s", "t"), Settings(home=tmp_path, webhook_url=hook.url))
-    assert status["webhook"].startswith("failed:") and "500" in status["webhook"]
-
-
-# --- the REST client's errors ------------------------------------------------------------------------
-def test_airflow_client_says_clearly_when_airflow_is_not_running() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    client = AirflowClient(url, "admin", "secret", timeout=2)
-    assert client.is_healthy() is False
-    with pytest.raises(AirflowUnavailable, match=f"Airflow API at {url} is not reachable"):
-        client.list_runs("ml_retrain_pipeline")
-
-
-def test_airflow_client_reports_http_errors_with_the_request(tmp_path: Path) -> None:
-    with WebhookReceiver(status=401) as hook:  # answers every POST with 401, like a wrong password
-        client = AirflowClient(hook.url.rsplit("/hooks", 1)[0], "admin", "wrong", timeout=2)
-        with pytest.raises(AirflowApiError, match="POST /auth/token: HTTP 401") as error:
-            client.trigger("ml_retrain_pipeline", {"force": True})
-    assert error.value.status_code == 401 and "user 'admin'" in str(error.value)
-
-
-def test_waiting_for_a_run_goes_on_through_a_poll_that_times_out() -> None:
-    """A busy API server that misses one poll does not end the wait; one that never answers does."""
-    import httpx
-
-    answers = iter(["timeout", "running", "timeout", "success"])
-
-    def respond(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/auth/token":
-            return httpx.Response(201, json={"access_token": "t"})
-        answer = next(answers, "timeout")
-        if answer == "timeout":
-            raise httpx.ReadTimeout("timed out", request=request)
-        return httpx.Response(200, json={"dag_run_id": "r", "state": answer})
-
-    client = AirflowClient("http://airflow.test", "admin", "secret")
-    client._http = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(respond))
-    assert client.wait_for_run("d", "r", timeout=30, poll=0)["state"] == "success"
-    with pytest.raises(AirflowUnavailable, match="ReadTimeout"):
-        client.wait_for_run("d", "r", timeout=0.2, poll=0.05)
-
-
-def test_airflow_is_healthy_only_once_its_task_execution_api_answers() -> None:
-    """The execution API is built on its first request (seconds): the health wait pays it, not the first task."""
-    import httpx
-
-    execution = iter([httpx.ReadTimeout("building"), 503, 200])
-    asked: list[str] = []
-
-    def respond(request: httpx.Request) -> httpx.Response:
-        asked.append(request.url.path)
-        if request.url.path == "/api/v2/monitor/health":
-            return httpx.Response(200, json={"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}})
-        answer = next(execution)
-        if isinstance(answer, Exception):
-            raise httpx.ReadTimeout("building", request=request)
-        return httpx.Response(answer, json={"status": "healthy"})
-
-    client = AirflowClient("http://airflow.test")
-    client._http = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(respond))
-    assert [client.is_healthy() for _ in range(3)] == [False, False, True]
-    assert asked.count("/execution/health") == 3
-
-
 # --- the steps on a small home -----------------------------------------------------------------------
 @pytest.fixture
-def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_zygote: dict[str, str]) -> Settings:
+def home(make_home: HomeFactory, demo_template: Path, kernel_zygote: dict[str, str]) -> Settings:
     """A fresh copy of the demo home, exported to the notebook kernels Papermill starts (forked from
     the session's zygote, as under the embedded Airflow)."""
-    target = tmp_path / "home"
-    shutil.copytree(demo_template, target)
-    for name in [k for k in __import__("os").environ if k.startswith("MINDPULSE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("MINDPULSE_HOME", str(target))
-    for name, value in kernel_zygote.items():
-        monkeypatch.setenv(name, value)
-    return Settings(home=target)
-
-
-def _state(settings: Settings) -> dict[str, object]:
-    registry = ModelRegistry.from_settings(settings)
-    store = Store.from_settings(settings)
-    return {"champion": registry.champion().version, "versions": [v.version for v in registry.versions()],
-            "pending": store.pending_count(), "snapshots": [(s.id, s.state) for s in store.snapshots()],
-            "archive": sorted(p.name for p in settings.archive_dir.glob("*")) if settings.archive_dir.is_dir() else []}
+    return make_home(demo_template, export=True, env=kernel_zygote)
 
 
 def _execute(notebook: str, run: pipeline.Run, step: str, **parameters: object) -> Path:

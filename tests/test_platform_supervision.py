@@ -19,18 +19,11 @@ import pytest
 import typer
 
 import airflow_support as af
+from airflow_support import process_family as _family
 from mindpulse.commands.platform import STATE_FILE
 from mindpulse.platform import supervisor
 
 MINDPULSE = str(Path(sys.executable).parent / "mindpulse")
-
-
-def _family(pid: int) -> list[psutil.Process]:
-    try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 @pytest.mark.airflow

@@ -4,7 +4,6 @@ with ``prediction_id,Depression`` when the outcomes are known."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -32,10 +31,8 @@ def template(tmp_path_factory):
 
 
 @pytest.fixture
-def home(template, tmp_path):
-    target = tmp_path / "home"
-    shutil.copytree(template, target)
-    return target
+def home(make_home, template):
+    return make_home(template).home
 
 
 def _cohort(rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:

@@ -1,6 +1,8 @@
 """The project's set-up: layout, the two make targets, and environment.yml agreeing with pyproject."""
 
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -42,10 +44,29 @@ def test_known_breakages_are_pinned():
     assert tuple(int(x) for x in celery.split(".")[:2]) < (5, 7)
 
 
-def test_makefile_has_exactly_the_two_entry_points():
-    text = (ROOT / "Makefile").read_text()
-    phony = re.search(r"^\.PHONY:(.*)$", text, re.M).group(1).split()
+#: A make of its own, even under `make test` (whose variables, PYTEST_ARGS say, would pass down).
+MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
+def make_dry_run(*args: str) -> list[str]:
+    """The commands ``make ARGS`` would run (``--dry-run``: none is run)."""
+    result = subprocess.run(["make", "--dry-run", *args], cwd=ROOT, env=MAKE_ENV, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.replace("\\\n", " ").splitlines()
+
+
+def test_make_has_exactly_the_two_entry_points_and_each_does_its_job():
+    database = subprocess.run(["make", "--print-data-base", "--question"], cwd=ROOT, env=MAKE_ENV, capture_output=True,
+                              text=True, timeout=60).stdout
+    phony = next(line for line in database.splitlines() if line.startswith(".PHONY:")).split()[1:]
     assert sorted(phony) == ["run", "test"]
+    assert make_dry_run("run")[-1] == ".venv/bin/mindpulse platform run"
+    pytest_command = make_dry_run("test", "PYTEST_ARGS=-m 'not slow'")[-1]
+    assert pytest_command.startswith("env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -m pytest --numprocesses 3")
+    assert pytest_command.endswith("-m 'not slow'")
+    # CI's whole job is the README's test command; running the script here would run the suite again,
+    # so its text is what is checked.
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
 
@@ -70,8 +91,10 @@ def test_what_requirements_exclude_names_is_left_out_of_the_environment_and_the_
     for name in names:
         with pytest.raises(importlib.metadata.PackageNotFoundError):
             importlib.metadata.distribution(name)  # installed: rerun `make test`
+    # No Docker engine here to build the image: the Dockerfile's text is the only thing to check.
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY --chown=airflow:0 pyproject.toml requirements.lock requirements.exclude" in dockerfile
     assert "pip uninstall --yes --requirement requirements.exclude" in dockerfile
-    assert "--excludes requirements.exclude" in (ROOT / "Makefile").read_text()
+    install = " ".join(make_dry_run("--always-make", ".venv/.mindpulse-installed"))
+    assert "--excludes requirements.exclude" in install and "--constraint requirements.lock" in install
 

@@ -7,10 +7,6 @@ session's demo home (3,000 reference rows, a logistic-regression champion, 1,200
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
-
-import pytest
 
 from cli_support import invoke
 from mindpulse import gate, lineage, pipeline
@@ -20,16 +16,6 @@ from mindpulse.store import Store
 from mindpulse.synthetic import generate
 
 FAST = ["logistic_regression"]
-
-
-@pytest.fixture
-def home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    target = tmp_path / "home"
-    shutil.copytree(demo_template, target)
-    for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("MINDPULSE_HOME", str(target))
-    return Settings(home=target)
 
 
 def _retrain(settings: Settings, run_id: str, **gate_options: object) -> dict:

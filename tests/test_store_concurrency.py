@@ -9,14 +9,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 import traceback
-import uuid
 
 import pandas as pd
 import pytest
 
 from mindpulse import contract as c
 from mindpulse import synthetic
-from postgres_support import PG_ADMIN, admin_connection
+from postgres_support import fresh_database
 
 WRITERS = 8
 ROWS_PER_WRITER = 2_000
@@ -30,18 +29,9 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'mindpulse.db'}"
         return
-    name = f"mindpulse_test_{uuid.uuid4().hex[:12]}"
-    with admin_connection() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        # What is tested is visibility and locking, which this does not change; without it
-        # 16,000 commits wait for the shared disk's fsync (~4 ms each here) and the test takes minutes.
-        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    try:
-        parts = dict(part.split("=", 1) for part in PG_ADMIN.split())
-        yield f"postgresql+psycopg://{parts.get('user', 'postgres')}@{parts.get('host', '127.0.0.1')}:{parts.get('port', '5432')}/{name}"
-    finally:
-        with admin_connection() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # Without synchronous_commit off, 16,000 commits wait for the disk's fsync and the test takes minutes.
+    with fresh_database(synchronous_commit=False) as url:
+        yield url
 
 
 def record_ids(writer: int) -> range:

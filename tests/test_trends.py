@@ -8,7 +8,7 @@ import pytest
 
 from mindpulse import trends
 from mindpulse.settings import Settings
-from tests.trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_runs
+from trends_support import REPORTING_RUNS, RETRAIN_RUNS, write_runs
 
 
 def test_trend_frame_reads_each_runs_json_records_oldest_first(tmp_path: Path) -> None:

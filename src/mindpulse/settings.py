@@ -6,6 +6,7 @@ them, and :func:`get_settings` reads the environment only when called.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -142,7 +143,10 @@ class Settings(BaseSettings):
     # Well-known paths, so no caller builds them by hand.
     @property
     def dashboard_app(self) -> Path:
-        """The dashboard's Panel app (code, like the DAGs: the project's, else HOME's)."""
+        """The dashboard's Panel app: ``app.py`` of the installed ``dashboard`` package, else HOME's."""
+        spec = importlib.util.find_spec("dashboard")
+        if spec is not None and spec.origin is not None:
+            return Path(spec.origin).resolve().parent / "app.py"
         return _code_folder("dashboard", self.home) / "app.py"
 
     @property
