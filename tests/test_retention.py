@@ -64,7 +64,8 @@ def reports(tmp_path: Path) -> tuple[Settings, set[str], set[str]]:
 
 
 def _folders(settings: Settings) -> set[str]:
-    return {f"{dag.name}/{run.name}" for dag in settings.reports_dir.iterdir() for run in dag.iterdir()}
+    """The run folders (a DAG's folder also holds its open hand run's record, a file)."""
+    return {f"{dag.name}/{run.name}" for dag in settings.reports_dir.iterdir() for run in dag.iterdir() if run.is_dir()}
 
 
 def test_clean_up_keeps_records_by_outcome_and_those_models_refer_to(reports) -> None:
