@@ -22,7 +22,6 @@ is refused. Every change and every refusal of a signed-in caller is in the audit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from datetime import timedelta
@@ -38,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mindpulse import __version__
 from mindpulse.accounts import Accounts, LoginLimiter, Principal, TooManyAttempts
 from mindpulse.api import API_PREFIX
+from mindpulse.api.idempotency import Idempotency
 from mindpulse.api.problems import PROBLEM_JSON, Problem, contract_errors
 from mindpulse.api.security import remote_address, requires
 from mindpulse.audit import AuditTrail
@@ -45,7 +45,6 @@ from mindpulse.predict import DISCLAIMER, risk_band
 
 #: Largest request body read, in bytes (a full batch of records is ~5 MB).
 MAX_BODY_BYTES = 32 * 1024 * 1024
-IDEMPOTENCY_KEY_MAX = 200
 #: Requests with at most this many records are handled on the event loop; larger ones in a worker thread.
 INLINE_RECORDS = 20
 SIGN_IN_TOKEN_HOURS = 12
@@ -138,46 +137,6 @@ def _records(payload: Any, *, what: str, limit: int) -> tuple[list[Any], bool]:
     if bad:
         raise Problem(422, f"body: {len(bad)} element(s) are not objects; first at row {bad[0]['row']}", errors=bad)
     return payload, False
-
-
-class Idempotency:
-    """The ``Idempotency-Key`` of one request: a stored response to replay, or a hook storing the new one."""
-
-    def __init__(self, request: Request, principal: Principal, body: Any):
-        from mindpulse.store.schema import idempotency_keys as keys_t
-
-        self.table = keys_t
-        self.key = request.headers.get("idempotency-key")
-        self.account_id = principal.account.id
-        if self.key is not None and not (1 <= len(self.key) <= IDEMPOTENCY_KEY_MAX and self.key.isprintable()):
-            raise Problem(400, f"Idempotency-Key: expected 1 to {IDEMPOTENCY_KEY_MAX} printable characters")
-        self.digest = ""
-        if self.key is not None:  # what the key stands for: method, path, query and body
-            canonical = json.dumps([request.method, request.url.path, sorted(request.query_params.multi_items()), body],
-                                   sort_keys=True, default=str)
-            self.digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-
-    def stored(self, store: Any) -> JSONResponse | None:
-        if self.key is None:
-            return None
-        with store.read_transaction() as connection:
-            row = connection.execute(sa.select(self.table).where(self.table.c.account_id == self.account_id,
-                                                                 self.table.c.key == self.key)).mappings().first()
-        if row is None:
-            return None
-        if row["request_sha256"] != self.digest:
-            raise Problem(422, "Idempotency-Key: already used for a different request; use a new key for a new request")
-        return JSONResponse(json.loads(row["response"]), status_code=int(row["status_code"]),
-                            headers={"Idempotent-Replayed": "true"})
-
-    def remember(self, connection: sa.Connection, status: int, body: dict[str, Any]) -> None:
-        if self.key is None:
-            return
-        from mindpulse.store.schema import utc_now
-
-        connection.execute(self.table.insert().values(account_id=self.account_id, key=self.key,
-                                                      request_sha256=self.digest, status_code=status,
-                                                      response=json.dumps(body, default=str), created_at=utc_now()))
 
 
 async def _write(request: Request, principal: Principal, what: str, limit: int, store: Any, work: Any) -> Any:
