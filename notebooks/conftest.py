@@ -40,6 +40,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if NOTEBOOKS not in Path(str(item.path)).resolve().parents:
         _restore_environ()
         return
+    _point_at_prepared_home()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """After each notebook cell, the environment is the suite's again: this file's hooks run for the
+    items of notebooks/ only, so a test of tests/ that the same worker runs next would otherwise see
+    the prepared home. (The kernel keeps the environment it started with.)"""
+    _restore_environ()
+
+
+def _point_at_prepared_home() -> None:
     if "environ" not in _state:
         _state["environ"] = {k: v for k, v in os.environ.items() if k.startswith("MINDPULSE_")}
     for name in [k for k in os.environ if k.startswith("MINDPULSE_")]:
