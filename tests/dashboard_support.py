@@ -184,11 +184,13 @@ ACCOUNTS = ("viewer", "counsellor", "admin")
 
 
 def ensure_accounts(home: Path) -> None:
-    """One account per role (password :data:`PASSWORD`) in ``home``'s store, unless there already."""
+    """One account per role (password :data:`PASSWORD`) in ``home``'s store, unless there already
+    (the store migrated first, as a deployment does before it serves the dashboard)."""
     from mindpulse.accounts import Accounts
     from mindpulse.store import Store
+    from shared_support import migrated
 
-    with Store.from_settings(home_settings(home)) as store:
+    with Store.from_settings(migrated(home_settings(home))) as store:
         accounts = Accounts(store)
         existing = {a.username for a in accounts.list()}
         for role in ACCOUNTS:

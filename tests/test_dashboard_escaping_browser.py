@@ -28,7 +28,9 @@ def plant(where: int) -> str:
 
 
 RUN_FOLDER = plant(1)  # a run folder's name (its run id, as no summary names one)
-SUMMARY = {"outcome": plant(2), "drift_status": plant(3), "reference_scored_by": plant(4),
+# The outcome is one of the contract's words (mindpulse.steps.RunSummary: a summary with another is
+# unreadable and shown without its figures); the free-text fields carry the planted markup.
+SUMMARY = {"outcome": "reported", "drift_status": plant(3), "reference_scored_by": plant(4),
            "version": plant(5), "created_at": "2030-01-01T00:00:00+00:00"}
 MODEL = {"name": plant(6), "source": plant(7), "refusal": plant(8) + " **not bold** [link](http://example.invalid)"}
 PROFESSION = plant(9)[:64]
@@ -106,8 +108,7 @@ def test_reports_and_trends_show_run_names_and_summary_fields_literally(app) -> 
     picker = page.get_by_role("combobox", name="Report run")
     picker.select_option(label=picker.locator("option", has_text=RUN_FOLDER).inner_text())
     wait_until_idle(page)
-    for text in (RUN_FOLDER, SUMMARY["outcome"], SUMMARY["drift_status"], SUMMARY["version"],
-                 SUMMARY["reference_scored_by"]):
+    for text in (RUN_FOLDER, SUMMARY["drift_status"], SUMMARY["version"], SUMMARY["reference_scored_by"]):
         shows_literally(page, text)
     no_planted_script_ran(page, dialogs)
 

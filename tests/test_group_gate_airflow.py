@@ -27,6 +27,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from shared_support import migrated
 
 import airflow_support as af
 from mindpulse import runs
@@ -48,7 +49,7 @@ def _home(tmp_path: Path) -> tuple[Settings, str]:
     from mindpulse.synthetic import generate
     from mindpulse.train import train_register_and_judge
 
-    settings = Settings(home=tmp_path / "home")
+    settings = migrated(Settings(home=tmp_path / "home"))  # the deploy step
     generate_reference(settings, rows=8_000, seed=7)
     registry = ModelRegistry.from_settings(settings)
     reference = load_reference(settings)

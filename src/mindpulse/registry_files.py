@@ -125,6 +125,11 @@ class RegistryLock:
     def lock_file(self) -> str:
         return self._lock.lock_file
 
+    @property
+    def is_locked(self) -> bool:
+        """True while this process holds the lock."""
+        return self._lock.is_locked
+
     def __enter__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
