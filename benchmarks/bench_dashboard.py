@@ -90,14 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=None, help="A prepared home to reuse (made if missing).")
     args = parser.parse_args(argv)
 
-    from tests.dashboard_support import prepare_home, serve_dashboard
+    from tests.dashboard_support import ensure_prepared, serve_dashboard
 
     with tempfile.TemporaryDirectory(prefix="mindpulse-bench-") as scratch:
         home = args.home or Path(scratch) / "home"
-        if not (home / "data" / "reference.csv").is_file():
-            started = time.perf_counter()
-            prepare_home(home)
-            print(f"prepared a home in {time.perf_counter() - started:.1f} s: {home}")
+        ensure_prepared(home)
         with serve_dashboard(home) as server:
             figures = measure(server.url, args.runs)
 

@@ -167,14 +167,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="Start a throwaway Airflow (api-server, scheduler, dag-processor) for the Pipelines page.")
     args = parser.parse_args(argv)
 
-    from tests.dashboard_support import prepare_home, serve_dashboard
+    from tests.dashboard_support import ensure_prepared, serve_dashboard
 
     with tempfile.TemporaryDirectory(prefix="mindpulse-screenshots-") as scratch:
         home = args.home or Path(scratch) / "home"
-        if not (home / "data" / "reference.csv").is_file():
-            started = time.perf_counter()
-            prepare_home(home)
-            print(f"prepared a demo home in {time.perf_counter() - started:.1f} s: {home}")
+        ensure_prepared(home)
         with ExitStack() as stack:
             env = stack.enter_context(airflow_for(home, Path(scratch) / "airflow")) if args.airflow else {}
             server = stack.enter_context(serve_dashboard(home, env=env))

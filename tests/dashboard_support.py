@@ -183,6 +183,15 @@ PASSWORD = "dashboard test password"
 ACCOUNTS = ("viewer", "counsellor", "admin")
 
 
+def ensure_prepared(home: Path) -> None:
+    """``home`` prepared by :func:`prepare_home` unless it already holds reference data (the scripts'
+    ``--home``, reused between runs)."""
+    if not (home / "data" / "reference.csv").is_file():
+        started = time.perf_counter()
+        prepare_home(home)
+        print(f"prepared a demo home in {time.perf_counter() - started:.1f} s: {home}")
+
+
 def ensure_accounts(home: Path) -> None:
     """One account per role (password :data:`PASSWORD`) in ``home``'s store, unless there already
     (the store migrated first, as a deployment does before it serves the dashboard)."""

@@ -244,8 +244,10 @@ def promotion_blocked(registry: Any, version: str) -> str | None:
 
 
 def model_card_path(registry: Any, version: str) -> Any:
-    """The version's model card (``artifacts/models/<version>/model_card.html``) when it was written, else None."""
-    path = registry.models_dir / version / "model_card.html"
+    """The version's model card page (:func:`mindpulse.model_card.card_paths`) when it was written, else None."""
+    from mindpulse.model_card import card_paths
+
+    path = card_paths(registry, version)["html"]
     return path if path.is_file() else None
 
 
